@@ -1,0 +1,5 @@
+"""spfp-console: a terminal deployment console for PostgreSQL/Supabase migrations."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"

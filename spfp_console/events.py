@@ -1,0 +1,244 @@
+"""The one vocabulary of things that happen in a deployment session.
+
+The engine emits these, the CLI prints them, the journal records them, and the TUI and
+replay render them: one stream, several consumers, no second source of truth.  Every event
+is a frozen dataclass with a stable ``kind`` string and converts to and from a flat
+TOML-safe record (``to_record`` / ``event_from_record``), so a replayed log yields the very
+objects the live session saw.
+
+TOML has no null: fields that are ``None`` are left out of a record and come back as
+``None`` because every optional field defaults to it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+_REGISTRY: dict[str, type[Event]] = {}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Event:
+    """Base of every event.  Subclasses set ``kind``."""
+
+    kind: ClassVar[str] = "event"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.kind in _REGISTRY:
+            raise TypeError(f"event kind {cls.kind!r} registered twice")
+        _REGISTRY[cls.kind] = cls
+
+    def to_record(self) -> dict[str, Any]:
+        """A TOML-safe dict: ``kind`` plus every non-None field."""
+        record: dict[str, Any] = {"kind": self.kind}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if value is None:
+                continue
+            record[f.name] = _to_toml_value(value)
+        return record
+
+
+def _to_toml_value(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_to_toml_value(v) for v in value]
+    if isinstance(value, list):
+        return [_to_toml_value(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _to_toml_value(v) for k, v in value.items() if v is not None}
+    return value
+
+
+def _from_toml_value(value: Any) -> Any:
+    if isinstance(value, list):
+        return tuple(_from_toml_value(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _from_toml_value(v) for k, v in value.items()}
+    return value
+
+
+class UnknownEventKind(ValueError):
+    """A record names a kind this version of the console does not know."""
+
+
+def event_from_record(record: dict[str, Any]) -> Event:
+    """Rebuild an event from ``to_record`` output (e.g. read back from a journal)."""
+    kind = record.get("kind")
+    cls = _REGISTRY.get(str(kind))
+    if cls is None:
+        raise UnknownEventKind(f"unknown event kind {kind!r}")
+    names = {f.name for f in dataclasses.fields(cls)}
+    kwargs = {k: _from_toml_value(v) for k, v in record.items() if k in names}
+    return cls(**kwargs)
+
+
+def event_kinds() -> dict[str, type[Event]]:
+    """Every registered kind, for documentation and tests."""
+    return dict(_REGISTRY)
+
+
+# --------------------------------------------------------------------------- engine: a run
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunStarted(Event):
+    """A script run begins (mode: run, rehearse, rollback, validate...)."""
+
+    kind: ClassVar[str] = "run_started"
+    mode: str
+    script: str
+    statements: int
+    script_sha256: str | None = None
+    transaction: str = "single"  # single | savepoint-per-statement | none
+
+
+@dataclass(frozen=True, kw_only=True)
+class StatementStarted(Event):
+    kind: ClassVar[str] = "statement_started"
+    index: int
+    file: str
+    line: int
+    sql: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class StatementFinished(Event):
+    kind: ClassVar[str] = "statement_finished"
+    index: int
+    file: str
+    line: int
+    duration_s: float
+    status: str  # the server's command status, e.g. "CREATE INDEX"
+    rowcount: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class StatementFailed(Event):
+    kind: ClassVar[str] = "statement_failed"
+    index: int
+    file: str
+    line: int
+    sql: str
+    sqlstate: str
+    message: str
+    duration_s: float = 0.0
+    detail: str | None = None
+    hint: str | None = None
+    position: int | None = None  # 1-based character position within the statement
+    error_line: int | None = None  # file line of ``position`` when known
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServerNotice(Event):
+    """A NOTICE/WARNING/INFO the server sent while a statement ran."""
+
+    kind: ClassVar[str] = "server_notice"
+    severity: str
+    message: str
+    sqlstate: str | None = None
+    index: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class IndexBuildProgress(Event):
+    """A sample of pg_stat_progress_create_index for the running statement."""
+
+    kind: ClassVar[str] = "index_build_progress"
+    index: int
+    phase: str
+    blocks_done: int = 0
+    blocks_total: int = 0
+    tuples_done: int = 0
+    tuples_total: int = 0
+    relation: str | None = None
+    index_name: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class LockWait(Event):
+    """The running statement waits for a lock another session holds."""
+
+    kind: ClassVar[str] = "lock_wait"
+    index: int
+    blocker_pid: int
+    blocker_user: str | None = None
+    blocker_query: str | None = None
+    blocker_since: str | None = None  # ISO timestamp of the blocker's xact/query start
+    waited_s: float = 0.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunFinished(Event):
+    """A run ends.  outcome: committed, rolled_back, failed, cancelled, rehearsed."""
+
+    kind: ClassVar[str] = "run_finished"
+    mode: str
+    outcome: str
+    duration_s: float
+    statements_ok: int = 0
+    statements_failed: int = 0
+    message: str | None = None
+
+
+# --------------------------------------------------------------------------- engine: results
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResultTable(Event):
+    """Rows of a preflight, rehearsal, validation or performance report.
+
+    ``rows`` are tuples of strings in ``columns`` order; ``status_column`` names the
+    pass/fail/warn column when there is one.
+    """
+
+    kind: ClassVar[str] = "result_table"
+    title: str
+    source: str  # preflight | rehearsal | validation | performance | rollback-impact
+    columns: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...] = ()
+    status_column: str | None = None
+    passed: bool | None = None
+
+
+# --------------------------------------------------------------------------- operator
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChecklistItemToggled(Event):
+    kind: ClassVar[str] = "checklist_item_toggled"
+    phase: str
+    item_id: str
+    checked: bool
+    who: str
+    note: str | None = None
+    evidence: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class OverrideRecorded(Event):
+    """The operator went past a failed check or a required item, with a typed reason."""
+
+    kind: ClassVar[str] = "override_recorded"
+    what: str
+    reason: str
+    who: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class RollbackDecision(Event):
+    kind: ClassVar[str] = "rollback_decision"
+    confirmed: bool
+    typed: str
+    who: str
+    rows_at_risk: int = 0
+    exported_to: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class OperatorNote(Event):
+    kind: ClassVar[str] = "operator_note"
+    text: str
+    who: str

@@ -1,0 +1,63 @@
+-- Supabase stand-in for plain PostgreSQL.
+--
+-- Supabase provides schema auth, auth.users, auth.uid() and the roles anon,
+-- authenticated and service_role.  Plain PostgreSQL has none of them.  Everything here is
+-- created only where it is missing, so running this file against a real Supabase database
+-- changes nothing there.
+
+CREATE SCHEMA IF NOT EXISTS auth;
+
+CREATE TABLE IF NOT EXISTS auth.users (
+    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    email varchar(255),
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+
+-- auth.uid(): the caller's user id from the JWT claim "sub", read the way Supabase reads
+-- it: the legacy per-claim setting first, then the request.jwt.claims JSON document.
+DO $standin$
+BEGIN
+    IF NOT EXISTS (
+        SELECT 1 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+        WHERE n.nspname = 'auth' AND p.proname = 'uid'
+    ) THEN
+        EXECUTE $fn$
+            CREATE FUNCTION auth.uid() RETURNS uuid
+            LANGUAGE sql STABLE
+            AS $body$
+                SELECT coalesce(
+                    nullif(current_setting('request.jwt.claim.sub', true), ''),
+                    (nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'sub')
+                )::uuid
+            $body$
+        $fn$;
+    END IF;
+END
+$standin$;
+
+DO $standin$
+DECLARE
+    role_name text;
+BEGIN
+    FOREACH role_name IN ARRAY ARRAY['anon', 'authenticated', 'service_role'] LOOP
+        IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = role_name) THEN
+            EXECUTE format('CREATE ROLE %I NOLOGIN NOINHERIT', role_name);
+        END IF;
+    END LOOP;
+    -- Supabase's service_role bypasses row level security.
+    IF NOT (SELECT rolbypassrls FROM pg_roles WHERE rolname = 'service_role') THEN
+        ALTER ROLE service_role BYPASSRLS;
+    END IF;
+END
+$standin$;
+
+GRANT USAGE ON SCHEMA auth TO anon, authenticated, service_role;
+GRANT EXECUTE ON FUNCTION auth.uid() TO anon, authenticated, service_role;
+GRANT USAGE ON SCHEMA public TO anon, authenticated, service_role;
+
+-- Supabase grants table privileges to its API roles by default; row level security is
+-- what actually limits them.  Mirror that so RLS is tested the way it runs there.
+ALTER DEFAULT PRIVILEGES IN SCHEMA public
+    GRANT ALL ON TABLES TO anon, authenticated, service_role;
+ALTER DEFAULT PRIVILEGES IN SCHEMA public
+    GRANT ALL ON FUNCTIONS TO anon, authenticated, service_role;
