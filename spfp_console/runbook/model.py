@@ -1,0 +1,161 @@
+"""The runbook as data: phases with checklist items, scripts, checks, claims, queries.
+
+A runbook file (``runbooks/*.toml``) describes one migration: what the operator must
+confirm, which SQL files the engine runs, what validation expects of each object, which
+numbers the paper claims (so the console can show claim vs measured), and the headline
+queries whose speed the migration is meant to change.  Loading lives in
+:mod:`spfp_console.runbook.loader`; these classes only hold what was loaded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+ActionName = Literal[
+    "preflight", "rehearse", "scratch-rehearse", "run", "validate", "performance",
+    "rollback-impact", "rollback",
+]
+ACTIONS: tuple[str, ...] = (
+    "preflight", "rehearse", "scratch-rehearse", "run", "validate", "performance",
+    "rollback-impact", "rollback",
+)
+
+CheckKind = Literal[
+    "index", "column", "view", "table", "policy", "function", "trigger", "unique_rule",
+]
+CHECK_KINDS: tuple[str, ...] = (
+    "index", "column", "view", "table", "policy", "function", "trigger", "unique_rule",
+)
+
+
+@dataclass(frozen=True)
+class ChecklistItem:
+    id: str
+    text: str
+    required: bool = True
+    evidence: str | None = None
+    """What to record when ticking it (e.g. "backup id"); None when nothing is asked."""
+    action: str | None = None
+    """An automated step the console runs for this item (one of ACTIONS)."""
+
+
+@dataclass(frozen=True)
+class Phase:
+    id: str
+    title: str
+    items: tuple[ChecklistItem, ...]
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class ScriptRef:
+    """A SQL file the runbook runs, resolved relative to the runbook file."""
+
+    role: str  # migration | rollback | ...
+    path: Path
+
+
+@dataclass(frozen=True)
+class Settings:
+    lock_timeout: str = "5s"
+    statement_timeout: str = "0"
+    connect_timeout_s: float = 10.0
+    min_server_version_num: int = 150000
+    schema: str = "public"
+
+
+@dataclass(frozen=True)
+class Check:
+    """One expectation validation verifies about one object of the migration.
+
+    Which fields matter depends on ``kind``:
+
+    - index: ``table``, ``name``, ``definition`` (exactly as ``pg_get_indexdef``)
+    - column: ``table``, ``name``, ``data_type`` (as ``format_type``), ``nullable``,
+      optional ``default``
+    - view: ``name``, ``columns``
+    - table: ``name``, ``rls``
+    - policy: ``table``, ``name``, ``command`` (SELECT/ALL...), optional ``using``
+    - function: ``name``, ``returns``
+    - trigger: ``table``, ``name``, ``function``
+    - unique_rule: ``table``, ``name`` (a unique index), ``definition``
+    """
+
+    id: str
+    kind: str
+    name: str
+    table: str | None = None
+    definition: str | None = None
+    data_type: str | None = None
+    nullable: bool | None = None
+    default: str | None = None
+    columns: tuple[str, ...] = ()
+    rls: bool | None = None
+    command: str | None = None
+    using: str | None = None
+    returns: str | None = None
+    function: str | None = None
+    added_by_migration: bool = True
+    """False for objects the rollback must leave in place (e.g. a pre-existing function)."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A number the paper runbook asserts; the console measures it and shows both."""
+
+    id: str
+    text: str
+    claimed: float
+    unit: str = ""
+    measure: str = ""
+    """What measures it: index_count, unique_rule_count, soft_delete_column_count,
+    view_count, migration_seconds, or speedup:<query id>."""
+    kind: Literal["at_least", "at_most", "equal", "about"] = "equal"
+
+
+@dataclass(frozen=True)
+class HeadlineQuery:
+    """A query the migration is meant to speed up, timed before and after."""
+
+    id: str
+    title: str
+    sql: str
+    """Parameters: %(user_id)s (the busiest user of ``user_table``) and %(today)s."""
+    user_table: str
+    expected_index: str
+    claimed_speedup: float
+    claimed_before_ms: float | None = None
+    claimed_after_ms: float | None = None
+    sql_before: str | None = None
+    """The query as the application ran it before the migration (no soft-delete filter:
+    the column did not exist yet); None when it is the same as ``sql``."""
+
+
+@dataclass(frozen=True)
+class Runbook:
+    id: str
+    title: str
+    path: Path
+    sha256: str
+    description: str
+    settings: Settings
+    scripts: dict[str, ScriptRef]
+    phases: tuple[Phase, ...]
+    checks: tuple[Check, ...]
+    claims: tuple[Claim, ...]
+    queries: tuple[HeadlineQuery, ...]
+    success_message: str | None = None
+
+    def script(self, role: str) -> Path:
+        return self.scripts[role].path
+
+    def phase(self, phase_id: str) -> Phase:
+        for phase in self.phases:
+            if phase.id == phase_id:
+                return phase
+        raise KeyError(phase_id)
+
+    def checks_of(self, kind: str) -> tuple[Check, ...]:
+        return tuple(c for c in self.checks if c.kind == kind)
