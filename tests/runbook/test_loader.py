@@ -1,0 +1,138 @@
+"""Runbook loading: the shipped runbook is complete; bad files give file:line: key errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from spfp_console.paths import DEFAULT_RUNBOOK, MIGRATION_SQL, ROLLBACK_SQL
+from spfp_console.runbook import RunbookError, load_runbook
+from spfp_console.runbook.model import ACTIONS
+
+INVENTORY_INDEXES = {
+    "idx_sent_atas_deleted_at", "idx_sent_atas_user_type_sent", "idx_user_files_deleted_at",
+    "idx_operational_tasks_deleted_at", "idx_operational_tasks_kanban",
+    "idx_operational_tasks_due_dates", "idx_sales_leads_deleted_at", "idx_sales_leads_analysis",
+    "idx_sales_leads_value_analysis", "idx_corporate_activities_realtime",
+    "idx_corporate_activities_approval", "idx_marketing_posts_calendar",
+    "idx_marketing_posts_by_platform", "idx_transactions_user_date_paid", "idx_accounts_user_type",
+    "idx_categories_user_order", "idx_goals_user_deadline", "idx_partnership_clients_closed",
+    "idx_automation_permissions_audit_user_id", "idx_automation_permissions_audit_changed_at",
+}
+
+
+def test_shipped_runbook_covers_the_paper_and_the_inventory():
+    rb = load_runbook(DEFAULT_RUNBOOK)
+    assert rb.id == "20260216_database_optimizations"
+    assert [p.id for p in rb.phases] == [
+        "pre-deployment", "execution", "post-deployment", "monitoring", "rollback"]
+    # the paper's pre-deployment, execution and post-deployment checklists, item for item
+    assert len(rb.phase("pre-deployment").items) >= 7
+    assert len(rb.phase("execution").items) == 7
+    assert len(rb.phase("post-deployment").items) == 6
+    assert {c.name for c in rb.checks_of("index")} == INVENTORY_INDEXES
+    assert {c.name for c in rb.checks_of("unique_rule")} == {
+        "unique_user_category_name", "unique_default_template"}
+    assert len(rb.checks_of("view")) == 6
+    assert rb.script("migration") == MIGRATION_SQL
+    assert rb.script("rollback") == ROLLBACK_SQL
+    assert {q.id for q in rb.queries} == {
+        "kanban", "sales-pipeline", "transaction-history", "marketing-calendar", "overdue-tasks"}
+    claimed = {c.id: c.claimed for c in rb.claims}
+    assert claimed["indexes"] == 14 and claimed["views"] == 6
+    for phase in rb.phases:
+        for item in phase.items:
+            assert item.action is None or item.action in ACTIONS
+    assert rb.phase("pre-deployment").items[1].evidence == "backup id or file"
+    assert len(rb.sha256) == 64
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    sql = tmp_path / "m.sql"
+    sql.write_text("SELECT 1;\n")
+    path = tmp_path / "rb.toml"
+    path.write_text(text)
+    return path
+
+
+MINIMAL = """\
+[runbook]
+id = "t"
+title = "T"
+
+[scripts]
+migration = "m.sql"
+rollback = "m.sql"
+
+[[phases]]
+id = "pre"
+title = "Pre"
+
+[[phases.items]]
+id = "a"
+text = "A"
+
+[[phases.items]]
+id = "b"
+text = "B"
+required = false
+"""
+
+
+def test_minimal_runbook_loads(tmp_path):
+    rb = load_runbook(_write(tmp_path, MINIMAL))
+    assert [i.required for i in rb.phase("pre").items] == [True, False]
+
+
+def test_unknown_key_is_an_error_with_line(tmp_path):
+    path = _write(tmp_path, MINIMAL.replace("required = false", "requird = false"))
+    with pytest.raises(RunbookError) as info:
+        load_runbook(path)
+    err = info.value
+    assert err.line == 20
+    assert err.key == "phases[0].items[1].requird"
+    assert str(err).startswith(f"{path}:20: phases[0].items[1].requird: unknown key")
+
+
+def test_wrong_type_names_file_line_and_field(tmp_path):
+    path = _write(tmp_path, MINIMAL.replace("required = false", 'required = "no"'))
+    with pytest.raises(RunbookError, match=r":20: phases\[0\]\.items\[1\]\.required: must be true or false"):
+        load_runbook(path)
+
+
+def test_missing_field(tmp_path):
+    path = _write(tmp_path, MINIMAL.replace('text = "B"\n', ""))
+    with pytest.raises(RunbookError, match=r"phases\[0\]\.items\[1\]\.text: is required but missing"):
+        load_runbook(path)
+
+
+def test_invalid_toml_reports_line(tmp_path):
+    path = _write(tmp_path, MINIMAL.replace('title = "Pre"', 'title = "Pre'))
+    with pytest.raises(RunbookError) as info:
+        load_runbook(path)
+    assert info.value.line == 11
+    assert "invalid TOML" in str(info.value)
+
+
+def test_missing_sql_file(tmp_path):
+    path = _write(tmp_path, MINIMAL.replace('rollback = "m.sql"', 'rollback = "gone.sql"'))
+    with pytest.raises(RunbookError, match=r":7: scripts\.rollback: SQL file not found: .*gone\.sql"):
+        load_runbook(path)
+
+
+def test_missing_runbook_file(tmp_path):
+    with pytest.raises(RunbookError, match="runbook file not found"):
+        load_runbook(tmp_path / "nope.toml")
+
+
+def test_duplicate_item_id(tmp_path):
+    path = _write(tmp_path, MINIMAL.replace('id = "b"', 'id = "a"'))
+    with pytest.raises(RunbookError, match="duplicate id 'a'"):
+        load_runbook(path)
+
+
+def test_unknown_action(tmp_path):
+    path = _write(tmp_path, MINIMAL.replace('text = "A"', 'text = "A"\naction = "deploy"'))
+    with pytest.raises(RunbookError, match=r"action: must be one of preflight"):
+        load_runbook(path)
