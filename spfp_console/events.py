@@ -93,6 +93,8 @@ class RunStarted(Event):
     statements: int
     script_sha256: str | None = None
     transaction: str = "single"  # single | savepoint-per-statement | none
+    target: str | None = None  # user@host:port/dbname, never a password
+    backend_pid: int | None = None  # the server process running the script
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -129,6 +131,20 @@ class StatementFailed(Event):
     hint: str | None = None
     position: int | None = None  # 1-based character position within the statement
     error_line: int | None = None  # file line of ``position`` when known
+    context: str | None = None  # the server's CONTEXT (e.g. the PL/pgSQL line that failed)
+
+
+@dataclass(frozen=True, kw_only=True)
+class StatementSkipped(Event):
+    """A statement the engine did not send, and why (e.g. the script's own BEGIN/COMMIT:
+    the engine owns the transaction)."""
+
+    kind: ClassVar[str] = "statement_skipped"
+    index: int
+    file: str
+    line: int
+    sql: str
+    reason: str
 
 
 @dataclass(frozen=True, kw_only=True)
