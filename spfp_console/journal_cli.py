@@ -1,0 +1,188 @@
+"""``spfp-console verify | sign | export``: the journal's command-line face.
+
+``cli.py`` calls ``add_journal_subcommands(subparsers)``; each subcommand stores its
+handler in ``args.handler``.  Exit codes: 0 ok, 1 verification failed, 2 usage or I/O
+error.  Failures are one clear line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from spfp_console.journal.export import export_log
+from spfp_console.journal.read import JournalFormatError
+from spfp_console.journal.sign import (
+    DEFAULT_NAMESPACE,
+    SignatureFormatError,
+    SigningError,
+    sign_log,
+)
+from spfp_console.journal.verify import verify_chain, verify_log
+
+EXIT_OK = 0
+EXIT_VERIFY_FAILED = 1
+EXIT_USAGE = 2
+
+
+def _fail(message: str, code: int = EXIT_USAGE) -> int:
+    print(f"spfp-console: {message}", file=sys.stderr)
+    return code
+
+
+def _io_message(exc: OSError) -> str:
+    where = f"{exc.filename}: " if exc.filename else ""
+    return f"{where}{exc.strerror or exc}"
+
+
+def _check_log(path: Path) -> str | None:
+    if not path.exists():
+        return f"{path}: no such log file"
+    if not path.is_file():
+        return f"{path}: not a file"
+    return None
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    """Check the chain and, when present or required, the signature.  Prints one line."""
+    log = Path(args.log)
+    if (problem := _check_log(log)) is not None:
+        return _fail(problem)
+    allowed = getattr(args, "allowed_signers", None)
+    if getattr(args, "require_signature", False) and not allowed:
+        return _fail("--require-signature needs --allowed-signers FILE to know who may sign")
+    try:
+        result = verify_log(
+            log,
+            allowed_signers=allowed,
+            identity=getattr(args, "identity", None),
+            namespace=getattr(args, "namespace", None) or DEFAULT_NAMESPACE,
+            require_signature=getattr(args, "require_signature", False),
+        )
+    except OSError as exc:
+        return _fail(_io_message(exc))
+    except SignatureFormatError as exc:
+        return _fail(f"{allowed}: {exc}")
+    if result.ok:
+        print(f"{log}: {result.line()}")
+        return EXIT_OK
+    print(f"{log}: {result.line()}", file=sys.stderr)
+    return EXIT_VERIFY_FAILED
+
+
+def cmd_sign(args: argparse.Namespace) -> int:
+    """Seal a finished log: write ``LOG.sig`` (refuses a log whose chain is broken)."""
+    log = Path(args.log)
+    if (problem := _check_log(log)) is not None:
+        return _fail(problem)
+    try:
+        chain = verify_chain(log)
+        if not chain.ok:
+            where = "header" if chain.first_bad_seq == 0 else f"seq {chain.first_bad_seq}"
+            return _fail(
+                f"{log}: refusing to sign: {where} {chain.problem}: {chain.detail}",
+                EXIT_VERIFY_FAILED,
+            )
+        sig = sign_log(
+            log,
+            key_file=getattr(args, "key", None),
+            namespace=getattr(args, "namespace", None) or DEFAULT_NAMESPACE,
+        )
+    except SigningError as exc:
+        return _fail(str(exc))
+    except OSError as exc:
+        return _fail(_io_message(exc))
+    print(f"{log}: signed, signature in {sig}")
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Write the Markdown or HTML report to ``-o FILE`` or stdout."""
+    log = Path(args.log)
+    if (problem := _check_log(log)) is not None:
+        return _fail(problem)
+    try:
+        verification = verify_log(
+            log,
+            allowed_signers=getattr(args, "allowed_signers", None),
+            identity=getattr(args, "identity", None),
+            namespace=getattr(args, "namespace", None) or DEFAULT_NAMESPACE,
+        )
+        text = export_log(log, args.format, verification)
+        output = getattr(args, "output", None)
+        if output in (None, "-"):
+            sys.stdout.write(text)
+        else:
+            fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(text)
+    except (JournalFormatError, SignatureFormatError, ValueError) as exc:
+        return _fail(f"{log}: {exc}")
+    except OSError as exc:
+        return _fail(_io_message(exc))
+    if not verification.ok:
+        print(f"{log}: exported, but {verification.line()}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _add_signer_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--allowed-signers",
+        metavar="FILE",
+        help="OpenSSH allowed_signers file (identity [options] ssh-ed25519 AAAA...)",
+    )
+    parser.add_argument("--identity", metavar="ID", help="who must have signed (a principal)")
+    parser.add_argument(
+        "--namespace",
+        default=DEFAULT_NAMESPACE,
+        help=f"SSH signature namespace (default: {DEFAULT_NAMESPACE})",
+    )
+
+
+def add_journal_subcommands(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Register ``verify``, ``sign`` and ``export``; each sets ``handler`` to its cmd_*."""
+    verify = subparsers.add_parser(
+        "verify",
+        help="check a deployment log's hash chain and signature",
+        description="Exit 0 when the chain (and the signature, when present) hold; "
+        "exit 1 naming the first bad event otherwise.",
+    )
+    verify.add_argument("log", metavar="LOG")
+    _add_signer_options(verify)
+    verify.add_argument(
+        "--require-signature",
+        action="store_true",
+        help="fail an unsigned log (needs --allowed-signers)",
+    )
+    verify.set_defaults(handler=cmd_verify)
+
+    sign = subparsers.add_parser(
+        "sign",
+        help="seal a finished deployment log with your SSH key",
+        description="Write LOG.sig (SSHSIG), verifiable with ssh-keygen -Y verify.",
+    )
+    sign.add_argument("log", metavar="LOG")
+    sign.add_argument(
+        "--key",
+        metavar="FILE",
+        help="private key file, or a .pub whose key is in ssh-agent (default: ssh-agent)",
+    )
+    sign.add_argument(
+        "--namespace",
+        default=DEFAULT_NAMESPACE,
+        help=f"SSH signature namespace (default: {DEFAULT_NAMESPACE})",
+    )
+    sign.set_defaults(handler=cmd_sign)
+
+    export = subparsers.add_parser(
+        "export",
+        help="write a human deployment report from a log",
+        description="Markdown or a single self-contained HTML file.",
+    )
+    export.add_argument("log", metavar="LOG")
+    export.add_argument("--format", choices=("markdown", "html"), required=True)
+    export.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
+    _add_signer_options(export)
+    export.set_defaults(handler=cmd_export)
