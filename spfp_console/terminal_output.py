@@ -1,0 +1,162 @@
+"""Print engine events on a terminal for the headless CLI.
+
+Three styles: ``rich`` (tables and colour, on a TTY), ``plain`` (stable text when piped:
+one line per event, tab-free, no escape codes) and ``json`` (one JSON object per line, the
+event's record, for machines).  Rich is imported only when the rich style is used, so a
+piped or ``--json`` run does not pay for it.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any, TextIO
+
+from spfp_console.events import (
+    Event,
+    IndexBuildProgress,
+    LockWait,
+    ResultTable,
+    RunFinished,
+    RunStarted,
+    ServerNotice,
+    StatementFailed,
+    StatementFinished,
+    StatementStarted,
+)
+
+STATUS_STYLE = {"pass": "green", "fail": "bold red", "warn": "yellow"}
+
+
+def choose_style(json_requested: bool, stream: TextIO) -> str:
+    if json_requested:
+        return "json"
+    return "rich" if stream.isatty() else "plain"
+
+
+def _short_sql(sql: str, width: int = 90) -> str:
+    one_line = " ".join(sql.split())
+    return one_line if len(one_line) <= width else one_line[: width - 3] + "..."
+
+
+class EventPrinter:
+    """A callable event consumer that writes to ``stream`` in the chosen style."""
+
+    def __init__(self, style: str = "plain", stream: TextIO | None = None,
+                 *, verbose: bool = False) -> None:
+        self.style = style
+        self.stream = stream or sys.stdout
+        self.verbose = verbose
+        self._console: Any = None
+        if style == "rich":
+            from rich.console import Console
+
+            self._console = Console(file=self.stream, highlight=False)
+
+    # -------------------------------------------------------------- dispatch
+
+    def __call__(self, event: Event) -> None:
+        if self.style == "json":
+            print(json.dumps(event.to_record(), default=str), file=self.stream, flush=True)
+            return
+        if isinstance(event, ResultTable):
+            self.table(event)
+            return
+        line = self.describe(event)
+        if line is None:
+            return
+        if self._console is not None:
+            self._console.print(line[1], style=line[0], markup=False)
+        else:
+            print(line[1], file=self.stream, flush=True)
+
+    def message(self, text: str, style: str = "") -> None:
+        """A line that is not an event (headings, prompts' context)."""
+        if self.style == "json":
+            return
+        if self._console is not None:
+            self._console.print(text, style=style or None, markup=False)
+        else:
+            print(text, file=self.stream, flush=True)
+
+    # -------------------------------------------------------------- lines
+
+    def describe(self, event: Event) -> tuple[str, str] | None:
+        """(rich style, text) for one event, or None to stay quiet about it."""
+        if isinstance(event, RunStarted):
+            return ("bold", f"== {event.mode}: {event.script} ({event.statements} statements,"
+                            f" transaction: {event.transaction})")
+        if isinstance(event, StatementStarted):
+            if not self.verbose:
+                return None
+            return ("dim", f"   {event.file}:{event.line} {_short_sql(event.sql)}")
+        if isinstance(event, StatementFinished):
+            rows = f", {event.rowcount} rows" if event.rowcount not in (None, -1) else ""
+            return ("", f"ok {event.file}:{event.line} {event.status}"
+                        f" ({event.duration_s * 1000:.0f} ms{rows})")
+        if isinstance(event, StatementFailed):
+            where = f"{event.file}:{event.error_line or event.line}"
+            text = (f"FAILED {where} SQLSTATE {event.sqlstate}: {event.message}\n"
+                    f"    statement at line {event.line}: {_short_sql(event.sql)}")
+            if event.position:
+                text += f"\n    at character {event.position} of the statement"
+            if event.detail:
+                text += f"\n    detail: {event.detail}"
+            if event.hint:
+                text += f"\n    hint: {event.hint}"
+            return ("bold red", text)
+        if isinstance(event, ServerNotice):
+            return ("cyan", f"   {event.severity}: {event.message}")
+        if isinstance(event, IndexBuildProgress):
+            if not self.verbose:
+                return None
+            total = event.blocks_total or event.tuples_total
+            done = event.blocks_done if event.blocks_total else event.tuples_done
+            pct = f" {100 * done / total:.0f}%" if total else ""
+            return ("dim", f"   index build {event.index_name or ''}: {event.phase}{pct}")
+        if isinstance(event, LockWait):
+            return ("yellow", f"   waiting {event.waited_s:.1f}s for a lock held by pid"
+                              f" {event.blocker_pid} ({event.blocker_user or '?'}, since"
+                              f" {event.blocker_since or '?'}): "
+                              f"{_short_sql(event.blocker_query or '', 60)}")
+        if isinstance(event, RunFinished):
+            style = "bold green" if event.outcome in ("committed", "rehearsed") else "bold red"
+            if event.outcome == "rehearsed" and event.statements_failed:
+                style = "bold red"
+            text = (f"== {event.mode} {event.outcome}: {event.statements_ok} ok,"
+                    f" {event.statements_failed} failed, {event.duration_s:.2f} s")
+            if event.message:
+                text += f"\n   {event.message}"
+            return (style, text)
+        return None
+
+    # -------------------------------------------------------------- tables
+
+    def table(self, event: ResultTable) -> None:
+        status_index = (event.columns.index(event.status_column)
+                        if event.status_column in event.columns else None)
+        verdict = "" if event.passed is None else (" - PASS" if event.passed else " - FAIL")
+        if self._console is not None:
+            from rich.table import Table
+
+            table = Table(title=f"{event.title}{verdict}", title_justify="left",
+                          show_lines=False, expand=False)
+            for column in event.columns:
+                table.add_column(column, overflow="fold")
+            for row in event.rows:
+                style = STATUS_STYLE.get(row[status_index]) if status_index is not None else None
+                table.add_row(*row, style=style)
+            self._console.print(table)
+            return
+        print(f"{event.title}{verdict}", file=self.stream)
+        widths = [len(c) for c in event.columns]
+        for row in event.rows:
+            for i, cell in enumerate(row):
+                widths[i] = min(max(widths[i], len(cell)), 80)
+        def fmt(cells: tuple[str, ...]) -> str:
+            return "  ".join(c.replace("\n", " ").ljust(widths[i])
+                             for i, c in enumerate(cells)).rstrip()
+        print("  " + fmt(event.columns), file=self.stream)
+        for row in event.rows:
+            print("  " + fmt(row), file=self.stream)
+        print(file=self.stream, flush=True)

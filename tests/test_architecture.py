@@ -1,0 +1,40 @@
+"""The core never imports Textual, and a headless command never pays for it."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_import_linter_contract_holds():
+    lint_imports = shutil.which("lint-imports")
+    if lint_imports is None:
+        pytest.fail("lint-imports (import-linter) is not installed: pip install -e '.[test]'")
+    proc = subprocess.run([lint_imports], cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Contracts: 1 kept, 0 broken" in proc.stdout
+
+
+def test_headless_cli_does_not_import_textual():
+    code = (
+        "import sys\n"
+        "from spfp_console import cli\n"
+        "parser = cli.build_parser()\n"
+        "for argv in (['check', '--help'], ['run', '--help'], ['verify', '--help']):\n"
+        "    try:\n"
+        "        parser.parse_args(argv)\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "import spfp_console.engine, spfp_console.journal, spfp_console.runbook\n"
+        "assert 'textual' not in sys.modules, sorted(m for m in sys.modules if 'textual' in m)\n"
+        "print('ok')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().endswith("ok")
