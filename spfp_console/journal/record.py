@@ -372,7 +372,8 @@ class JournalWriter:
         now = self._monotonic()
         last = self._progress_written_at.get(event.index)
         if last is None or now - last >= self._interval:
-            self._progress_held.pop(event.index, None)
+            if self._progress_held.pop(event.index, None) is not None:
+                self.progress_samples_dropped += 1
             self._progress_written_at[event.index] = now
             self._append(event.to_record())
             return
