@@ -1,0 +1,206 @@
+"""Read-only catalog look-ups shared by preflight, validation, claims and rollback impact.
+
+Everything here only reads: the system catalogs, never user data (except where a caller
+asks for it explicitly).  Each look-up returns plain Python values or ``None`` when the
+object is absent; an absent object is a normal answer, not an error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import psycopg
+from psycopg import pq, sql
+
+from spfp_console.runbook.model import Check
+
+
+@contextmanager
+def read_only(conn: psycopg.Connection, *, repeatable_read: bool = False) -> Iterator[None]:
+    """A transaction that cannot write and is always rolled back.
+
+    On an autocommit connection (the normal case) this is ``BEGIN READ ONLY`` ...
+    ``ROLLBACK``.  When the caller already has a transaction open we can only nest a
+    savepoint, which cannot change the access mode: the caller then owns that guarantee.
+    """
+    outer_idle = conn.info.transaction_status == pq.TransactionStatus.IDLE
+    with conn.transaction(force_rollback=True):
+        if outer_idle:
+            mode = "ISOLATION LEVEL REPEATABLE READ, READ ONLY" if repeatable_read else "READ ONLY"
+            conn.execute("SET TRANSACTION " + mode)  # type: ignore[arg-type]
+        yield
+
+
+# --------------------------------------------------------------------------- relations
+
+
+def relation_kind(conn: psycopg.Connection, schema: str, name: str) -> str | None:
+    """``pg_class.relkind`` of ``schema.name`` ('r', 'v', 'i', ...) or None when absent."""
+    row = conn.execute(
+        "SELECT c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = %s AND c.relname = %s",
+        (schema, name),
+    ).fetchone()
+    return str(row[0]) if row else None
+
+
+def table_exists(conn: psycopg.Connection, schema: str, name: str) -> bool:
+    return relation_kind(conn, schema, name) in ("r", "p")
+
+
+def column_names(conn: psycopg.Connection, schema: str, table: str) -> list[str]:
+    """The live columns of a table or view in order; empty when it does not exist."""
+    rows = conn.execute(
+        "SELECT a.attname FROM pg_attribute a"
+        " JOIN pg_class c ON c.oid = a.attrelid"
+        " JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = %s AND c.relname = %s AND a.attnum > 0 AND NOT a.attisdropped"
+        " ORDER BY a.attnum",
+        (schema, table),
+    ).fetchall()
+    return [str(r[0]) for r in rows]
+
+
+@dataclass(frozen=True)
+class IndexInfo:
+    name: str
+    table: str
+    definition: str
+    unique: bool
+    valid: bool
+    """False for an index left behind by a failed CREATE INDEX CONCURRENTLY: the planner
+    ignores it and a unique one enforces nothing for existing rows."""
+
+
+def index_info(conn: psycopg.Connection, schema: str, name: str) -> IndexInfo | None:
+    row = conn.execute(
+        "SELECT c.relname, t.relname, pg_get_indexdef(c.oid), i.indisunique, i.indisvalid"
+        " FROM pg_index i"
+        " JOIN pg_class c ON c.oid = i.indexrelid"
+        " JOIN pg_class t ON t.oid = i.indrelid"
+        " JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = %s AND c.relname = %s",
+        (schema, name),
+    ).fetchone()
+    if row is None:
+        return None
+    return IndexInfo(str(row[0]), str(row[1]), str(row[2]), bool(row[3]), bool(row[4]))
+
+
+@dataclass(frozen=True)
+class ColumnInfo:
+    data_type: str
+    nullable: bool
+    default: str | None
+
+
+def column_info(
+    conn: psycopg.Connection, schema: str, table: str, column: str
+) -> ColumnInfo | None:
+    row = conn.execute(
+        "SELECT format_type(a.atttypid, a.atttypmod), NOT a.attnotnull,"
+        "       pg_get_expr(d.adbin, d.adrelid)"
+        " FROM pg_attribute a"
+        " JOIN pg_class c ON c.oid = a.attrelid"
+        " JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum"
+        " WHERE n.nspname = %s AND c.relname = %s AND a.attname = %s"
+        "   AND a.attnum > 0 AND NOT a.attisdropped",
+        (schema, table, column),
+    ).fetchone()
+    if row is None:
+        return None
+    return ColumnInfo(str(row[0]), bool(row[1]), None if row[2] is None else str(row[2]))
+
+
+def rls_enabled(conn: psycopg.Connection, schema: str, table: str) -> bool | None:
+    row = conn.execute(
+        "SELECT c.relrowsecurity FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = %s AND c.relname = %s AND c.relkind IN ('r', 'p')",
+        (schema, table),
+    ).fetchone()
+    return None if row is None else bool(row[0])
+
+
+@dataclass(frozen=True)
+class PolicyInfo:
+    command: str
+    using: str | None
+    roles: tuple[str, ...]
+
+
+def policy_info(
+    conn: psycopg.Connection, schema: str, table: str, name: str
+) -> PolicyInfo | None:
+    row = conn.execute(
+        "SELECT cmd, qual, roles::text[] FROM pg_policies"
+        " WHERE schemaname = %s AND tablename = %s AND policyname = %s",
+        (schema, table, name),
+    ).fetchone()
+    if row is None:
+        return None
+    return PolicyInfo(str(row[0]), None if row[1] is None else str(row[1]), tuple(row[2] or ()))
+
+
+def function_returns(conn: psycopg.Connection, schema: str, name: str) -> list[str]:
+    """Return types of every function ``schema.name`` (overloads included); empty if none."""
+    rows = conn.execute(
+        "SELECT format_type(p.prorettype, NULL) FROM pg_proc p"
+        " JOIN pg_namespace n ON n.oid = p.pronamespace"
+        " WHERE n.nspname = %s AND p.proname = %s ORDER BY p.oid",
+        (schema, name),
+    ).fetchall()
+    return [str(r[0]) for r in rows]
+
+
+@dataclass(frozen=True)
+class TriggerInfo:
+    table: str
+    function: str
+    enabled: bool
+
+
+def trigger_info(
+    conn: psycopg.Connection, schema: str, table: str, name: str
+) -> TriggerInfo | None:
+    row = conn.execute(
+        "SELECT c.relname, p.proname, t.tgenabled <> 'D'"
+        " FROM pg_trigger t"
+        " JOIN pg_class c ON c.oid = t.tgrelid"
+        " JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " JOIN pg_proc p ON p.oid = t.tgfoid"
+        " WHERE n.nspname = %s AND c.relname = %s AND t.tgname = %s AND NOT t.tgisinternal",
+        (schema, table, name),
+    ).fetchone()
+    if row is None:
+        return None
+    return TriggerInfo(str(row[0]), str(row[1]), bool(row[2]))
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def check_object_exists(conn: psycopg.Connection, check: Check, schema: str) -> bool:
+    """Whether the object a runbook check is about exists at all (right or wrong)."""
+    table = check.table or ""
+    if check.kind in ("index", "unique_rule"):
+        return index_info(conn, schema, check.name) is not None
+    if check.kind == "column":
+        return column_info(conn, schema, table, check.name) is not None
+    if check.kind == "view":
+        return relation_kind(conn, schema, check.name) in ("v", "m")
+    if check.kind == "table":
+        return table_exists(conn, schema, check.name)
+    if check.kind == "policy":
+        return policy_info(conn, schema, table, check.name) is not None
+    if check.kind == "function":
+        return bool(function_returns(conn, schema, check.name))
+    if check.kind == "trigger":
+        return trigger_info(conn, schema, table, check.name) is not None
+    raise ValueError(f"check {check.id}: unknown kind {check.kind!r}")
+
+
+def qualified(schema: str, name: str) -> sql.Composed:
+    return sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(name))
