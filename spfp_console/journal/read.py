@@ -17,7 +17,12 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from spfp_console.events import Event, event_from_record
-from spfp_console.journal.canonical import EVENT_HEADER_LINE, FORMAT, FORMAT_VERSION
+from spfp_console.journal.canonical import (
+    EVENT_HEADER_LINE,
+    FORMAT,
+    FORMAT_VERSION,
+    render_event,
+)
 
 _HASH_LINE = re.compile(rb'hash = "[0-9a-f]{64}"\n\Z')
 _REQUIRED = {"seq": int, "at": str, "t": (int, float), "prev": str, "kind": str, "hash": str}
@@ -205,7 +210,11 @@ def read_journal(path: Path | str) -> Journal:
                 header = parse_header(chunk)
                 continue
             try:
-                entries.append(JournalEntry.from_entry(parse_event(chunk)))
+                entry = parse_event(chunk)
+                if chunk.is_last and chunk.torn and render_event(entry) != chunk.data:
+                    # It parses only because the cut fell at a line end.
+                    raise JournalFormatError("the file ends inside an event")
+                entries.append(JournalEntry.from_entry(entry))
             except JournalFormatError as exc:
                 where = "truncated" if chunk.is_last and chunk.torn else "unreadable"
                 stopped = f"event #{chunk.number} {where}: {exc}"
