@@ -18,6 +18,7 @@ from spfp_console.journal.sign import (
     DEFAULT_NAMESPACE,
     SignatureFormatError,
     SigningError,
+    parse_allowed_signers,
     sign_log,
 )
 from spfp_console.journal.verify import verify_chain, verify_log
@@ -45,6 +46,19 @@ def _check_log(path: Path) -> str | None:
     return None
 
 
+def _check_allowed_signers(path: str | None) -> str | None:
+    """Fail early on a mistyped or malformed file, even if the log turns out unsigned."""
+    if path is None:
+        return None
+    try:
+        parse_allowed_signers(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        return f"--allowed-signers {_io_message(exc)}"
+    except (SignatureFormatError, UnicodeDecodeError) as exc:
+        return f"{path}: {exc}"
+    return None
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     """Check the chain and, when present or required, the signature.  Prints one line."""
     log = Path(args.log)
@@ -53,6 +67,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     allowed = getattr(args, "allowed_signers", None)
     if getattr(args, "require_signature", False) and not allowed:
         return _fail("--require-signature needs --allowed-signers FILE to know who may sign")
+    if (problem := _check_allowed_signers(allowed)) is not None:
+        return _fail(problem)
     try:
         result = verify_log(
             log,
@@ -102,6 +118,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     """Write the Markdown or HTML report to ``-o FILE`` or stdout."""
     log = Path(args.log)
     if (problem := _check_log(log)) is not None:
+        return _fail(problem)
+    if (problem := _check_allowed_signers(getattr(args, "allowed_signers", None))) is not None:
         return _fail(problem)
     try:
         verification = verify_log(

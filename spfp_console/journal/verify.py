@@ -9,7 +9,8 @@ and memory is flat.  It stops at the first bad event and names it:
 * ``missing``: a seq never appears; ``reordered``: it appears later;
 * ``duplicated``: a seq appears twice;
 * ``inserted``: an event after the session end record;
-* ``truncated``: the file stops inside an event, or before the session end record.
+* ``truncated``: the file stops inside an event, or before the session end record;
+* ``malformed``: the header is not a deployment log header at all.
 
 ``first_bad_seq`` is the seq the first bad position *should* hold (0 is the header).
 """
@@ -49,7 +50,7 @@ class ChainResult:
     """Events that verified, in order, from seq 1."""
     first_bad_seq: int | None = None
     problem: str | None = None
-    """edited, missing, reordered, duplicated, inserted, truncated (None when intact)."""
+    """edited, missing, reordered, duplicated, inserted, truncated, malformed (None if intact)."""
     detail: str = ""
     header: dict[str, Any] = field(default_factory=dict)
     outcome: str | None = None
@@ -142,7 +143,9 @@ def verify_chain(path: Path | str) -> ChainResult:
             session = parse_header(head)
         except JournalFormatError as exc:
             result.first_bad_seq = 0
-            result.problem = "truncated" if head.is_last and head.torn else "edited"
+            # A header is written in one go: only a cut file ends inside it.
+            cut = head.is_last and not head.data.endswith(b"\n")
+            result.problem = "truncated" if cut else "malformed"
             result.detail = str(exc)
             return result
         result.header = session

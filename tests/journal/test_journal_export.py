@@ -1,0 +1,113 @@
+"""The human report: content, escaping, self-containment, verification status."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+from journal_testkit import sample_events, write_session
+
+from spfp_console import events as ev
+from spfp_console.journal.export import export_log
+from spfp_console.journal.verify import verify_log
+
+
+def _report(log: Path, fmt: str) -> str:
+    return export_log(log, fmt, verify_log(log))
+
+
+def test_markdown_report_has_every_part_of_a_deployment_log(tmp_path: Path) -> None:
+    log = write_session(tmp_path, sample_events())
+    md = _report(log, "markdown")
+    assert md.startswith("# Deployment log: 20260216-optimizations on app\n")
+    assert "**Verification: OK**: ok: 16 events, chain intact, session rolled\\_back; unsigned" in md
+    # who / where / when / target
+    for fact in ("**Operator (OS user)**: alice", "**Console host**: bastion-1",
+                 "**Target**: deployer@db.example:5432/app", "**Server version**: 16.4",
+                 "**Outcome**: rolled\\_back", "**Started (UTC)**: "):
+        assert fact in md
+    # checklist: who ticked what, when
+    assert "### Phase: before" in md
+    assert re.search(r"\| \d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ \(\+[\d.]+ s\) \| backup-taken \| ticked \| alice \| "
+                     r"pg\\_dump at 09:58 \| s3://backups/app-0958.dump \|", md)
+    # SQL timeline with durations and SQLSTATE
+    assert "`CREATE INDEX CONCURRENTLY idx_orders_user ON orders (user_id);` | 12.250 s | CREATE INDEX | ok |" in md
+    assert "| 0.500 s | FAILED 23503: insert or update violates foreign key constraint DETAIL: Key (user\\_id)=(7) is not present. | fail |" in md
+    assert "NOTICE 42P07: relation exists, skipping" in md
+    assert "waiting for a lock held by pid 42 (report)" in md
+    # results, claims vs measured, overrides, rollback decisions, notes
+    assert "### Preflight: Preflight (FAILED)" in md
+    assert "| no long xacts | fail | pid 42 &lt;idle&gt; |" in md
+    assert "### Performance: claims vs measured: Query timings" in md
+    assert "| orders by user | 5 | 3.2 |" in md
+    assert "| alice | preflight: no long xacts | pid 42 is the reporting job, safe |" in md
+    assert "| alice | confirmed | ROLLBACK app | 3 | /tmp/at-risk.csv |" in md
+    assert "Retry tomorrow after the orphan cleanup." in md
+    assert "sql/20260216\\_database\\_optimizations.sql" in md
+
+
+def test_html_report_is_one_self_contained_escaped_file(tmp_path: Path) -> None:
+    hostile = "<script>alert('x')</script>"
+    log = write_session(tmp_path, [
+        *sample_events(),
+        ev.OperatorNote(text=hostile, who='"><img src=x onerror=alert(1)>'),
+        ev.ResultTable(title=hostile, source="validation", columns=(hostile,), rows=((hostile,),)),
+    ])
+    page = _report(log, "html")
+    assert page.startswith("<!DOCTYPE html>")
+    assert "<script" not in page and "<img" not in page
+    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in page
+    # No external assets: no linking tags, no CSS imports or urls.
+    assert not re.search(r"<(link|img|script|iframe)\b|@import|url\(", page)
+
+    class Collector(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.tags: list[str] = []
+            self.text: list[str] = []
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            self.tags.append(tag)
+            assert not {name for name, _ in attrs} & {"src", "href", "onerror", "onload"}
+
+        def handle_data(self, data: str) -> None:
+            self.text.append(data)
+
+    parser = Collector()
+    parser.feed(page)
+    assert set(parser.tags) <= {"html", "head", "meta", "title", "style", "body", "h1", "h2", "h3", "p",
+                                "section", "dl", "dt", "dd", "table", "thead", "tbody", "tr", "th", "td",
+                                "code", "footer"}
+    text = "".join(parser.text)
+    assert hostile in text  # shown to the reader as text
+    assert "Verification: OK" in text
+    assert 'class="status ok"' in page
+
+
+def test_reports_say_when_verification_failed(tmp_path: Path) -> None:
+    log = write_session(tmp_path, sample_events())
+    data = log.read_bytes()
+    log.write_bytes(data.replace(b"Retry tomorrow", b"Retry  never  ", 1))
+    md = _report(log, "markdown")
+    assert "**Verification: FAILED**: FAILED: seq 15 edited: content does not match its hash" in md
+    assert 'class="status fail"' in _report(log, "html")
+
+
+def test_report_of_a_truncated_log_stops_where_the_log_does(tmp_path: Path) -> None:
+    log = write_session(tmp_path, sample_events(), outcome=None)
+    data = log.read_bytes()
+    log.write_bytes(data[:-10])
+    md = _report(log, "markdown")
+    assert "FAILED: seq 15 truncated" in md
+    assert "The report stops early: event #15 truncated" in md
+    assert "**Outcome**: unknown (log incomplete)" in md
+
+
+def test_report_of_an_empty_session(tmp_path: Path) -> None:
+    log = write_session(tmp_path, [], outcome="cancelled")
+    md = _report(log, "markdown")
+    for line in ("No checklist item was ticked.", "No SQL was run.",
+                 "No preflight, rehearsal, validation or performance results.",
+                 "No overrides, rollback decisions or notes.", "**Outcome**: cancelled"):
+        assert line in md
