@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from analysis_testkit import seed_workload
 
+from spfp_console.engine.claims import measure_claims
 from spfp_console.engine.validate import (
     check_audit_rls,
     explain_headline_queries,
@@ -243,3 +244,39 @@ def test_full_validation_emits_three_tables(migrated_db, runbook):
         tables = run_full_validation(conn, runbook, on_event=seen.append)
     assert seen == tables
     assert [t.passed for t in tables] == [True, True, True]
+
+
+# --------------------------------------------------------------------------- claims
+
+
+def _claims(table):
+    return {row[0]: row for row in table.rows}
+
+
+def test_claims_on_the_migrated_database(migrated_db, runbook):
+    with migrated_db.connect() as conn:
+        table = measure_claims(
+            conn, runbook, migration_seconds=0.8,
+            speedups={"kanban": 36.0, "sales-pipeline": 2.0, "transaction-history": 0.5},
+        )
+    rows = _claims(table)
+    assert table.columns == ("claim", "claimed", "measured", "status", "note")
+    assert len(table.rows) == len(runbook.claims)
+    assert rows["All 14 indexes created"][1:4] == ("14", "20", "warn")
+    assert "the paper says 14" in rows["All 14 indexes created"][4]
+    assert rows["All 2 constraints applied"][1:4] == ("2", "2", "pass")
+    assert rows["All 5 soft-delete columns exist"][1:4] == ("5", "6", "warn")
+    assert rows["All 6 analytical views available"][1:4] == ("6", "6", "pass")
+    assert rows["Migration execution: 30-60 seconds"][1:4] == ("<= 60 s", "0.8 s", "pass")
+    assert rows["Kanban board load 30x faster"][1:4] == (">= 30x", "36x", "pass")
+    assert rows["Sales pipeline view 17x faster"][2:4] == ("2x", "warn")
+    assert rows["Transaction history 16x faster"][2:4] == ("0.5x", "fail")
+    assert rows["Marketing calendar 26x faster"][2:4] == ("not measured", "not measured")
+    assert table.passed is False
+
+
+def test_claims_on_the_base_database_count_nothing(base_db, runbook):
+    with base_db.connect() as conn:
+        rows = _claims(measure_claims(conn, runbook))
+    assert rows["All 14 indexes created"][2:4] == ("0", "warn")
+    assert rows["Migration execution: 30-60 seconds"][2:4] == ("not measured", "not measured")
