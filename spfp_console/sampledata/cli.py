@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from datetime import date
 
 EXIT_OK = 0
@@ -109,7 +110,8 @@ def _one_line(exc: BaseException) -> str:
     return text or type(exc).__name__
 
 
-def _scrubber(dsn: str):  # noqa: ANN202 - a small closure
+def _scrubber(dsn: str) -> Callable[[str], str]:
+    """Scrub passwords: DSN patterns, plus the actual secrets of this DSN and $PGPASSWORD."""
     from spfp_console.journal.redact import (
         REDACTED,
         redact_patterns,

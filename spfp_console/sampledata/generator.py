@@ -76,6 +76,15 @@ def allocate(total: int, weights: Sequence[float]) -> list[int]:
     return counts
 
 
+def past(t: int) -> int:
+    """``t``, or the last second of yesterday if ``t`` is today or later.
+
+    Nothing the generator records as having happened may lie after "now", which for
+    determinism is midnight UTC of ``today``.  Monotonic, so ``updated >= created`` holds.
+    """
+    return t if t < 0 else -1
+
+
 def cents(value: int) -> str:
     """Integer cents as a numeric literal: 12345 -> '123.45'."""
     return f"{value // 100}.{value % 100:02d}"
@@ -406,9 +415,10 @@ class SampleDataset:
             inc_cats = self._income_categories[ui] or [NULL]
             exp_cats = self._expense_categories[ui] or [NULL]
             groups = self._groups[ui]
-            n_acc, n_inc_c, n_exp_c, n_grp = len(accounts), len(inc_cats), len(exp_cats), len(groups)
+            n_acc, n_grp = len(accounts), len(groups)
+            n_inc_c, n_exp_c = len(inc_cats), len(exp_cats)
             # History since the user joined (at most two years), plus a little future.
-            history = min(730, -u.created // DAY)
+            history = min(730, -u.created // DAY - 6)
             uid = u.id
             for _ in range(n):
                 tid = uuid4_text(bits(128))
@@ -435,9 +445,9 @@ class SampleDataset:
                     group, index = gid, str(1 + int(r() * total))
                 else:
                     group, index = NULL, NULL
-                created = min(day, 0) * DAY - int(r() * 5 * DAY) + int(r() * DAY)
-                updated = created if r() < 0.8 else created + int(r() * 3 * DAY)
-                deleted = ts(updated + DAY) if r() < 0.02 else NULL
+                created = past(min(day, 0) * DAY - int(r() * 5 * DAY) + int(r() * DAY))
+                updated = created if r() < 0.8 else past(created + int(r() * 3 * DAY))
+                deleted = ts(past(updated + DAY)) if r() < 0.02 else NULL
                 note = notes[int(r() * len(notes))] if r() < 0.05 else NULL
                 yield (f"{tid}\t{uid}\t{accounts[int(r() * n_acc)]}\t{cat}\t{group}\t{desc}\t"
                        f"{cents(amount)}\t{typ}\t{dt(day)}\t{paid}\t{index}\t{spender()}\t"
@@ -491,7 +501,7 @@ class SampleDataset:
                 commission = contract * rate_bp // 10_000
                 mine = commission * (40 + int(r() * 31)) // 100
                 st = status()
-                created = -int(r() * 540 * DAY)
+                created = -int(r() * min(540 * DAY, -u.created - DAY))
                 closed_day = min(created // DAY + 5 + int(r() * 60), -1)
                 closed = dt(closed_day) if st == "paid" or (st == "pending" and r() < 0.3) else NULL
                 paid_at = tstz(closed_day * DAY + int(r() * DAY)) if st == "paid" else NULL
@@ -499,7 +509,7 @@ class SampleDataset:
                 yield (f"{pid}\t{u.id}\t{partner}\t{name}\t{cents(contract)}\t"
                        f"{cents(rate_bp)}\t{cents(commission)}\t{cents(mine)}\t"
                        f"{cents(commission - mine)}\t{st}\t{closed}\t{paid_at}\t{note}\t"
-                       f"{tstz(created)}\t{tstz(created + int(r() * 10 * DAY))}\n")
+                       f"{tstz(created)}\t{tstz(past(created + int(r() * 10 * DAY)))}\n")
 
     def _gen_sent_atas(self, present: frozenset[str]) -> Iterator[str]:
         rng = self._rng("sent_atas")
@@ -520,16 +530,16 @@ class SampleDataset:
                 subject = subjects[int(r() * len(subjects))] if email else NULL
                 content = (f"Olá {cname.split()[0]},\\n\\nSegue o resumo sobre {topic}.\\n"
                            f"Qualquer dúvida, estou à disposição.\\n\\n{first_name}")
-                sent = -int(r() ** 1.3 * 365 * DAY)
+                sent = -int(r() ** 1.3 * min(365 * DAY, -u.created - DAY)) - 1
                 line = (f"{aid}\t{u.id}\t{cid if r() < 0.9 else NULL}\t{cname}\t{typ}\t"
                         f"{'email' if email else 'whatsapp'}\t{content}\t"
                         f"{mail if email else phone}\t{subject}\t{tstz(sent)}\t{tstz(sent)}")
-                edited = sent + int(r() * 2 * DAY) if r() < 0.1 else sent
+                edited = past(sent + int(r() * 2 * DAY)) if r() < 0.1 else sent
                 deleted = r() < SOFT_DELETED_SHARE
                 if with_updated:
                     line += f"\t{tstz(edited)}"
                 if with_deleted:
-                    line += f"\t{tstz(edited + DAY) if deleted else NULL}"
+                    line += f"\t{tstz(past(edited + DAY)) if deleted else NULL}"
                 yield line + "\n"
 
     def _gen_custom_templates(self, _: frozenset[str]) -> Iterator[str]:
@@ -546,7 +556,7 @@ class SampleDataset:
                                f"\\n\\n{{{{assinatura}}}}")
                     default = "t" if has_default and k == 0 else "f"
                     yield (f"{tid}\t{u.id}\t{typ}\t{name}\t{content}\t{default}\t"
-                           f"{tstz(created)}\t{tstz(created + int(r() * 30 * DAY))}\n")
+                           f"{tstz(created)}\t{tstz(past(created + int(r() * 30 * DAY)))}\n")
 
     def _gen_user_files(self, present: frozenset[str]) -> Iterator[str]:
         rng = self._rng("user_files")
@@ -557,14 +567,14 @@ class SampleDataset:
             for _ in range(n):
                 fid = uuid4_text(bits(128))
                 category, stem, ext, mime = kinds[int(r() * len(kinds))]
-                created = -int(r() * 400 * DAY)
+                created = -int(r() * min(400 * DAY, -u.created - DAY)) - 1
                 size = min(10_485_760, max(1, int(lognorm(12.0, 1.5))))
                 name = f"{stem}_{self.clock.date(created // DAY)}.{ext}"
                 line = (f"{fid}\t{u.id}\t{name}\t{category}\t{u.id}/{category}/{fid}.{ext}\t"
                         f"{size}\t{mime}\t{'t' if r() < 0.1 else 'f'}\t{tstz(created)}")
                 deleted = r() < SOFT_DELETED_SHARE
                 if with_deleted:
-                    line += f"\t{tstz(created + DAY) if deleted else NULL}"
+                    line += f"\t{tstz(past(created + DAY)) if deleted else NULL}"
                 yield line + "\n"
 
     def _gen_operational_tasks(self, present: frozenset[str]) -> Iterator[str]:
@@ -581,7 +591,7 @@ class SampleDataset:
                 tid = uuid4_text(bits(128))
                 st = status()
                 position[st] += 1
-                created = -int(r() ** 1.5 * 300 * DAY)
+                created = -int(r() ** 1.5 * min(300 * DAY, -u.created - DAY)) - 1
                 created_day = created // DAY
                 if st == "done":
                     done_at = created + int(r() * (-created))
@@ -600,7 +610,7 @@ class SampleDataset:
                         f"{tstz(created)}\t{tstz(updated)}")
                 deleted = r() < SOFT_DELETED_SHARE
                 if with_deleted:
-                    line += f"\t{tstz(updated + DAY) if deleted else NULL}"
+                    line += f"\t{tstz(past(updated + DAY)) if deleted else NULL}"
                 yield line + "\n"
 
     _STAGES = ("prospecting", "qualification", "proposal", "negotiation", "closed_won",
@@ -625,7 +635,7 @@ class SampleDataset:
                 st = stage()
                 floor, span = probability[st]
                 value = int(r() ** 2 * 20_000_000)
-                created = -int(r() * 400 * DAY)
+                created = -int(r() * min(400 * DAY, -u.created - DAY)) - 1
                 updated = created + int(r() * (-created))
                 closed = st.startswith("closed")
                 action = NULL if closed else V.LEAD_NEXT_ACTIONS[
@@ -642,7 +652,7 @@ class SampleDataset:
                         f"{tstz(created)}\t{tstz(updated)}\t{tstz(updated) if closed else NULL}")
                 deleted = r() < SOFT_DELETED_SHARE
                 if with_deleted:
-                    line += f"\t{tstz(updated + DAY) if deleted else NULL}"
+                    line += f"\t{tstz(past(updated + DAY)) if deleted else NULL}"
                 yield line + "\n"
 
     def _gen_corporate_activities(self, present: frozenset[str]) -> Iterator[str]:
@@ -659,19 +669,19 @@ class SampleDataset:
                 dep = departments[int(r() * 4)]
                 agents, descs = V.AGENTS[dep], V.ACTIVITY_DESCRIPTIONS[dep]
                 st = status()
-                created = -int(r() ** 2 * 180 * DAY)
+                created = -int(r() ** 2 * min(180 * DAY, -u.created - DAY)) - 1
                 needs = r() < 0.2
                 approved = needs and (st == "completed" or r() < 0.3)
                 approver = (u.id if r() < 0.8 else self.users[int(r() * n_users)].id)
                 line = (f"{aid}\t{u.id}\t{dep}\t{agents[int(r() * 3)]}\t"
                         f"{descs[int(r() * 3)]}\t{st}\t{'t' if needs else 'f'}\t"
-                        f"{tstz(created + int(r() * DAY)) if approved else NULL}\t"
+                        f"{tstz(past(created + int(r() * DAY))) if approved else NULL}\t"
                         f"{approver if approved else NULL}\t"
                         f'{{"run": {k}, "source": "{"cron" if r() < 0.7 else "manual"}", '
                         f'"tokens": {int(r() * 4000)}}}\t{tstz(created)}')
                 deleted = r() < SOFT_DELETED_SHARE
                 if with_deleted:
-                    line += f"\t{tstz(created + DAY) if deleted else NULL}"
+                    line += f"\t{tstz(past(created + DAY)) if deleted else NULL}"
                 yield line + "\n"
 
     def _gen_marketing_posts(self, present: frozenset[str]) -> Iterator[str]:
@@ -681,9 +691,10 @@ class SampleDataset:
         platform = picker(rng, V.PLATFORMS, (35, 30, 10, 8, 5, 10, 2))
         titles = V.POST_TITLES
         for u, n in zip(self.users, self._per_user("marketing_posts")):
+            back = min(180, -u.created // DAY - 40)
             for _ in range(n):
                 pid = uuid4_text(bits(128))
-                day = -180 + int(r() * 240)  # scheduled from six months ago to two ahead
+                day = -back + int(r() * (back + 60))  # from months ago to two months ahead
                 if day > 0:
                     st = "draft" if r() < 0.4 else ("pending" if r() < 0.5 else "approved")
                 else:
@@ -695,7 +706,7 @@ class SampleDataset:
                 metrics = (f'{{"likes": {int(r() * 2000)}, "comments": {int(r() * 150)}, '
                            f'"shares": {int(r() * 300)}, "reach": {int(r() * 50000)}}}'
                            if posted else NULL)
-                updated = day * DAY + int(r() * DAY) if posted else created + int(r() * DAY)
+                updated = past(day * DAY + int(r() * DAY) if posted else created + int(r() * DAY))
                 line = (f"{pid}\t{u.id}\t{titles[int(r() * len(titles))]}\t"
                         f"{'Post educativo sobre finanças pessoais' if r() < 0.7 else NULL}\t"
                         f"{platform()}\t{st}\t{dt(day) if r() < 0.95 else NULL}\t"
@@ -706,7 +717,7 @@ class SampleDataset:
                         f"{tstz(created)}\t{tstz(updated)}")
                 deleted = r() < SOFT_DELETED_SHARE
                 if with_deleted:
-                    line += f"\t{tstz(updated + DAY) if deleted else NULL}"
+                    line += f"\t{tstz(past(updated + DAY)) if deleted else NULL}"
                 yield line + "\n"
 
     def _gen_automation_logs(self, _: frozenset[str]) -> Iterator[str]:
@@ -720,7 +731,7 @@ class SampleDataset:
                 lid = uuid4_text(bits(128))
                 act = action()
                 # Uniform over 180 days: about half is older than the 90-day retention.
-                created = -int(r() * 180 * DAY) - 1
+                created = -int(r() * min(180 * DAY, -u.created - DAY)) - 1
                 x = r()
                 if created > -DAY and x < 0.1:
                     st = "running" if x < 0.05 else "pending"
@@ -765,7 +776,9 @@ class SampleDataset:
                     domain = pool[int(r() * len(pool))]
                     prev, new = (NULL, domain) if kind.endswith("added") else (domain, NULL)
                 who = u.email if r() < 0.85 else "system"
-                yield (f"{uuid4_text(bits(128))}\t{u.id}\t{tstz(-int(r() * 120 * DAY))}\t"
+                # After the permissions row existed (created within 30 days of the user).
+                changed = -int(r() * min(120 * DAY, -u.created - 31 * DAY)) - 1
+                yield (f"{uuid4_text(bits(128))}\t{u.id}\t{tstz(changed)}\t"
                        f"{who}\t{kind}\t{prev}\t{new}\n")
 
 

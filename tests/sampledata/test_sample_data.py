@@ -220,6 +220,32 @@ def test_after_migration_some_rows_are_soft_deleted_and_audited(migrated_db):
     assert _count(migrated_db, "sales_health_check") == 5
 
 
+def test_nothing_happened_after_today_or_before_its_user_existed(migrated_db):
+    load_sample_data(migrated_db.dsn, scale=SMALL, today=TODAY)
+    columns = migrated_db.query(
+        "SELECT table_schema || '.' || table_name, column_name FROM information_schema.columns"
+        " WHERE table_schema IN ('public', 'auth') AND data_type LIKE 'timestamp%'"
+        " AND table_name IN (SELECT table_name FROM information_schema.tables"
+        "                    WHERE table_type = 'BASE TABLE')"
+    )
+    assert len(columns) > 30
+    with migrated_db.connect() as conn:
+        conn.execute("SET TimeZone = 'UTC'")
+        for table, column in columns:
+            late = conn.execute(
+                f"SELECT count(*) FROM {table} WHERE {column} >= '2026-02-16'").fetchone()[0]
+            assert late == 0, f"{table}.{column}"
+            if table != "auth.users":
+                early = conn.execute(
+                    f"SELECT count(*) FROM {table} x JOIN auth.users u ON u.id = x.user_id"
+                    f" WHERE x.{column} < u.created_at").fetchone()[0]
+                assert early == 0, f"{table}.{column}"
+        for table in ("accounts", "transactions", "sales_leads", "operational_tasks",
+                      "marketing_posts", "sent_atas"):
+            assert conn.execute(
+                f"SELECT count(*) FROM {table} WHERE updated_at < created_at").fetchone()[0] == 0
+
+
 def test_cleanup_deletes_exactly_the_logs_older_than_90_days(migrated_db):
     load_sample_data(migrated_db.dsn, scale=SMALL)  # today: the real today, as cleanup uses now()
     total = _count(migrated_db, "automation_logs")
