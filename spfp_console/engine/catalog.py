@@ -18,7 +18,9 @@ from spfp_console.runbook.model import Check
 
 
 @contextmanager
-def read_only(conn: psycopg.Connection, *, repeatable_read: bool = False) -> Iterator[None]:
+def read_only(
+    conn: psycopg.Connection, *, repeatable_read: bool = False
+) -> Iterator[None]:
     """A transaction that cannot write and is always rolled back.
 
     On an autocommit connection (the normal case) this is ``BEGIN READ ONLY`` ...
@@ -28,7 +30,11 @@ def read_only(conn: psycopg.Connection, *, repeatable_read: bool = False) -> Ite
     outer_idle = conn.info.transaction_status == pq.TransactionStatus.IDLE
     with conn.transaction(force_rollback=True):
         if outer_idle:
-            mode = "ISOLATION LEVEL REPEATABLE READ, READ ONLY" if repeatable_read else "READ ONLY"
+            mode = (
+                "ISOLATION LEVEL REPEATABLE READ, READ ONLY"
+                if repeatable_read
+                else "READ ONLY"
+            )
             conn.execute("SET TRANSACTION " + mode)  # type: ignore[arg-type]
         yield
 
@@ -112,7 +118,9 @@ def column_info(
     ).fetchone()
     if row is None:
         return None
-    return ColumnInfo(str(row[0]), bool(row[1]), None if row[2] is None else str(row[2]))
+    return ColumnInfo(
+        str(row[0]), bool(row[1]), None if row[2] is None else str(row[2])
+    )
 
 
 def rls_enabled(conn: psycopg.Connection, schema: str, table: str) -> bool | None:
@@ -141,7 +149,9 @@ def policy_info(
     ).fetchone()
     if row is None:
         return None
-    return PolicyInfo(str(row[0]), None if row[1] is None else str(row[1]), tuple(row[2] or ()))
+    return PolicyInfo(
+        str(row[0]), None if row[1] is None else str(row[1]), tuple(row[2] or ())
+    )
 
 
 def function_returns(conn: psycopg.Connection, schema: str, name: str) -> list[str]:

@@ -43,15 +43,22 @@ def _count_present(
     return present, len(checks)
 
 
-def measure_counts(conn: psycopg.Connection, runbook: Runbook) -> dict[str, tuple[int, int]]:
+def measure_counts(
+    conn: psycopg.Connection, runbook: Runbook
+) -> dict[str, tuple[int, int]]:
     """measure -> (objects present, objects the runbook checks) for the count measures."""
     schema = runbook.settings.schema
     checks = runbook.checks
-    soft_delete = [c for c in checks if c.kind == "column" and c.name == "deleted_at"
-                   and c.added_by_migration]
+    soft_delete = [
+        c
+        for c in checks
+        if c.kind == "column" and c.name == "deleted_at" and c.added_by_migration
+    ]
     with read_only(conn):
         return {
-            "index_count": _count_present(conn, list(runbook.checks_of("index")), schema),
+            "index_count": _count_present(
+                conn, list(runbook.checks_of("index")), schema
+            ),
             "unique_rule_count": _count_present(
                 conn, list(runbook.checks_of("unique_rule")), schema, unique=True
             ),
@@ -112,16 +119,29 @@ def measure_claims(
         elif measure.startswith("speedup:"):
             query_id = measure.split(":", 1)[1]
             value = (speedups or {}).get(query_id)
-            note = f"median before / after of query {query_id}" if value is not None else ""
+            note = (
+                f"median before / after of query {query_id}"
+                if value is not None
+                else ""
+            )
         else:
-            rows.append((claim.text, claimed, NOT_MEASURED, NOT_MEASURED,
-                         f"unknown measure {measure!r}"))
+            rows.append(
+                (
+                    claim.text,
+                    claimed,
+                    NOT_MEASURED,
+                    NOT_MEASURED,
+                    f"unknown measure {measure!r}",
+                )
+            )
             continue
         if value is None:
             rows.append((claim.text, claimed, NOT_MEASURED, NOT_MEASURED, note))
             continue
         status = _judge(claim, value, speedup=measure.startswith("speedup:"))
-        rows.append((claim.text, claimed, _fmt(round(value, 1), claim.unit), status, note))
+        rows.append(
+            (claim.text, claimed, _fmt(round(value, 1), claim.unit), status, note)
+        )
     table = ResultTable(
         title="The paper's claims, measured",
         source="validation",

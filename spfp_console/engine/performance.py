@@ -171,12 +171,17 @@ def measure_queries(
             try:
                 with conn.transaction():
                     _explain(conn, text, params, analyze=True)  # warm-up, not counted
-                    plans = [_explain(conn, text, params, analyze=True) for _ in range(runs)]
+                    plans = [
+                        _explain(conn, text, params, analyze=True) for _ in range(runs)
+                    ]
             except psycopg.Error as exc:
                 if conn.broken:
                     raise
                 timings[query.id] = QueryTiming(
-                    query.id, phase, str(params["user_id"]), used_sql_before=use_before,
+                    query.id,
+                    phase,
+                    str(params["user_id"]),
+                    used_sql_before=use_before,
                     error=_one_line(exc),
                 )
                 continue
@@ -236,13 +241,26 @@ def compare(
             else:
                 status = "fail"
         rows.append(
-            (query.id, f"{query.claimed_speedup:g}x", before_ms, after_ms, measured, status)
+            (
+                query.id,
+                f"{query.claimed_speedup:g}x",
+                before_ms,
+                after_ms,
+                measured,
+                status,
+            )
         )
     return ResultTable(
         title="Headline queries: claimed vs measured speedup (median server execution time)",
         source="performance",
-        columns=("query", "claimed speedup", "before ms", "after ms", "measured speedup",
-                 "status"),
+        columns=(
+            "query",
+            "claimed speedup",
+            "before ms",
+            "after ms",
+            "measured speedup",
+            "status",
+        ),
         rows=tuple(rows),
         status_column="status",
         passed=all(r[-1] != "fail" for r in rows),
@@ -259,7 +277,9 @@ def _ms(timing: QueryTiming | None) -> str:
 
 def _one_line(exc: BaseException) -> str:
     state = getattr(getattr(exc, "diag", None), "sqlstate", None)
-    message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    message = (
+        str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    )
     return f"{state}: {message}" if state else message
 
 
@@ -267,14 +287,16 @@ def timings_table(timings: Iterable[QueryTiming]) -> ResultTable:
     """One phase's timings as a table (for the journal and the CLI)."""
     rows = []
     for t in timings:
-        rows.append((
-            t.query_id,
-            t.phase + (" (sql_before)" if t.used_sql_before else ""),
-            _ms(t),
-            ", ".join(f"{r:.3f}" for r in t.runs_ms),
-            ", ".join(t.indexes_used) or "none",
-            t.error or "",
-        ))
+        rows.append(
+            (
+                t.query_id,
+                t.phase + (" (sql_before)" if t.used_sql_before else ""),
+                _ms(t),
+                ", ".join(f"{r:.3f}" for r in t.runs_ms),
+                ", ".join(t.indexes_used) or "none",
+                t.error or "",
+            )
+        )
     return ResultTable(
         title="Headline query timings (EXPLAIN ANALYZE, median of runs after a warm-up)",
         source="performance",

@@ -31,6 +31,7 @@ from typing import Any, Literal
 
 import psycopg
 from pglast import ast, parse_sql
+from pglast.parser import ParseError
 from pglast.stream import RawStream
 from psycopg import sql
 
@@ -120,8 +121,14 @@ class ScriptRelations:
 
 
 LOCK_LEVELS = (
-    "ACCESS SHARE", "ROW SHARE", "ROW EXCLUSIVE", "SHARE UPDATE EXCLUSIVE", "SHARE",
-    "SHARE ROW EXCLUSIVE", "EXCLUSIVE", "ACCESS EXCLUSIVE",
+    "ACCESS SHARE",
+    "ROW SHARE",
+    "ROW EXCLUSIVE",
+    "SHARE UPDATE EXCLUSIVE",
+    "SHARE",
+    "SHARE ROW EXCLUSIVE",
+    "EXCLUSIVE",
+    "ACCESS EXCLUSIVE",
 )
 LOCK_EFFECT = {
     "ACCESS EXCLUSIVE": "reads and writes wait",
@@ -141,12 +148,12 @@ def script_relations(path: Path, default_schema: str = "public") -> ScriptRelati
     result = ScriptRelations()
     try:
         statements = parse_sql(path.read_text())
-    except Exception as exc:  # pglast raises its own ParseError; any failure means "unknown"
+    except (ParseError, OSError) as exc:
         result.error = f"{path.name}: {exc}"
         return result
 
-    def name(rv: ast.RangeVar) -> tuple[str, str]:
-        return (rv.schemaname or default_schema, rv.relname)
+    def name(rv: Any) -> tuple[str, str]:
+        return (str(rv.schemaname or default_schema), str(rv.relname))
 
     def walk(node: Any) -> None:
         if isinstance(node, (list, tuple)):
@@ -165,7 +172,8 @@ def script_relations(path: Path, default_schema: str = "public") -> ScriptRelati
         elif isinstance(node, ast.IndexStmt):
             result.owned.add(name(node.relation))
             result.lock(
-                name(node.relation), "SHARE UPDATE EXCLUSIVE" if node.concurrent else "SHARE"
+                name(node.relation),
+                "SHARE UPDATE EXCLUSIVE" if node.concurrent else "SHARE",
             )
         elif isinstance(node, ast.CreateTrigStmt):
             result.owned.add(name(node.relation))
@@ -180,7 +188,7 @@ def script_relations(path: Path, default_schema: str = "public") -> ScriptRelati
             result.created.add(name(node.relation))
         elif isinstance(node, ast.ViewStmt):
             result.created.add(name(node.view))
-        for slot in type(node).__slots__:
+        for slot in getattr(type(node), "__slots__", ()):
             walk(getattr(node, slot, None))
 
     for raw in statements:
@@ -240,8 +248,12 @@ def _table(
         index = columns.index(status_column)
         passed = all(r[index] != "fail" for r in rows)
     table = ResultTable(
-        title=title, source="preflight", columns=columns, rows=rows,
-        status_column=status_column, passed=passed,
+        title=title,
+        source="preflight",
+        columns=columns,
+        rows=rows,
+        status_column=status_column,
+        passed=passed,
     )
     report.tables.append(table)
     return table
@@ -250,7 +262,9 @@ def _table(
 # --------------------------------------------------------------------------- server
 
 
-def _server(conn: psycopg.Connection, runbook: Runbook, report: PreflightReport) -> None:
+def _server(
+    conn: psycopg.Connection, runbook: Runbook, report: PreflightReport
+) -> None:
     version, version_num, in_recovery, read_only_default = conn.execute(
         "SELECT current_setting('server_version'), current_setting('server_version_num')::int,"
         "       pg_is_in_recovery(), current_setting('default_transaction_read_only')"
@@ -258,21 +272,39 @@ def _server(conn: psycopg.Connection, runbook: Runbook, report: PreflightReport)
     minimum = runbook.settings.min_server_version_num
     rows: list[tuple[str, str, str, str]] = []
     ok = version_num >= minimum
-    rows.append(("server version", f"{version} ({version_num})", f">= {minimum}",
-                 "pass" if ok else "fail"))
+    rows.append(
+        (
+            "server version",
+            f"{version} ({version_num})",
+            f">= {minimum}",
+            "pass" if ok else "fail",
+        )
+    )
     if not ok:
         report.blockers.append(
             f"server version {version_num} is older than the runbook's minimum {minimum}:"
             " the migration's SQL is written for that version or later"
         )
-    rows.append(("primary (not a standby)", "standby" if in_recovery else "primary",
-                 "primary", "fail" if in_recovery else "pass"))
+    rows.append(
+        (
+            "primary (not a standby)",
+            "standby" if in_recovery else "primary",
+            "primary",
+            "fail" if in_recovery else "pass",
+        )
+    )
     if in_recovery:
         report.blockers.append(
             "the server is a read-only standby: connect to the primary to run the migration"
         )
-    rows.append(("default_transaction_read_only", read_only_default, "off",
-                 "fail" if read_only_default == "on" else "pass"))
+    rows.append(
+        (
+            "default_transaction_read_only",
+            read_only_default,
+            "off",
+            "fail" if read_only_default == "on" else "pass",
+        )
+    )
     if read_only_default == "on":
         report.blockers.append(
             "default_transaction_read_only is on for this session: every write would be"
@@ -289,34 +321,54 @@ def _server(conn: psycopg.Connection, runbook: Runbook, report: PreflightReport)
         else:
             expected = meaning
         rows.append((setting, str(value), expected, "info"))
-    _table(report, "Server and settings", ("check", "value", "expected", "status"), rows)
+    _table(
+        report, "Server and settings", ("check", "value", "expected", "status"), rows
+    )
 
 
 # --------------------------------------------------------------------------- privileges
 
 
 def _privileges(
-    conn: psycopg.Connection, runbook: Runbook, rel: ScriptRelations, report: PreflightReport
+    conn: psycopg.Connection,
+    runbook: Runbook,
+    rel: ScriptRelations,
+    report: PreflightReport,
 ) -> None:
     schema = runbook.settings.schema
     user, superuser = conn.execute(
         "SELECT current_user, rolsuper FROM pg_roles WHERE rolname = current_user"
     ).fetchone()  # type: ignore[misc]
     rows: list[tuple[str, str, str, str]] = [
-        ("connected as", str(user), "owner of the touched tables, or a superuser", "info"),
+        (
+            "connected as",
+            str(user),
+            "owner of the touched tables, or a superuser",
+            "info",
+        ),
         ("superuser", "yes" if superuser else "no", "not required", "info"),
     ]
     if rel.error:
         rows.append(("migration script parsed", rel.error, "parses", "warn"))
-        report.warnings.append(f"could not parse the migration to list its tables: {rel.error}")
+        report.warnings.append(
+            f"could not parse the migration to list its tables: {rel.error}"
+        )
 
     schemas = sorted({s for s, _ in rel.created} | {schema})
     for s in schemas:
-        can_create = conn.execute(
-            "SELECT has_schema_privilege(%s, 'CREATE')", (s,)
-        ).fetchone()[0] if _schema_exists(conn, s) else False  # type: ignore[index]
-        rows.append((f"CREATE on schema {s}", "yes" if can_create else "no", "yes",
-                     "pass" if can_create else "fail"))
+        can_create = (
+            _scalar(conn, "SELECT has_schema_privilege(%s, 'CREATE')", (s,))
+            if _schema_exists(conn, s)
+            else False
+        )  # type: ignore[index]
+        rows.append(
+            (
+                f"CREATE on schema {s}",
+                "yes" if can_create else "no",
+                "yes",
+                "pass" if can_create else "fail",
+            )
+        )
         if not can_create:
             report.blockers.append(
                 f"{user} may not CREATE in schema {s}: the migration creates indexes,"
@@ -324,7 +376,9 @@ def _privileges(
                 " or connect as its owner"
             )
 
-    owned = sorted(rel.owned) or sorted({(schema, c.table) for c in runbook.checks if c.table})
+    owned = sorted(rel.owned) or sorted(
+        {(schema, c.table) for c in runbook.checks if c.table}
+    )
     for s, t in owned:
         created = rel.created | {(schema, c.name) for c in runbook.checks_of("table")}
         if (s, t) in created and not catalog.table_exists(conn, s, t):
@@ -344,8 +398,14 @@ def _privileges(
             continue
         owner, is_member = row
         ok = bool(superuser or is_member)
-        rows.append((f"owner of {s}.{t}", str(owner), f"{user} or a role it belongs to",
-                     "pass" if ok else "fail"))
+        rows.append(
+            (
+                f"owner of {s}.{t}",
+                str(owner),
+                f"{user} or a role it belongs to",
+                "pass" if ok else "fail",
+            )
+        )
         if not ok:
             report.blockers.append(
                 f"{s}.{t} is owned by {owner}, not {user}: ALTER TABLE / CREATE INDEX on it"
@@ -367,8 +427,14 @@ def _privileges(
             " AND has_table_privilege(format('%%I.%%I', %s::text, %s::text), 'REFERENCES')",
             (s, s, t),
         ).fetchone()[0]  # type: ignore[index]
-        rows.append((f"REFERENCES on {s}.{t}", "yes" if ok else "no", "yes",
-                     "pass" if ok else "fail"))
+        rows.append(
+            (
+                f"REFERENCES on {s}.{t}",
+                "yes" if ok else "no",
+                "yes",
+                "pass" if ok else "fail",
+            )
+        )
         if not ok:
             report.blockers.append(
                 f"{user} lacks REFERENCES on {s}.{t} (or USAGE on schema {s}): the"
@@ -377,10 +443,18 @@ def _privileges(
     _table(report, "Privileges", ("check", "value", "expected", "status"), rows)
 
 
+def _scalar(conn: psycopg.Connection, query: str, params: tuple[Any, ...] = ()) -> Any:
+    row = conn.execute(query, params).fetchone()  # type: ignore[arg-type]
+    return None if row is None else row[0]
+
+
 def _schema_exists(conn: psycopg.Connection, schema: str) -> bool:
-    return conn.execute(
-        "SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,)
-    ).fetchone() is not None
+    return (
+        conn.execute(
+            "SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,)
+        ).fetchone()
+        is not None
+    )
 
 
 # --------------------------------------------------------------------------- trigger functions
@@ -398,13 +472,23 @@ def _trigger_functions(
     for name in names:
         present = bool(catalog.function_returns(conn, schema, name))
         if present:
-            state, text, status = "present", "present (the migration leaves it alone)", "pass"
+            state, text, status = (
+                "present",
+                "present (the migration leaves it alone)",
+                "pass",
+            )
         elif script_creates_function(script, name):
             state, text, status = (
-                "created by the migration", "missing — the migration creates it", "pass"
+                "created by the migration",
+                "missing — the migration creates it",
+                "pass",
             )
         else:
-            state, text, status = "missing", "missing — and the migration does not create it", "fail"
+            state, text, status = (
+                "missing",
+                "missing — and the migration does not create it",
+                "fail",
+            )
             report.blockers.append(
                 f"trigger function {schema}.{name}() does not exist and the migration does"
                 " not create it: the CREATE TRIGGER would fail; create the function first"
@@ -432,10 +516,11 @@ def _parse_rule(check: Check, default_schema: str) -> _Rule:
         raise ValueError(f"{check.id}: no definition to derive the key from")
     stmt = parse_sql(check.definition)[0].stmt
     if not isinstance(stmt, ast.IndexStmt):
-        raise ValueError(f"{check.id}: the definition is not a CREATE INDEX")
+        raise ValueError(f"{check.id}: the definition is not a CREATE INDEX")  # noqa: TRY004
+    relation: Any = stmt.relation
     stream = RawStream()
     keys: list[str] = []
-    for elem in stmt.indexParams:
+    for elem in stmt.indexParams or ():
         if elem.name:
             keys.append(str(sql.Identifier(elem.name).as_string(None)))
         else:
@@ -443,8 +528,8 @@ def _parse_rule(check: Check, default_schema: str) -> _Rule:
     headers = tuple(_header(k) for k in keys)
     predicate = stream(stmt.whereClause) if stmt.whereClause is not None else None
     return _Rule(
-        table_schema=stmt.relation.schemaname or default_schema,
-        table=stmt.relation.relname,
+        table_schema=str(relation.schemaname or default_schema),
+        table=str(relation.relname),
         keys=tuple(keys),
         headers=headers,
         predicate=predicate,
@@ -478,9 +563,14 @@ def find_duplicates(
         conditions.append(sql.SQL("(" + rule.predicate + ")"))  # type: ignore[arg-type]
     if not rule.nulls_not_distinct:
         conditions.extend(sql.SQL(k + " IS NOT NULL") for k in rule.keys)  # type: ignore[arg-type]
-    where = sql.SQL(" WHERE ") + sql.SQL(" AND ").join(conditions) if conditions else sql.SQL("")
+    where = (
+        sql.SQL(" WHERE ") + sql.SQL(" AND ").join(conditions)
+        if conditions
+        else sql.SQL("")
+    )
     text_keys = sql.SQL(", ").join(
-        sql.SQL("({})::text").format(sql.SQL(k)) for k in rule.keys  # type: ignore[arg-type]
+        sql.SQL("({})::text").format(sql.SQL(k))
+        for k in rule.keys  # type: ignore[arg-type]
     )
     query = sql.SQL(
         "SELECT {text_keys}, count(*) AS n,"
@@ -506,7 +596,9 @@ def find_duplicates(
     return rule.headers, groups, total
 
 
-def _uniqueness(conn: psycopg.Connection, runbook: Runbook, report: PreflightReport) -> None:
+def _uniqueness(
+    conn: psycopg.Connection, runbook: Runbook, report: PreflightReport
+) -> None:
     schema = runbook.settings.schema
     summary: list[tuple[str, str, str, str, str]] = []
     details: list[tuple[str, tuple[str, ...], list[DuplicateGroup], int, Check]] = []
@@ -514,8 +606,15 @@ def _uniqueness(conn: psycopg.Connection, runbook: Runbook, report: PreflightRep
         existing = catalog.index_info(conn, schema, check.name)
         if existing is not None and existing.unique and existing.valid:
             report.duplicates[check.name] = []
-            summary.append((check.name, check.table or "", "0",
-                            "enforced by the existing unique index", "pass"))
+            summary.append(
+                (
+                    check.name,
+                    check.table or "",
+                    "0",
+                    "enforced by the existing unique index",
+                    "pass",
+                )
+            )
             continue
         try:
             with conn.transaction():
@@ -524,22 +623,34 @@ def _uniqueness(conn: psycopg.Connection, runbook: Runbook, report: PreflightRep
             if isinstance(exc, psycopg.Error) and conn.broken:
                 raise
             text = _one_line(exc) if isinstance(exc, psycopg.Error) else str(exc)
-            summary.append((check.name, check.table or "", "?", f"could not check: {text}",
-                            "warn"))
-            report.warnings.append(f"{check.name}: duplicates could not be checked: {text}")
+            summary.append(
+                (check.name, check.table or "", "?", f"could not check: {text}", "warn")
+            )
+            report.warnings.append(
+                f"{check.name}: duplicates could not be checked: {text}"
+            )
             continue
         report.duplicates[check.name] = groups
         if groups:
             rows_involved = sum(g.count for g in groups)
-            summary.append((check.name, check.table or "", str(total),
-                            f"{rows_involved} rows share a key", "fail"))
+            summary.append(
+                (
+                    check.name,
+                    check.table or "",
+                    str(total),
+                    f"{rows_involved} rows share a key",
+                    "fail",
+                )
+            )
             report.blockers.append(
                 f"{check.name}: {total} group(s) of rows in {check.table} share a key; the"
                 " unique index would fail. Merge or rename them first (listed in the preflight)"
             )
             details.append((check.name, headers, groups, total, check))
         else:
-            summary.append((check.name, check.table or "", "0", "no duplicates", "pass"))
+            summary.append(
+                (check.name, check.table or "", "0", "no duplicates", "pass")
+            )
     _table(
         report,
         "Uniqueness rules: existing rows that would violate them",
@@ -567,7 +678,10 @@ def _touched(rel: ScriptRelations, runbook: Runbook) -> list[str]:
 
 
 def _sessions(
-    conn: psycopg.Connection, runbook: Runbook, rel: ScriptRelations, report: PreflightReport
+    conn: psycopg.Connection,
+    runbook: Runbook,
+    rel: ScriptRelations,
+    report: PreflightReport,
 ) -> None:
     touched = _touched(rel, runbook)
     lock_timeout = runbook.settings.lock_timeout
@@ -586,7 +700,9 @@ def _sessions(
     ).fetchall()
     for pid, user, state, since, age, query in long_tx:
         what = f"{state}, transaction open {age}"
-        rows.append((str(pid), str(user or ""), what, _iso(since), "", str(query or ""), "warn"))
+        rows.append(
+            (str(pid), str(user or ""), what, _iso(since), "", str(query or ""), "warn")
+        )
         report.warnings.append(
             f"session {pid} ({user}) is {state} with a transaction open for {age}:"
             " it may hold locks the migration needs and holds back vacuum"
@@ -608,15 +724,33 @@ def _sessions(
     ).fetchall()
     for pid, user, mode, granted, since, relation, query in locks:
         what = f"{'holds' if granted else 'waits for'} {mode} on {relation}"
-        rows.append((str(pid) if pid is not None else "prepared xact", str(user or ""), what,
-                     _iso(since), relation, str(query or ""), "warn"))
+        rows.append(
+            (
+                str(pid) if pid is not None else "prepared xact",
+                str(user or ""),
+                what,
+                _iso(since),
+                relation,
+                str(query or ""),
+                "warn",
+            )
+        )
         report.warnings.append(
             f"session {pid} ({user}) {what}: the migration's ALTER TABLE / CREATE INDEX"
             f" would wait behind it for up to lock_timeout ({lock_timeout}) and then fail"
         )
     if not rows:
-        rows.append(("", "", "no long transactions and no locks on the touched tables", "",
-                     "", "", "pass"))
+        rows.append(
+            (
+                "",
+                "",
+                "no long transactions and no locks on the touched tables",
+                "",
+                "",
+                "",
+                "pass",
+            )
+        )
     _table(
         report,
         f"Other sessions: transactions open > {LONG_TRANSACTION} or idle in transaction,"
@@ -634,15 +768,21 @@ def _iso(value: Any) -> str:
 
 
 def _sizes(
-    conn: psycopg.Connection, runbook: Runbook, rel: ScriptRelations, report: PreflightReport
+    conn: psycopg.Connection,
+    runbook: Runbook,
+    rel: ScriptRelations,
+    report: PreflightReport,
 ) -> None:
     schema = runbook.settings.schema
     new_indexes: dict[str, int] = {}
     for check in runbook.checks:
-        if check.kind in ("index", "unique_rule") and check.table:
-            if catalog.index_info(conn, schema, check.name) is None:
-                key = f"{schema}.{check.table}"
-                new_indexes[key] = new_indexes.get(key, 0) + 1
+        if (
+            check.kind in ("index", "unique_rule")
+            and check.table
+            and catalog.index_info(conn, schema, check.name) is None
+        ):
+            key = f"{schema}.{check.table}"
+            new_indexes[key] = new_indexes.get(key, 0) + 1
     locks = {f"{s}.{t}": mode for (s, t), mode in rel.locks.items()}
     altered = set(locks) | set(new_indexes)
     rows: list[tuple[str, ...]] = []
@@ -658,23 +798,43 @@ def _sizes(
         count = new_indexes.get(name, 0)
         seconds = count * (heap / 1_048_576) / INDEX_BUILD_MB_PER_S
         total_seconds += seconds
-        rows.append((
-            name,
-            _bytes(total),
-            _bytes(heap),
-            "unknown (never analyzed)" if tuples is None or tuples < 0 else f"{int(tuples)}",
-            str(count),
-            _duration(seconds) if count else "-",
-            _lock_text(locks.get(name)),
-        ))
-    rows.append(("total", "", "", "", str(sum(new_indexes.values())), _duration(total_seconds),
-                 "the run is one transaction: every lock is held until COMMIT"))
+        rows.append(
+            (
+                name,
+                _bytes(total),
+                _bytes(heap),
+                "unknown (never analyzed)"
+                if tuples is None or tuples < 0
+                else f"{int(tuples)}",
+                str(count),
+                _duration(seconds) if count else "-",
+                _lock_text(locks.get(name)),
+            )
+        )
+    rows.append(
+        (
+            "total",
+            "",
+            "",
+            "",
+            str(sum(new_indexes.values())),
+            _duration(total_seconds),
+            "the run is one transaction: every lock is held until COMMIT",
+        )
+    )
     _table(
         report,
         f"Table sizes and index build estimate (an estimate at {INDEX_BUILD_MB_PER_S:g} MB/s"
         " of heap per index, not a measurement)",
-        ("table", "total size", "heap size", "rows (estimate)", "new indexes",
-         "estimated build time", "lock held until COMMIT"),
+        (
+            "table",
+            "total size",
+            "heap size",
+            "rows (estimate)",
+            "new indexes",
+            "estimated build time",
+            "lock held until COMMIT",
+        ),
         rows,
         status_column=None,
     )
@@ -741,12 +901,19 @@ def _state(conn: psycopg.Connection, runbook: Runbook, report: PreflightReport) 
             " (" + ", ".join(c for c in present if c in added) + "). Its IF NOT EXISTS"
             " statements will keep those as they are: validate them after the run"
         )
-    label = {"not_applied": "not applied", "applied": "fully applied",
-             "partial": "partially applied"}[state]
+    label = {
+        "not_applied": "not applied",
+        "applied": "fully applied",
+        "partial": "partially applied",
+    }[state]
     rows = []
     for check in runbook.checks:
         exists = check.id in present
-        note = "" if check.added_by_migration else "not counted: may exist before the migration"
+        note = (
+            ""
+            if check.added_by_migration
+            else "not counted: may exist before the migration"
+        )
         status = "info"
         if state == "partial" and check.added_by_migration and exists:
             status = "warn"

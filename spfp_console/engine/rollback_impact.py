@@ -87,8 +87,10 @@ def _column_item(conn: psycopg.Connection, schema: str, check: Check) -> AtRisk:
     ident = sql.Identifier(column).as_string(conn)
     if info is not None and info.nullable:
         condition = f"{ident} IS NOT NULL"
-        what = "non-null values (soft-deleted rows reappear)" if column == "deleted_at" else (
-            "non-null values"
+        what = (
+            "non-null values (soft-deleted rows reappear)"
+            if column == "deleted_at"
+            else ("non-null values")
         )
     elif info is not None and "created_at" in catalog.column_names(conn, schema, table):
         condition = f"{ident} IS DISTINCT FROM created_at"
@@ -100,7 +102,8 @@ def _column_item(conn: psycopg.Connection, schema: str, check: Check) -> AtRisk:
         return AtRisk(schema, table, column, what, None)
     count = conn.execute(
         sql.SQL("SELECT count(*) FROM {} WHERE {}").format(
-            qualified(schema, table), sql.SQL(condition)  # type: ignore[arg-type]
+            qualified(schema, table),
+            sql.SQL(condition),  # type: ignore[arg-type]
         )
     ).fetchone()[0]  # type: ignore[index]
     return AtRisk(schema, table, column, what, int(count), condition)
@@ -134,8 +137,16 @@ def rollback_impact(
             note = "exported by export_at_risk" if n else ""
             if item.column == "updated_at" and n:
                 note = "includes rows older than the migration (upper bound)"
-        rows.append((f"{item.schema}.{item.table}", item.column or "(whole table)", item.what,
-                     count, status, note))
+        rows.append(
+            (
+                f"{item.schema}.{item.table}",
+                item.column or "(whole table)",
+                item.what,
+                count,
+                status,
+                note,
+            )
+        )
     impact.table = ResultTable(
         title=f"Data the rollback would destroy: {impact.total} rows and values",
         source="rollback-impact",
@@ -175,10 +186,15 @@ def export_at_risk(
             if item.count is None or item.condition is None:
                 continue
             columns = catalog.column_names(conn, item.schema, item.table)
-            order = sql.SQL(" ORDER BY {}").format(sql.Identifier("id")) if "id" in columns \
+            order = (
+                sql.SQL(" ORDER BY {}").format(sql.Identifier("id"))
+                if "id" in columns
                 else sql.SQL("")
+            )
             if item.column is None:
-                select = sql.SQL("SELECT * FROM {}").format(qualified(item.schema, item.table))
+                select = sql.SQL("SELECT * FROM {}").format(
+                    qualified(item.schema, item.table)
+                )
                 name = f"{item.table}.csv"
             else:
                 keep = [sql.Identifier(c) for c in ("id",) if c in columns]
@@ -198,9 +214,12 @@ def export_at_risk(
     return paths
 
 
-def _copy_to_file(conn: psycopg.Connection, query: sql.Composable, path: Path) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0),
-                 0o600)
+def _copy_to_file(conn: psycopg.Connection, query: sql.Composed, path: Path) -> None:
+    fd = os.open(
+        path,
+        os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0),
+        0o600,
+    )
     # The mode given to open() only applies to a new file; an existing one keeps its own.
     os.fchmod(fd, 0o600)
     with os.fdopen(fd, "wb") as f, conn.cursor() as cur, cur.copy(query) as copy:

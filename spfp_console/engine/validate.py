@@ -108,11 +108,18 @@ def _index(conn: psycopg.Connection, check: Check, schema: str) -> Row:
     if not info.valid:
         problems.append("INVALID (a failed concurrent build): the planner ignores it")
     if problems:
-        return (check.id, expected, f"{info.definition} [{'; '.join(problems)}]", "fail")
+        return (
+            check.id,
+            expected,
+            f"{info.definition} [{'; '.join(problems)}]",
+            "fail",
+        )
     return (check.id, expected, info.definition, "pass")
 
 
-def _describe_column(data_type: str | None, nullable: bool | None, default: str | None) -> str:
+def _describe_column(
+    data_type: str | None, nullable: bool | None, default: str | None
+) -> str:
     parts = [data_type or "any type"]
     if nullable is not None:
         parts.append("NULL" if nullable else "NOT NULL")
@@ -141,13 +148,19 @@ def _column(conn: psycopg.Connection, check: Check, schema: str) -> Row:
 
 
 def _view(conn: psycopg.Connection, check: Check, schema: str) -> Row:
-    expected = f"view ({len(check.columns)} columns: {', '.join(check.columns)}); SELECT runs"
+    expected = (
+        f"view ({len(check.columns)} columns: {', '.join(check.columns)}); SELECT runs"
+    )
     kind = catalog.relation_kind(conn, schema, check.name)
     if kind is None:
         return (check.id, expected, "missing", "fail")
     if kind not in ("v", "m"):
-        return (check.id, expected, f"{check.name} exists but is not a view (relkind {kind})",
-                "fail")
+        return (
+            check.id,
+            expected,
+            f"{check.name} exists but is not a view (relkind {kind})",
+            "fail",
+        )
     actual_columns = catalog.column_names(conn, schema, check.name)
     missing = [c for c in check.columns if c not in actual_columns]
     extra = [c for c in actual_columns if c not in check.columns]
@@ -180,7 +193,9 @@ def _probe_select(conn: psycopg.Connection, schema: str, name: str) -> str | Non
                     sql.Literal(VIEW_PROBE_TIMEOUT)
                 )
             )
-            conn.execute(sql.SQL("SELECT * FROM {} LIMIT 1").format(qualified(schema, name)))
+            conn.execute(
+                sql.SQL("SELECT * FROM {} LIMIT 1").format(qualified(schema, name))
+            )
     except psycopg.Error as exc:
         if conn.broken:
             raise
@@ -189,8 +204,9 @@ def _probe_select(conn: psycopg.Connection, schema: str, name: str) -> str | Non
 
 
 def _table(conn: psycopg.Connection, check: Check, schema: str) -> Row:
-    expected = "table" + ("" if check.rls is None else
-                          ", RLS enabled" if check.rls else ", RLS disabled")
+    expected = "table" + (
+        "" if check.rls is None else ", RLS enabled" if check.rls else ", RLS disabled"
+    )
     rls = catalog.rls_enabled(conn, schema, check.name)
     if rls is None:
         return (check.id, expected, "missing", "fail")
@@ -235,14 +251,18 @@ def _function(conn: psycopg.Connection, check: Check, schema: str) -> Row:
 
 
 def _trigger(conn: psycopg.Connection, check: Check, schema: str) -> Row:
-    expected = f"on {check.table}, executes {check.function or 'any function'}(), enabled"
+    expected = (
+        f"on {check.table}, executes {check.function or 'any function'}(), enabled"
+    )
     info = catalog.trigger_info(conn, schema, check.table or "", check.name)
     if info is None:
         return (check.id, expected, "missing", "fail")
     actual = f"on {info.table}, executes {info.function}(), " + (
         "enabled" if info.enabled else "DISABLED"
     )
-    if (check.function is not None and info.function != check.function) or not info.enabled:
+    if (
+        check.function is not None and info.function != check.function
+    ) or not info.enabled:
         return (check.id, expected, actual, "fail")
     return (check.id, expected, actual, "pass")
 
@@ -288,7 +308,9 @@ def _object_label(check: Check) -> str:
 # --------------------------------------------------------------------------- quick health
 
 
-def run_quick_health_check(conn: psycopg.Connection, schema: str = "public") -> ResultTable:
+def run_quick_health_check(
+    conn: psycopg.Connection, schema: str = "public"
+) -> ResultTable:
     """The paper runbook's "quick health check": how many idx_* indexes and views exist.
 
     The paper's query counts every index whose name starts with ``idx_``, so indexes the
@@ -307,8 +329,11 @@ def run_quick_health_check(conn: psycopg.Connection, schema: str = "public") -> 
         source="validation",
         columns=("measure", "value", "note"),
         rows=(
-            ("indexes named idx_*", str(row[0]),
-             "includes idx_* indexes that existed before the migration"),
+            (
+                "indexes named idx_*",
+                str(row[0]),
+                "includes idx_* indexes that existed before the migration",
+            ),
             ("views", str(row[1]), "every view in the schema"),
         ),
     )
@@ -337,9 +362,12 @@ def check_audit_rls(
     columns = COLUMNS
     with read_only(conn):
         exists = catalog.table_exists(conn, schema, table)
-        has_role = conn.execute(
-            "SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)
-        ).fetchone() is not None
+        has_role = (
+            conn.execute(
+                "SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)
+            ).fetchone()
+            is not None
+        )
     if not exists or not has_role:
         missing = f"table {schema}.{table}" if not exists else f"role {role}"
         rows: list[Row] = [("RLS probe", "runs", f"{missing} does not exist", "fail")]
@@ -361,7 +389,9 @@ def check_audit_rls(
     )
 
 
-def _rls_probe(conn: psycopg.Connection, schema: str, table: str, role: str) -> list[Row]:
+def _rls_probe(
+    conn: psycopg.Connection, schema: str, table: str, role: str
+) -> list[Row]:
     audit = qualified(schema, table)
     user_a, user_b = str(uuid.uuid4()), str(uuid.uuid4())
     per_user = {user_a: 2, user_b: 1}
@@ -387,7 +417,7 @@ def _rls_probe(conn: psycopg.Connection, schema: str, table: str, role: str) -> 
         "SELECT set_config('request.jwt.claims', %s, true)",
         (json.dumps({"sub": user_a, "role": role}),),
     )
-    visible = dict(
+    visible: dict[str, int] = dict(
         conn.execute(
             sql.SQL("SELECT user_id::text, count(*) FROM {} GROUP BY 1").format(audit)
         ).fetchall()
@@ -396,11 +426,24 @@ def _rls_probe(conn: psycopg.Connection, schema: str, table: str, role: str) -> 
     seen_b = int(visible.get(user_b, 0))
     others = sum(int(n) for uid, n in visible.items() if uid not in per_user)
     rows: list[Row] = [
-        ("user A sees own audit rows", str(per_user[user_a]), str(seen_a),
-         "pass" if seen_a == per_user[user_a] else "fail"),
-        ("user A sees user B's audit rows", "0", str(seen_b), "pass" if seen_b == 0 else "fail"),
-        ("user A sees other users' audit rows", "0", str(others),
-         "pass" if others == 0 else "fail"),
+        (
+            "user A sees own audit rows",
+            str(per_user[user_a]),
+            str(seen_a),
+            "pass" if seen_a == per_user[user_a] else "fail",
+        ),
+        (
+            "user A sees user B's audit rows",
+            "0",
+            str(seen_b),
+            "pass" if seen_b == 0 else "fail",
+        ),
+        (
+            "user A sees other users' audit rows",
+            "0",
+            str(others),
+            "pass" if others == 0 else "fail",
+        ),
     ]
 
     try:
@@ -414,13 +457,23 @@ def _rls_probe(conn: psycopg.Connection, schema: str, table: str, role: str) -> 
             )
         rows.append(("user A writes an audit row", "refused", "accepted", "fail"))
     except psycopg.errors.InsufficientPrivilege as exc:
-        rows.append(("user A writes an audit row", "refused", f"refused: {_one_line(exc)}",
-                     "pass"))
+        rows.append(
+            (
+                "user A writes an audit row",
+                "refused",
+                f"refused: {_one_line(exc)}",
+                "pass",
+            )
+        )
 
     conn.execute("SELECT set_config('request.jwt.claims', '', true)")
-    anonymous = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(audit)).fetchone()
+    anonymous = conn.execute(
+        sql.SQL("SELECT count(*) FROM {}").format(audit)
+    ).fetchone()
     n_anon = int(anonymous[0]) if anonymous else 0
-    rows.append(("no JWT sees audit rows", "0", str(n_anon), "pass" if n_anon == 0 else "fail"))
+    rows.append(
+        ("no JWT sees audit rows", "0", str(n_anon), "pass" if n_anon == 0 else "fail")
+    )
     return rows
 
 
@@ -448,11 +501,16 @@ def explain_headline_queries(
             except psycopg.Error as exc:
                 if conn.broken:
                     raise
-                rows.append((query.id, query.expected_index, f"error: {_one_line(exc)}",
-                             "fail"))
+                rows.append(
+                    (query.id, query.expected_index, f"error: {_one_line(exc)}", "fail")
+                )
                 continue
             used = index_names_in_plan(plan)
-            shown = ", ".join(used) if used else "none (" + "; ".join(scan_summary(plan)) + ")"
+            shown = (
+                ", ".join(used)
+                if used
+                else "none (" + "; ".join(scan_summary(plan)) + ")"
+            )
             status = "pass" if query.expected_index in used else "warn"
             rows.append((query.id, query.expected_index, shown, status))
     return ResultTable(

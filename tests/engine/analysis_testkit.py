@@ -33,7 +33,8 @@ def seed_workload(
     """Rows for the five headline queries, spread over ``users`` users, then ANALYZE."""
     add_users(conn, users)
     conn.execute(
-        USERS_CTE + """
+        USERS_CTE
+        + """
         INSERT INTO public.operational_tasks (user_id, title, status, priority, due_date, position)
         SELECT u.ids[1 + g %% array_length(u.ids, 1)], 'task ' || g,
                (ARRAY['todo', 'in_progress', 'done'])[1 + (g / 7) %% 3],
@@ -43,7 +44,8 @@ def seed_workload(
         (tasks,),
     )
     conn.execute(
-        USERS_CTE + """
+        USERS_CTE
+        + """
         INSERT INTO public.sales_leads (user_id, name, company, stage, value, probability)
         SELECT u.ids[1 + g %% array_length(u.ids, 1)], 'lead ' || g, 'company ' || (g %% 97),
                (ARRAY['prospecting', 'qualification', 'proposal', 'negotiation',
@@ -53,7 +55,8 @@ def seed_workload(
         (leads,),
     )
     conn.execute(
-        USERS_CTE + """
+        USERS_CTE
+        + """
         INSERT INTO public.transactions (user_id, description, amount, type, date, paid)
         SELECT u.ids[1 + g %% array_length(u.ids, 1)], 'tx ' || g, 1 + (g %% 500),
                (ARRAY['INCOME', 'EXPENSE'])[1 + (g / 3) %% 2],
@@ -62,7 +65,8 @@ def seed_workload(
         (transactions,),
     )
     conn.execute(
-        USERS_CTE + """
+        USERS_CTE
+        + """
         INSERT INTO public.marketing_posts (user_id, title, platform, status, scheduled_date)
         SELECT u.ids[1 + g %% array_length(u.ids, 1)], 'post ' || g,
                (ARRAY['instagram', 'linkedin', 'tiktok', 'youtube', 'twitter', 'facebook',

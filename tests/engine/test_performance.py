@@ -47,8 +47,14 @@ def test_before_and_after_on_the_same_data(base_db, runbook):
 
     table = compare(before, after, runbook)
     assert table.source == "performance"
-    assert table.columns == ("query", "claimed speedup", "before ms", "after ms",
-                             "measured speedup", "status")
+    assert table.columns == (
+        "query",
+        "claimed speedup",
+        "before ms",
+        "after ms",
+        "measured speedup",
+        "status",
+    )
     assert len(table.rows) == 5
     assert all(r[5] in ("pass", "warn", "fail") for r in table.rows)
     assert set(speedups(before, after)) == set(ids)
@@ -60,7 +66,9 @@ def test_after_form_on_the_base_schema_is_an_error_not_an_exception(base_db, run
         after = measure_queries(conn, runbook, phase="after", runs=1)
     assert after["kanban"].median_ms is None
     assert "deleted_at" in (after["kanban"].error or "")
-    assert after["transaction-history"].error is None  # transactions had deleted_at already
+    assert (
+        after["transaction-history"].error is None
+    )  # transactions had deleted_at already
     table = compare(after, after, runbook)
     rows = {r[0]: r for r in table.rows}
     assert rows["kanban"][5] == "fail"
@@ -90,11 +98,25 @@ def test_compare_statuses(runbook):
 
 
 def test_index_names_in_plan_walks_nested_plans():
-    plan = [{"Plan": {"Node Type": "Limit", "Plans": [
-        {"Node Type": "Index Scan", "Index Name": "a", "Relation Name": "t"},
-        {"Node Type": "Bitmap Heap Scan", "Plans": [
-            {"Node Type": "Bitmap Index Scan", "Index Name": "b"},
-            {"Node Type": "Bitmap Index Scan", "Index Name": "a"},
-        ]},
-    ]}}]
+    plan = [
+        {
+            "Plan": {
+                "Node Type": "Limit",
+                "Plans": [
+                    {
+                        "Node Type": "Index Scan",
+                        "Index Name": "a",
+                        "Relation Name": "t",
+                    },
+                    {
+                        "Node Type": "Bitmap Heap Scan",
+                        "Plans": [
+                            {"Node Type": "Bitmap Index Scan", "Index Name": "b"},
+                            {"Node Type": "Bitmap Index Scan", "Index Name": "a"},
+                        ],
+                    },
+                ],
+            }
+        }
+    ]
     assert index_names_in_plan(plan) == ["a", "b"]

@@ -48,7 +48,13 @@ def test_duplicate_categories_are_listed_and_block(base_db, runbook):
     assert any("unique_user_category_name" in b for b in report.blockers)
     assert report.state == "not_applied"
     detail = _table(report, "Duplicates blocking unique_user_category_name")
-    assert detail.columns == ("user_id", "lower(name)", "count", "rows (name or id)", "status")
+    assert detail.columns == (
+        "user_id",
+        "lower(name)",
+        "count",
+        "rows (name or id)",
+        "status",
+    )
     assert detail.rows == ((user_a, "food", "2", "Food, food", "fail"),)
     assert detail.passed is False
 
@@ -84,7 +90,9 @@ def test_clean_base_database_passes_and_is_not_applied(base_db, runbook):
     assert report.blockers == []
     assert report.passed is True
     assert report.state == "not_applied"
-    assert report.trigger_functions == {"update_updated_at_column": "created by the migration"}
+    assert report.trigger_functions == {
+        "update_updated_at_column": "created by the migration"
+    }
     functions = _table(report, "Trigger functions")
     assert functions.rows == (
         ("update_updated_at_column()", "missing — the migration creates it", "pass"),
@@ -93,8 +101,13 @@ def test_clean_base_database_passes_and_is_not_applied(base_db, runbook):
     assert all(t.source == "preflight" for t in report.tables)
     server = {r[0]: r for r in _table(report, "Server and settings").rows}
     assert server["server version"][3] == "pass"
-    for setting in ("lock_timeout", "statement_timeout", "maintenance_work_mem",
-                    "max_parallel_maintenance_workers", "idle_in_transaction_session_timeout"):
+    for setting in (
+        "lock_timeout",
+        "statement_timeout",
+        "maintenance_work_mem",
+        "max_parallel_maintenance_workers",
+        "idle_in_transaction_session_timeout",
+    ):
         assert setting in server
     privileges = {r[0]: r for r in _table(report, "Privileges").rows}
     assert privileges["CREATE on schema public"][3] == "pass"
@@ -112,7 +125,10 @@ def test_migrated_database_is_applied(migrated_db, runbook):
     assert report.trigger_functions == {"update_updated_at_column": "present"}
     assert _table(report, "Current state: fully applied")
     uniqueness = {r[0]: r for r in _table(report, "Uniqueness rules").rows}
-    assert uniqueness["unique_user_category_name"][3] == "enforced by the existing unique index"
+    assert (
+        uniqueness["unique_user_category_name"][3]
+        == "enforced by the existing unique index"
+    )
 
 
 def test_partially_applied_lists_what_exists(base_db, runbook):
@@ -128,7 +144,9 @@ def test_partially_applied_lists_what_exists(base_db, runbook):
     state = _table(report, "Current state: partially applied (1 of ")
     rows = {r[0]: r for r in state.rows}
     assert rows["index:idx_goals_user_deadline"][1:] == ("present", "", "warn")
-    assert report.passed  # partial is a warning, not a blocker: the script is idempotent
+    assert (
+        report.passed
+    )  # partial is a warning, not a blocker: the script is idempotent
 
 
 def test_other_sessions_locks_and_idle_transactions_are_reported(base_db, runbook):
@@ -161,7 +179,9 @@ def test_missing_privileges_are_blockers(base_db, runbook):
     privileges = {r[0]: r for r in _table(report, "Privileges").rows}
     assert privileges["CREATE on schema public"][3] == "fail"
     assert privileges["owner of public.categories"][1:] == (
-        "postgres", "spfp_readonly_probe or a role it belongs to", "fail"
+        "postgres",
+        "spfp_readonly_probe or a role it belongs to",
+        "fail",
     )
     assert not report.passed
     assert any("owned by postgres" in b for b in report.blockers)
@@ -169,14 +189,20 @@ def test_missing_privileges_are_blockers(base_db, runbook):
 
 def test_sizes_and_estimate(base_db, runbook):
     with base_db.connect() as conn:
-        seed_workload(conn, users=20, tasks=20_000, leads=1000, transactions=1000, posts=1000)
+        seed_workload(
+            conn, users=20, tasks=20_000, leads=1000, transactions=1000, posts=1000
+        )
         report = run_preflight(conn, runbook)
     sizes = _table(report, "Table sizes and index build estimate")
     rows = {r[0]: r for r in sizes.rows}
     assert rows["public.operational_tasks"][3] == "20000"
     assert rows["public.operational_tasks"][4] == "3"
-    assert rows["public.categories"][4] == "2"  # the uniqueness rule and the order index
-    assert rows["total"][4] == "22"  # 20 indexes + 2 uniqueness rules (2 on the new table)
+    assert (
+        rows["public.categories"][4] == "2"
+    )  # the uniqueness rule and the order index
+    assert (
+        rows["total"][4] == "22"
+    )  # 20 indexes + 2 uniqueness rules (2 on the new table)
     assert "estimate" in sizes.title
     assert rows["public.sent_atas"][6] == "ACCESS EXCLUSIVE (reads and writes wait)"
     assert rows["auth.users"][4] == "0"
@@ -203,3 +229,11 @@ def test_lock_levels_of_the_migration():
     assert rel.locks[("public", "sent_atas")] == "ACCESS EXCLUSIVE"  # ADD COLUMN
     assert rel.locks[("public", "goals")] == "SHARE"  # CREATE INDEX only
     assert rel.locks[("auth", "users")] == "SHARE ROW EXCLUSIVE"  # a new foreign key
+
+
+def test_unparsable_script_is_reported_not_raised(tmp_path):
+    broken = tmp_path / "broken.sql"
+    broken.write_text("CREATE INDEX ON public.goals (user_id;\n")
+    rel = script_relations(broken)
+    assert rel.error is not None and "broken.sql" in rel.error
+    assert rel.owned == set()

@@ -22,7 +22,9 @@ def _seed_at_risk(conn):
     """3 audit rows, 2 + 1 deleted_at values, 1 edited sent_atas row.  Returns expectations."""
     user_a, user_b = add_users(conn, 2)
     for user in (user_a, user_b):
-        conn.execute("INSERT INTO public.automation_permissions (user_id) VALUES (%s)", (user,))
+        conn.execute(
+            "INSERT INTO public.automation_permissions (user_id) VALUES (%s)", (user,)
+        )
     audit_ids = [
         conn.execute(
             "INSERT INTO public.automation_permissions_audit"
@@ -30,8 +32,11 @@ def _seed_at_risk(conn):
             " VALUES (%s, %s, %s, %s, %s) RETURNING id::text",
             (user, "ops@example.com", change, "a,b", 'new "quoted", value'),
         ).fetchone()[0]
-        for user, change in ((user_a, "enabled"), (user_a, "whitelist_added"),
-                             (user_b, "disabled"))
+        for user, change in (
+            (user_a, "enabled"),
+            (user_a, "whitelist_added"),
+            (user_b, "disabled"),
+        )
     ]
     atas = [
         conn.execute(
@@ -49,7 +54,9 @@ def _seed_at_risk(conn):
         (deleted_atas,),
     )
     # The trigger moves updated_at of the two soft-deleted rows; make one more edit.
-    conn.execute("UPDATE public.sent_atas SET subject = 'edited' WHERE id = %s", (atas[3],))
+    conn.execute(
+        "UPDATE public.sent_atas SET subject = 'edited' WHERE id = %s", (atas[3],)
+    )
     edited = sorted([*deleted_atas, atas[3]])
     tasks = [
         conn.execute(
@@ -60,10 +67,15 @@ def _seed_at_risk(conn):
         for i in range(3)
     ]
     conn.execute(
-        "UPDATE public.operational_tasks SET deleted_at = now() WHERE id = %s", (tasks[0],)
+        "UPDATE public.operational_tasks SET deleted_at = now() WHERE id = %s",
+        (tasks[0],),
     )
-    return {"audit": sorted(audit_ids), "deleted_atas": deleted_atas,
-            "deleted_tasks": [tasks[0]], "edited_atas": edited}
+    return {
+        "audit": sorted(audit_ids),
+        "deleted_atas": deleted_atas,
+        "deleted_tasks": [tasks[0]],
+        "edited_atas": edited,
+    }
 
 
 def _read(path):
@@ -78,18 +90,27 @@ def test_counts_exactly_what_was_inserted(migrated_db, runbook):
         assert conn.info.transaction_status.name == "IDLE"
     assert impact.audit_rows == 3
     assert impact.deleted_at == {
-        "sent_atas": 2, "user_files": 0, "operational_tasks": 1, "sales_leads": 0,
-        "corporate_activities": 0, "marketing_posts": 0,
+        "sent_atas": 2,
+        "user_files": 0,
+        "operational_tasks": 1,
+        "sales_leads": 0,
+        "corporate_activities": 0,
+        "marketing_posts": 0,
     }
     assert impact.updated_at_lost == 3
     assert impact.total == 3 + 3 + 3
     table = impact.table
     assert table.source == "rollback-impact"
     rows = {(r[0], r[1]): r for r in table.rows}
-    assert rows[("public.automation_permissions_audit", "(whole table)")][3:5] == ("3", "warn")
+    assert rows[("public.automation_permissions_audit", "(whole table)")][3:5] == (
+        "3",
+        "warn",
+    )
     assert rows[("public.sent_atas", "deleted_at")][3:5] == ("2", "warn")
     assert rows[("public.user_files", "deleted_at")][3:5] == ("0", "pass")
-    assert len(table.rows) == 1 + 7  # the audit table, six deleted_at and one updated_at
+    assert (
+        len(table.rows) == 1 + 7
+    )  # the audit table, six deleted_at and one updated_at
 
 
 def test_export_writes_the_rows_at_risk(migrated_db, runbook, tmp_path):
@@ -99,16 +120,18 @@ def test_export_writes_the_rows_at_risk(migrated_db, runbook, tmp_path):
         paths = export_at_risk(conn, out, runbook)
         assert conn.info.transaction_status.name == "IDLE"
     names = sorted(p.name for p in paths)
-    assert names == sorted([
-        "automation_permissions_audit.csv",
-        "sent_atas.updated_at.csv",
-        "sent_atas.deleted_at.csv",
-        "user_files.deleted_at.csv",
-        "operational_tasks.deleted_at.csv",
-        "sales_leads.deleted_at.csv",
-        "corporate_activities.deleted_at.csv",
-        "marketing_posts.deleted_at.csv",
-    ])
+    assert names == sorted(
+        [
+            "automation_permissions_audit.csv",
+            "sent_atas.updated_at.csv",
+            "sent_atas.deleted_at.csv",
+            "user_files.deleted_at.csv",
+            "operational_tasks.deleted_at.csv",
+            "sales_leads.deleted_at.csv",
+            "corporate_activities.deleted_at.csv",
+            "marketing_posts.deleted_at.csv",
+        ]
+    )
     for path in paths:
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
     assert stat.S_IMODE(out.stat().st_mode) == 0o700
@@ -153,7 +176,10 @@ def test_absent_objects_are_reported_and_skipped(migrated_db, runbook, tmp_path)
     assert "operational_tasks" not in impact.deleted_at
     assert impact.deleted_at["sent_atas"] == 2
     rows = {(r[0], r[1]): r for r in impact.table.rows}
-    assert rows[("public.automation_permissions_audit", "(whole table)")][3:5] == ("-", "info")
+    assert rows[("public.automation_permissions_audit", "(whole table)")][3:5] == (
+        "-",
+        "info",
+    )
     names = {p.name for p in paths}
     assert "automation_permissions_audit.csv" not in names
     assert "operational_tasks.deleted_at.csv" not in names

@@ -99,9 +99,15 @@ def test_a_unique_rule_that_is_not_unique_fails(migrated_db, runbook):
 
 def test_column_policy_trigger_and_view_drift_fail(migrated_db, runbook):
     with migrated_db.connect() as conn:
-        conn.execute("ALTER TABLE public.sent_atas ALTER COLUMN updated_at DROP NOT NULL")
-        conn.execute("ALTER TABLE public.sent_atas DISABLE TRIGGER update_sent_atas_updated_at")
-        conn.execute("ALTER TABLE public.automation_permissions_audit DISABLE ROW LEVEL SECURITY")
+        conn.execute(
+            "ALTER TABLE public.sent_atas ALTER COLUMN updated_at DROP NOT NULL"
+        )
+        conn.execute(
+            "ALTER TABLE public.sent_atas DISABLE TRIGGER update_sent_atas_updated_at"
+        )
+        conn.execute(
+            "ALTER TABLE public.automation_permissions_audit DISABLE ROW LEVEL SECURITY"
+        )
         conn.execute(
             'ALTER POLICY "Users can view their own permission audit"'
             " ON public.automation_permissions_audit USING (true)"
@@ -116,7 +122,10 @@ def test_column_policy_trigger_and_view_drift_fail(migrated_db, runbook):
     assert "nullability" in rows["column:sent_atas.updated_at"][2]
     assert rows["trigger:update_sent_atas_updated_at"][3] == "fail"
     assert "DISABLED" in rows["trigger:update_sent_atas_updated_at"][2]
-    assert rows["table:automation_permissions_audit"][2:] == ("table, RLS disabled", "fail")
+    assert rows["table:automation_permissions_audit"][2:] == (
+        "table, RLS disabled",
+        "fail",
+    )
     assert rows["policy:automation_permissions_audit"][3] == "fail"
     assert rows["view:crm_health_check"][3] == "fail"
     assert "missing columns: ata_types_used" in rows["view:crm_health_check"][2]
@@ -124,8 +133,10 @@ def test_column_policy_trigger_and_view_drift_fail(migrated_db, runbook):
 
 def test_a_view_that_cannot_be_read_is_a_fail_row(migrated_db, runbook):
     with migrated_db.connect() as conn:
-        conn.execute("CREATE FUNCTION public.boom() RETURNS int LANGUAGE plpgsql AS"
-                     " $$BEGIN RAISE EXCEPTION 'boom'; END$$")
+        conn.execute(
+            "CREATE FUNCTION public.boom() RETURNS int LANGUAGE plpgsql AS"
+            " $$BEGIN RAISE EXCEPTION 'boom'; END$$"
+        )
         conn.execute("INSERT INTO auth.users (id) VALUES (gen_random_uuid())")
         conn.execute(
             "INSERT INTO public.sent_atas (user_id, client_name, type, channel, content,"
@@ -168,9 +179,9 @@ def test_absent_expectation_fails_on_a_migrated_database(migrated_db, runbook):
 
 def test_quick_health_check_counts_indexes_and_views(migrated_db, base_db):
     with migrated_db.connect() as conn:
-        migrated = dict((r[0], int(r[1])) for r in run_quick_health_check(conn).rows)
+        migrated = {r[0]: int(r[1]) for r in run_quick_health_check(conn).rows}
     with base_db.connect() as conn:
-        base = dict((r[0], int(r[1])) for r in run_quick_health_check(conn).rows)
+        base = {r[0]: int(r[1]) for r in run_quick_health_check(conn).rows}
     assert migrated["views"] - base["views"] == 6
     assert migrated["indexes named idx_*"] - base["indexes named idx_*"] == 20
 
@@ -185,7 +196,9 @@ def test_audit_rls_passes_and_leaves_nothing_behind(migrated_db):
         audit = conn.execute(
             "SELECT count(*) FROM public.automation_permissions_audit"
         ).fetchone()[0]
-        perms = conn.execute("SELECT count(*) FROM public.automation_permissions").fetchone()[0]
+        perms = conn.execute(
+            "SELECT count(*) FROM public.automation_permissions"
+        ).fetchone()[0]
     assert table.passed is True, table.rows
     assert all(row[3] == "pass" for row in table.rows)
     assert len(table.rows) >= 3
@@ -200,7 +213,7 @@ def test_audit_rls_fails_when_the_policy_lets_everyone_read(migrated_db):
         )
         table = check_audit_rls(conn)
     assert table.passed is False
-    assert dict((r[0], r[3]) for r in table.rows)["user A sees user B's audit rows"] == "fail"
+    assert {r[0]: r[3] for r in table.rows}["user A sees user B's audit rows"] == "fail"
 
 
 def test_audit_rls_on_a_database_without_the_table_is_a_fail_row(base_db):
@@ -256,8 +269,14 @@ def _claims(table):
 def test_claims_on_the_migrated_database(migrated_db, runbook):
     with migrated_db.connect() as conn:
         table = measure_claims(
-            conn, runbook, migration_seconds=0.8,
-            speedups={"kanban": 36.0, "sales-pipeline": 2.0, "transaction-history": 0.5},
+            conn,
+            runbook,
+            migration_seconds=0.8,
+            speedups={
+                "kanban": 36.0,
+                "sales-pipeline": 2.0,
+                "transaction-history": 0.5,
+            },
         )
     rows = _claims(table)
     assert table.columns == ("claim", "claimed", "measured", "status", "note")
@@ -267,11 +286,18 @@ def test_claims_on_the_migrated_database(migrated_db, runbook):
     assert rows["All 2 constraints applied"][1:4] == ("2", "2", "pass")
     assert rows["All 5 soft-delete columns exist"][1:4] == ("5", "6", "warn")
     assert rows["All 6 analytical views available"][1:4] == ("6", "6", "pass")
-    assert rows["Migration execution: 30-60 seconds"][1:4] == ("<= 60 s", "0.8 s", "pass")
+    assert rows["Migration execution: 30-60 seconds"][1:4] == (
+        "<= 60 s",
+        "0.8 s",
+        "pass",
+    )
     assert rows["Kanban board load 30x faster"][1:4] == (">= 30x", "36x", "pass")
     assert rows["Sales pipeline view 17x faster"][2:4] == ("2x", "warn")
     assert rows["Transaction history 16x faster"][2:4] == ("0.5x", "fail")
-    assert rows["Marketing calendar 26x faster"][2:4] == ("not measured", "not measured")
+    assert rows["Marketing calendar 26x faster"][2:4] == (
+        "not measured",
+        "not measured",
+    )
     assert table.passed is False
 
 
@@ -279,4 +305,7 @@ def test_claims_on_the_base_database_count_nothing(base_db, runbook):
     with base_db.connect() as conn:
         rows = _claims(measure_claims(conn, runbook))
     assert rows["All 14 indexes created"][2:4] == ("0", "warn")
-    assert rows["Migration execution: 30-60 seconds"][2:4] == ("not measured", "not measured")
+    assert rows["Migration execution: 30-60 seconds"][2:4] == (
+        "not measured",
+        "not measured",
+    )
