@@ -45,7 +45,9 @@ def _iso(value: Any) -> str | None:
     return value.isoformat(timespec="seconds") if value is not None else None
 
 
-def find_holder(conn: psycopg.Connection[Any], key: int = DEFAULT_LOCK_KEY) -> LockHolder | None:
+def find_holder(
+    conn: psycopg.Connection[Any], key: int = DEFAULT_LOCK_KEY
+) -> LockHolder | None:
     """The other session holding the lock, or None."""
     classid, objid = _split_key(key)
     row = conn.execute(_HOLDER_SQL, {"classid": classid, "objid": objid}).fetchone()

@@ -105,7 +105,9 @@ class Target:
     @property
     def display(self) -> str:
         """``user@host:port/dbname`` as libpq will resolve it (env and defaults applied)."""
-        return f"{self.user or '?'}@{_host_display(self.host)}:{self.port}/{self.dbname or '?'}"
+        return (
+            f"{self.user or '?'}@{_host_display(self.host)}:{self.port}/{self.dbname or '?'}"
+        )
 
     def __repr__(self) -> str:
         return f"Target({self.display!r})"
@@ -267,14 +269,18 @@ def _classify(raw: str, timeout: int) -> tuple[str, str, str]:
     if "password authentication failed" in low or "authentication failed" in low:
         return "auth", "password authentication failed", _ADVICE["auth"]
     if "no password supplied" in low:
-        return "auth", "the server asks for a password and none was given", _ADVICE[
-            "no_password"
-        ]
+        return (
+            "auth",
+            "the server asks for a password and none was given",
+            _ADVICE["no_password"],
+        )
     m = re.search(r'database "([^"]*)" does not exist', raw)
     if m:
-        return "unknown_database", f"database {m.group(1)!r} does not exist", _ADVICE[
-            "unknown_database"
-        ]
+        return (
+            "unknown_database",
+            f"database {m.group(1)!r} does not exist",
+            _ADVICE["unknown_database"],
+        )
     m = re.search(r'role "([^"]*)" does not exist', raw)
     if m:
         return "auth", f"role {m.group(1)!r} does not exist", _ADVICE["unknown_role"]

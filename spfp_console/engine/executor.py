@@ -309,8 +309,8 @@ class _Run:
                 if self._current is not None and not self.conn.closed:
                     try:
                         self.conn.cancel_safe(timeout=2.0)
-                    except Exception:
-                        pass
+                    except psycopg.Error:
+                        pass  # the next resend tries again; the run's outcome says the rest
             self._finished.wait(_CANCEL_RESEND_S)
 
     # ------------------------------------------------------------------ the run
@@ -350,10 +350,10 @@ class _Run:
             if self._monitor is not None:
                 self._monitor.stop()
             self.conn.remove_notice_handler(self._on_notice)
-            if not self.conn.broken and not self.conn.closed:
-                if self.conn.info.transaction_status != TransactionStatus.IDLE:
-                    # Only reached when a consumer's on_event raised: never commit then.
-                    self._rollback()
+            alive = not self.conn.broken and not self.conn.closed
+            if alive and self.conn.info.transaction_status != TransactionStatus.IDLE:
+                # Only reached when a consumer's on_event raised: never commit then.
+                self._rollback()
         duration = time.perf_counter() - started
         self.emit(
             RunFinished(
@@ -407,12 +407,18 @@ class _Run:
         if stopped == "cancelled" or self.cancelled:
             self._rollback()
             where = f" at statement {self._last_index}" if self._last_index else ""
-            return "cancelled", f"cancelled{where}; the transaction was rolled back, nothing was applied"
+            return (
+                "cancelled",
+                f"cancelled{where}; the transaction was rolled back, nothing was applied",
+            )
         if self.mode == "rehearse":
             self._rollback()
             n = len(self.failures)
             verdict = "no failures" if n == 0 else f"{n} failing statement{'s' * (n != 1)}"
-            return "rehearsed", f"rehearsal: {self.ok} ok, {verdict}; everything was rolled back"
+            return (
+                "rehearsed",
+                f"rehearsal: {self.ok} ok, {verdict}; everything was rolled back",
+            )
         if self.failures:
             self._rollback()
             failed = self.failures[-1]
@@ -456,7 +462,9 @@ class _Run:
                 continue
             self._last_index = stmt.index
             self.emit(
-                StatementStarted(index=stmt.index, file=stmt.file, line=stmt.line, sql=stmt.sql)
+                StatementStarted(
+                    index=stmt.index, file=stmt.file, line=stmt.line, sql=stmt.sql
+                )
             )
             if stmt.kind == "syntax_error":
                 self._fail(

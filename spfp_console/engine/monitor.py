@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Self
 
 import psycopg
 
@@ -74,7 +74,7 @@ class StatementMonitor:
         self.failed: str | None = None
         """Why the monitor stopped early, if it did."""
 
-    def start(self) -> StatementMonitor:
+    def start(self) -> Self:
         self._thread.start()
         return self
 
@@ -91,7 +91,7 @@ class StatementMonitor:
         if self._thread.is_alive():
             self._thread.join(timeout)
 
-    def __enter__(self) -> StatementMonitor:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -102,7 +102,7 @@ class StatementMonitor:
     def _run(self) -> None:
         try:
             self._conn = self._open()
-        except Exception as exc:  # an observer never breaks the run
+        except Exception as exc:  # noqa: BLE001 - an observer never breaks the run
             self._give_up(f"could not open its connection: {exc}")
             return
         try:
@@ -112,14 +112,14 @@ class StatementMonitor:
                     continue
                 try:
                     self._sample(index)
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001 - idem
                     if not self._stop.is_set():
                         self._give_up(f"a sample failed: {exc}", index)
                     return
         finally:
             try:
                 self._conn.close()
-            except Exception:
+            except Exception:  # noqa: BLE001, S110 - closing a broken side connection
                 pass
 
     def _sample(self, index: int) -> None:
@@ -167,5 +167,5 @@ class StatementMonitor:
                     index=index,
                 )
             )
-        except Exception:
+        except Exception:  # noqa: BLE001, S110 - a consumer failing on our warning
             pass

@@ -125,15 +125,17 @@ def load_script(path: str | Path, *, tolerant: bool = False) -> Script:
     except IsADirectoryError:
         raise ScriptError(str(path), None, "is a directory, not a SQL file") from None
     except OSError as exc:
-        raise ScriptError(str(path), None, f"cannot read the SQL file: {exc.strerror}") from None
+        raise ScriptError(
+            str(path), None, f"cannot read the SQL file: {exc.strerror}"
+        ) from None
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
-        raise ScriptError(
-            str(path), line, "not valid UTF-8; save the file as UTF-8"
-        ) from None
-    return parse_script(text, file=str(path), tolerant=tolerant, sha256=hashlib.sha256(data).hexdigest())
+        raise ScriptError(str(path), line, "not valid UTF-8; save the file as UTF-8") from None
+    return parse_script(
+        text, file=str(path), tolerant=tolerant, sha256=hashlib.sha256(data).hexdigest()
+    )
 
 
 def parse_script(
@@ -370,7 +372,10 @@ def _classify(node: Any) -> tuple[StatementKind, str | None, str | None]:
     elif isinstance(node, ast.ReindexStmt) and (
         _has_option(node.params, "concurrently")
         or node.kind
-        in (enums.ReindexObjectType.REINDEX_OBJECT_SYSTEM, enums.ReindexObjectType.REINDEX_OBJECT_DATABASE)
+        in (
+            enums.ReindexObjectType.REINDEX_OBJECT_SYSTEM,
+            enums.ReindexObjectType.REINDEX_OBJECT_DATABASE,
+        )
     ):
         reason = "REINDEX CONCURRENTLY / SYSTEM / DATABASE"
     elif isinstance(node, ast.VacuumStmt) and node.is_vacuumcmd:

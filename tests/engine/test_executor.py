@@ -44,21 +44,23 @@ def _new_objects(db) -> int:
 
 def test_run_real_migration_commits(base_db) -> None:
     events = Recorder()
-    result = run_script(
-        Target(base_db.tcp_dsn()), load_script(MIGRATION_SQL), on_event=events
-    )
+    result = run_script(Target(base_db.tcp_dsn()), load_script(MIGRATION_SQL), on_event=events)
     assert result.outcome == "committed", result.message
     assert result.ok and result.failures == []
     assert result.statements_ok == 43 and result.skipped == 2
     assert result.events == len(events)
-    assert base_db.scalar("select to_regclass('public.idx_operational_tasks_kanban')::text") == (
-        "idx_operational_tasks_kanban"
+    assert base_db.scalar(
+        "select to_regclass('public.idx_operational_tasks_kanban')::text"
+    ) == ("idx_operational_tasks_kanban")
+    assert base_db.scalar(
+        "select to_regclass('public.automation_permissions_audit') is not null"
     )
-    assert base_db.scalar("select to_regclass('public.automation_permissions_audit') is not null")
 
     started = events[0]
     assert isinstance(started, RunStarted)
-    assert started.mode == "run" and started.statements == 45 and started.transaction == "single"
+    assert (
+        started.mode == "run" and started.statements == 45 and started.transaction == "single"
+    )
     assert started.target and "spfp-local-superuser" not in started.target
     assert isinstance(started.backend_pid, int)
     assert isinstance(events[-1], RunFinished) and events[-1].outcome == "committed"
@@ -181,7 +183,9 @@ def test_caller_connection_is_left_open_and_idle(base_db) -> None:
         result = run_script(conn, parse_script("create table public.t2 (a int);"))
         assert result.outcome == "committed"
         assert not conn.closed
-        assert conn.execute("select to_regclass('public.t2') is not null").fetchone() == (True,)
+        assert conn.execute("select to_regclass('public.t2') is not null").fetchone() == (
+            True,
+        )
         # The deployment lock was released.
         assert conn.execute(
             "select count(*) from pg_locks where locktype = 'advisory'"

@@ -21,7 +21,6 @@ from spfp_console.events import (
     RunFinished,
     RunStarted,
     ServerNotice,
-    StatementFailed,
     StatementStarted,
 )
 from spfp_console.paths import MIGRATION_SQL
@@ -52,7 +51,7 @@ class Background:
     def _run(self, dsn: str, script, **kwargs) -> None:
         try:
             self.result = run_script(dsn, script, on_event=self._on_event, **kwargs)
-        except BaseException as exc:  # surfaced by join()
+        except BaseException as exc:  # noqa: BLE001 - surfaced by join()
             self.error = exc
 
     def start(self) -> Background:

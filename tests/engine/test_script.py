@@ -28,12 +28,24 @@ def test_migration_splits_into_statements_with_their_lines() -> None:
     assert len(script.sha256) == 64
 
     first, last = stmts[0], stmts[-1]
-    assert (first.sql, first.kind, first.control, first.line) == ("BEGIN", "transaction_control", "begin", 17)
-    assert (last.sql, last.kind, last.control, last.line) == ("COMMIT", "transaction_control", "commit", 264)
+    assert (first.sql, first.kind, first.control, first.line) == (
+        "BEGIN",
+        "transaction_control",
+        "begin",
+        17,
+    )
+    assert (last.sql, last.kind, last.control, last.line) == (
+        "COMMIT",
+        "transaction_control",
+        "commit",
+        264,
+    )
     assert all(s.kind == "statement" for s in stmts[1:-1])
 
     by_line = {s.line: s for s in stmts}
-    assert by_line[23].sql.startswith("ALTER TABLE public.sent_atas ADD COLUMN IF NOT EXISTS updated_at")
+    assert by_line[23].sql.startswith(
+        "ALTER TABLE public.sent_atas ADD COLUMN IF NOT EXISTS updated_at"
+    )
     kanban = by_line[_line_of(text, "CREATE INDEX IF NOT EXISTS idx_operational_tasks_kanban")]
     assert kanban.line == 53 and kanban.end_line == 54
     assert kanban.sql.endswith("WHERE deleted_at IS NULL")  # no ';', no trailing comment
@@ -90,7 +102,7 @@ def test_strict_syntax_error_names_file_and_line(tmp_path: Path) -> None:
         load_script(path)
     err = info.value
     assert err.file == str(path) and err.line == 5
-    assert str(err).startswith(f"{path}:5: syntax error at or near \",\"")
+    assert str(err).startswith(f'{path}:5: syntax error at or near ","')
     assert "nothing was run" in str(err)
 
 
@@ -198,7 +210,7 @@ _pieces = st.sampled_from(
         "select ';'",
         "select $$ ; $$",
         "select 1 /* ; */ + 2",
-        "create table \"a;b\" (x int)",
+        'create table "a;b" (x int)',
         "do $d$ begin perform 1; end $d$",
     ]
 )
