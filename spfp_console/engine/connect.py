@@ -251,7 +251,7 @@ def _redact_parse_error(message: str) -> str:
 
 _ADVICE = {
     "refused": "is the server running and listening there? check host and port",
-    "timeout": "the host did not answer; check the address, firewall and VPN",
+    "timeout": "check the host address, port, firewall and VPN",
     "auth": "check the password (DSN, PGPASSWORD or ~/.pgpass)",
     "no_password": "supply a password (DSN, PGPASSWORD or ~/.pgpass)",
     "unknown_database": "check the database name",
