@@ -67,6 +67,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     allowed = getattr(args, "allowed_signers", None)
     if getattr(args, "require_signature", False) and not allowed:
         return _fail("--require-signature needs --allowed-signers FILE to know who may sign")
+    if getattr(args, "identity", None) and not allowed:
+        return _fail("--identity needs --allowed-signers FILE to look the identity up in")
     if (problem := _check_allowed_signers(allowed)) is not None:
         return _fail(problem)
     try:

@@ -305,7 +305,12 @@ def build_report(journal: Journal, verification: VerifyResult) -> Report:
     verification_section = Section("Verification")
     chain = verification.chain
     verification_section.facts = [
-        ("Hash chain", "intact" if chain.ok else f"broken: {chain.problem} at seq {chain.first_bad_seq}: {chain.detail}"),
+        (
+            "Hash chain",
+            "intact"
+            if chain.ok
+            else f"broken: {chain.problem} at seq {chain.first_bad_seq}: {chain.detail}",
+        ),
         ("Events verified", str(chain.events)),
         ("Signature", f"{verification.signature.status}: {verification.signature.detail}"),
     ]

@@ -315,7 +315,8 @@ class AllowedSigner:
 
 def _glob_regex(pattern: str) -> re.Pattern[str]:
     # OpenSSH patterns know only "*" and "?"; fnmatch's [...] would be wrong here.
-    return re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern) + r"\Z", re.DOTALL)
+    parts = (".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.compile("".join(parts) + r"\Z", re.DOTALL)
 
 
 def _match_pattern_list(value: str, patterns: str) -> bool:

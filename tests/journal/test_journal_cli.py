@@ -44,6 +44,8 @@ def test_verify_usage_and_io_errors_exit_2(tmp_path: Path, capsys: pytest.Captur
     log = write_session(tmp_path, sample_events()[:1])
     assert run(["verify", str(log), "--require-signature"]) == 2
     assert "--require-signature needs --allowed-signers" in _one_line(capsys.readouterr().err)
+    assert run(["verify", str(log), "--identity", "alice@example.com"]) == 2
+    assert "--identity needs --allowed-signers" in _one_line(capsys.readouterr().err)
     assert run(["verify", str(log), "--allowed-signers", str(tmp_path / "nope")]) == 2
     assert "nope: No such file or directory" in _one_line(capsys.readouterr().err)
     bad = tmp_path / "bad_signers"
