@@ -70,13 +70,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_target_options(p)
     p.add_argument("--yes", action="store_true",
                    help="do not ask for confirmation (required without a terminal)")
+    p.add_argument("--performance", action="store_true",
+                   help="time the headline queries before and after (EXPLAIN ANALYZE)")
+    p.add_argument("--override-reason", metavar="TEXT", default=None,
+                   help="run despite preflight blockers; the reason goes into the log")
 
     p = sub.add_parser("validate", help="verify every object of the migration")
     _add_target_options(p)
     p.add_argument("--expect", choices=("applied", "absent"), default="applied",
                    help="applied (after a run) or absent (after a rollback)")
-    p.add_argument("--performance", action="store_true",
-                   help="also EXPLAIN ANALYZE the headline queries (after only)")
 
     p = sub.add_parser("rollback", help="remove what the migration added (destroys its data)")
     _add_target_options(p)

@@ -34,6 +34,11 @@ def choose_style(json_requested: bool, stream: TextIO) -> str:
     return "rich" if stream.isatty() else "plain"
 
 
+def _file(path: str) -> str:
+    """Script paths are absolute in events; the file name is what a reader needs."""
+    return path.rsplit("/", 1)[-1]
+
+
 def _short_sql(sql: str, width: int = 90) -> str:
     one_line = " ".join(sql.split())
     return one_line if len(one_line) <= width else one_line[: width - 3] + "..."
@@ -84,18 +89,18 @@ class EventPrinter:
     def describe(self, event: Event) -> tuple[str, str] | None:
         """(rich style, text) for one event, or None to stay quiet about it."""
         if isinstance(event, RunStarted):
-            return ("bold", f"== {event.mode}: {event.script} ({event.statements} statements,"
+            return ("bold", f"== {event.mode}: {_file(event.script)} ({event.statements} statements,"
                             f" transaction: {event.transaction})")
         if isinstance(event, StatementStarted):
             if not self.verbose:
                 return None
-            return ("dim", f"   {event.file}:{event.line} {_short_sql(event.sql)}")
+            return ("dim", f"   {_file(event.file)}:{event.line} {_short_sql(event.sql)}")
         if isinstance(event, StatementFinished):
             rows = f", {event.rowcount} rows" if event.rowcount not in (None, -1) else ""
-            return ("", f"ok {event.file}:{event.line} {event.status}"
+            return ("", f"ok {_file(event.file)}:{event.line} {event.status}"
                         f" ({event.duration_s * 1000:.0f} ms{rows})")
         if isinstance(event, StatementFailed):
-            where = f"{event.file}:{event.error_line or event.line}"
+            where = f"{_file(event.file)}:{event.error_line or event.line}"
             text = (f"FAILED {where} SQLSTATE {event.sqlstate}: {event.message}\n"
                     f"    statement at line {event.line}: {_short_sql(event.sql)}")
             if event.position:
