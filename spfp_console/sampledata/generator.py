@@ -12,8 +12,9 @@ Why it is shaped this way:
 * Speed.  Scale 10 is about a million rows and must load in well under a minute, so the
   hot loops avoid ``uuid.UUID``, ``datetime`` and ``strftime``: uuids are formatted from
   128 random bits, dates and times come from lookup tables, money is integer cents.
-* Realism where the benchmarks look.  Users are skewed (log-normal weights, heaviest
-  first), so per-user queries are selective but some users are heavy; kanban positions
+* Realism where the benchmarks look.  Users are skewed (Zipf-like weights, heaviest
+  first), so per-user queries are selective but some users are heavy; each user's rows
+  are scattered through the table as months of inserts leave them; kanban positions
   count up per (user, status); lead probability follows the stage; tasks have overdue and
   future due dates; automation logs span 180 days, half of them past the 90-day cleanup.
 """
@@ -296,6 +297,22 @@ class SampleDataset:
     def median_user_id(self) -> str:
         return self.users[len(self.users) // 2].id
 
+    def _interleave(
+        self, table: str, user_rows: Callable[[int, _User, int], Iterator[str]]
+    ) -> Iterator[str]:
+        """Each user's rows, dealt out in a shuffled order across the whole table.
+
+        A production table holds a user's rows scattered among everyone else's (they were
+        inserted over months); loaded user by user they would sit on a few adjacent pages
+        and make every per-user index scan look cheaper than it is in production.
+        """
+        counts = self._per_user(table)
+        order = [ui for ui, n in enumerate(counts) for _ in range(n)]
+        self._rng(f"{table}:order").shuffle(order)
+        nexts = [user_rows(ui, u, n).__next__ for ui, (u, n) in enumerate(zip(self.users, counts))]
+        for ui in order:
+            yield nexts[ui]()
+
     def rows(self, spec: TableSpec, present_optional: Sequence[str] = ()) -> Iterator[str]:
         """COPY text lines for ``spec``: its base columns, then ``present_optional``.
 
@@ -410,7 +427,8 @@ class SampleDataset:
         n_exp, n_inc = len(exp_desc), len(inc_desc)
         spender = picker(rng, (NULL,) + V.SPENDERS, (50, 20, 12, 6, 8, 4))
         notes = V.NOTES
-        for ui, (u, n) in enumerate(zip(self.users, self._per_user("transactions"))):
+
+        def user_rows(ui: int, u: _User, n: int) -> Iterator[str]:
             accounts = self._accounts[ui] or [NULL]
             inc_cats = self._income_categories[ui] or [NULL]
             exp_cats = self._expense_categories[ui] or [NULL]
@@ -453,6 +471,8 @@ class SampleDataset:
                        f"{cents(amount)}\t{typ}\t{dt(day)}\t{paid}\t{index}\t{spender()}\t"
                        f"{note}\t{ts(created)}\t{ts(updated)}\t{deleted}\n")
 
+        return self._interleave("transactions", user_rows)
+
     def _gen_goals(self, _: frozenset[str]) -> Iterator[str]:
         rng = self._rng("goals")
         r, bits, ts, dt = rng.random, rng.getrandbits, self.clock.ts, self.clock.date
@@ -489,7 +509,8 @@ class SampleDataset:
         self._make_clients()
         status = picker(rng, ("pending", "paid", "cancelled"), (35, 55, 10))
         n_users = len(self.users)
-        for ui, (u, n) in enumerate(zip(self.users, self._per_user("partnership_clients"))):
+
+        def user_rows(ui: int, u: _User, n: int) -> Iterator[str]:
             clients = self._clients[ui]
             for _ in range(n):
                 pid = uuid4_text(bits(128))
@@ -511,13 +532,16 @@ class SampleDataset:
                        f"{cents(commission - mine)}\t{st}\t{closed}\t{paid_at}\t{note}\t"
                        f"{tstz(created)}\t{tstz(past(created + int(r() * 10 * DAY)))}\n")
 
+        return self._interleave("partnership_clients", user_rows)
+
     def _gen_sent_atas(self, present: frozenset[str]) -> Iterator[str]:
         rng = self._rng("sent_atas")
         r, bits, tstz = rng.random, rng.getrandbits, self.clock.tstz
         with_updated = "updated_at" in present
         with_deleted = "deleted_at" in present
         topics = V.ATA_TOPICS
-        for ui, (u, n) in enumerate(zip(self.users, self._per_user("sent_atas"))):
+
+        def user_rows(ui: int, u: _User, n: int) -> Iterator[str]:
             clients = self._clients[ui]
             first_name = u.name.split()[0]
             for _ in range(n):
@@ -542,6 +566,8 @@ class SampleDataset:
                     line += f"\t{tstz(past(edited + DAY)) if deleted else NULL}"
                 yield line + "\n"
 
+        return self._interleave("sent_atas", user_rows)
+
     def _gen_custom_templates(self, _: frozenset[str]) -> Iterator[str]:
         rng = self._rng("custom_templates")
         r, bits, tstz = rng.random, rng.getrandbits, self.clock.tstz
@@ -563,7 +589,8 @@ class SampleDataset:
         r, bits, lognorm, tstz = rng.random, rng.getrandbits, rng.lognormvariate, self.clock.tstz
         with_deleted = "deleted_at" in present
         kinds = V.FILE_KINDS
-        for u, n in zip(self.users, self._per_user("user_files")):
+
+        def user_rows(ui: int, u: _User, n: int) -> Iterator[str]:
             for _ in range(n):
                 fid = uuid4_text(bits(128))
                 category, stem, ext, mime = kinds[int(r() * len(kinds))]
@@ -577,6 +604,8 @@ class SampleDataset:
                     line += f"\t{tstz(past(created + DAY)) if deleted else NULL}"
                 yield line + "\n"
 
+        return self._interleave("user_files", user_rows)
+
     def _gen_operational_tasks(self, present: frozenset[str]) -> Iterator[str]:
         rng = self._rng("operational_tasks")
         r, bits, tstz, dt = rng.random, rng.getrandbits, self.clock.tstz, self.clock.date
@@ -584,7 +613,8 @@ class SampleDataset:
         status = picker(rng, ("todo", "in_progress", "done"), (35, 20, 45))
         priority = picker(rng, ("low", "medium", "high"), (30, 50, 20))
         titles, tags = V.TASK_TITLES, V.TASK_TAGS
-        for u, n in zip(self.users, self._per_user("operational_tasks")):
+
+        def user_rows(ui: int, u: _User, n: int) -> Iterator[str]:
             assignees = (u.name, NULL, "Assistente", "Estagiário")
             position = {"todo": 0, "in_progress": 0, "done": 0}
             for _ in range(n):
@@ -613,6 +643,8 @@ class SampleDataset:
                     line += f"\t{tstz(past(updated + DAY)) if deleted else NULL}"
                 yield line + "\n"
 
+        return self._interleave("operational_tasks", user_rows)
+
     _STAGES = ("prospecting", "qualification", "proposal", "negotiation", "closed_won",
                "closed_lost")
     _STAGE_PROBABILITY = {  # (floor, span) of the probability a stage carries
@@ -628,7 +660,8 @@ class SampleDataset:
         source = picker(rng, V.LEAD_SOURCES, (30, 20, 15, 12, 8, 10, 5))
         probability = self._STAGE_PROBABILITY
         first, last, companies = V.FIRST_NAMES, V.LAST_NAMES, V.COMPANIES
-        for u, n in zip(self.users, self._per_user("sales_leads")):
+
+        def user_rows(ui: int, u: _User, n: int) -> Iterator[str]:
             for i in range(n):
                 lid = uuid4_text(bits(128))
                 fn, ln = first[int(r() * len(first))], last[int(r() * len(last))]
@@ -655,6 +688,8 @@ class SampleDataset:
                     line += f"\t{tstz(past(updated + DAY)) if deleted else NULL}"
                 yield line + "\n"
 
+        return self._interleave("sales_leads", user_rows)
+
     def _gen_corporate_activities(self, present: frozenset[str]) -> Iterator[str]:
         rng = self._rng("corporate_activities")
         r, bits, tstz = rng.random, rng.getrandbits, self.clock.tstz
@@ -663,7 +698,8 @@ class SampleDataset:
                         (8, 12, 10, 62, 8))
         departments = V.DEPARTMENTS
         n_users = len(self.users)
-        for ui, (u, n) in enumerate(zip(self.users, self._per_user("corporate_activities"))):
+
+        def user_rows(ui: int, u: _User, n: int) -> Iterator[str]:
             for k in range(n):
                 aid = uuid4_text(bits(128))
                 dep = departments[int(r() * 4)]
@@ -684,13 +720,16 @@ class SampleDataset:
                     line += f"\t{tstz(past(created + DAY)) if deleted else NULL}"
                 yield line + "\n"
 
+        return self._interleave("corporate_activities", user_rows)
+
     def _gen_marketing_posts(self, present: frozenset[str]) -> Iterator[str]:
         rng = self._rng("marketing_posts")
         r, bits, tstz, dt = rng.random, rng.getrandbits, self.clock.tstz, self.clock.date
         with_deleted = "deleted_at" in present
         platform = picker(rng, V.PLATFORMS, (35, 30, 10, 8, 5, 10, 2))
         titles = V.POST_TITLES
-        for u, n in zip(self.users, self._per_user("marketing_posts")):
+
+        def user_rows(ui: int, u: _User, n: int) -> Iterator[str]:
             back = min(180, -u.created // DAY - 40)
             for _ in range(n):
                 pid = uuid4_text(bits(128))
@@ -720,13 +759,16 @@ class SampleDataset:
                     line += f"\t{tstz(past(updated + DAY)) if deleted else NULL}"
                 yield line + "\n"
 
+        return self._interleave("marketing_posts", user_rows)
+
     def _gen_automation_logs(self, _: frozenset[str]) -> Iterator[str]:
         rng = self._rng("automation_logs")
         r, bits, tstz = rng.random, rng.getrandbits, self.clock.tstz
         action = picker(rng, ("screenshot", "navigate", "click", "fill", "select", "scroll"),
                         (15, 25, 30, 15, 5, 10))
         urls, selectors, errors = V.AUTOMATION_URLS, V.AUTOMATION_SELECTORS, V.AUTOMATION_ERRORS
-        for u, n in zip(self.users, self._per_user("automation_logs")):
+
+        def user_rows(ui: int, u: _User, n: int) -> Iterator[str]:
             for _ in range(n):
                 lid = uuid4_text(bits(128))
                 act = action()
@@ -743,6 +785,8 @@ class SampleDataset:
                        f"{selectors[int(r() * len(selectors))] if act != 'navigate' else NULL}\t"
                        f"{value}\t{st}\t{errors[int(r() * 4)] if st == 'error' else NULL}\t"
                        f"{shot}\t{50 + int(r() ** 2 * 8000)}\t{tstz(created)}\n")
+
+        return self._interleave("automation_logs", user_rows)
 
     def _gen_automation_permissions(self, _: frozenset[str]) -> Iterator[str]:
         rng = self._rng("automation_permissions")

@@ -141,6 +141,17 @@ def test_values_are_varied_and_centred_on_today(base_db):
              " WHERE table_name = 'sent_atas' AND column_name = 'deleted_at'") == 0
 
 
+def test_a_users_rows_are_scattered_through_the_table_as_in_production(base_db):
+    report = load_sample_data(base_db.dsn, scale=SMALL, today=TODAY)
+    pages_of = (
+        "SELECT count(DISTINCT (ctid::text::point)[0]) FROM {} WHERE user_id = %s"
+    )
+    for table in ("transactions", "operational_tasks", "sales_leads", "marketing_posts"):
+        all_pages = base_db.scalar(f"SELECT count(DISTINCT (ctid::text::point)[0]) FROM {table}")
+        mine = base_db.scalar(pages_of.format(table), (report.median_user_id,))
+        assert mine >= 0.8 * all_pages, table
+
+
 def test_default_data_has_no_duplicates_the_migration_would_reject(base_db):
     load_sample_data(base_db.dsn, scale=SMALL, today=TODAY)
     assert base_db.query(
