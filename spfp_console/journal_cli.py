@@ -12,16 +12,11 @@ import os
 import sys
 from pathlib import Path
 
-from spfp_console.journal.export import export_log
-from spfp_console.journal.read import JournalFormatError
-from spfp_console.journal.sign import (
-    DEFAULT_NAMESPACE,
-    SignatureFormatError,
-    SigningError,
-    parse_allowed_signers,
-    sign_log,
-)
-from spfp_console.journal.verify import verify_chain, verify_log
+from spfp_console.journal.constants import DEFAULT_NAMESPACE
+
+# The handlers import the journal's modules when they run, so that building the parser
+# (every command, including the headless run) does not pay for cryptography and the
+# exporter.
 
 EXIT_OK = 0
 EXIT_VERIFY_FAILED = 1
@@ -48,6 +43,8 @@ def _check_log(path: Path) -> str | None:
 
 def _check_allowed_signers(path: str | None) -> str | None:
     """Fail early on a mistyped or malformed file, even if the log turns out unsigned."""
+    from spfp_console.journal.sign import SignatureFormatError, parse_allowed_signers
+
     if path is None:
         return None
     try:
@@ -61,6 +58,9 @@ def _check_allowed_signers(path: str | None) -> str | None:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     """Check the chain and, when present or required, the signature.  Prints one line."""
+    from spfp_console.journal.sign import SignatureFormatError
+    from spfp_console.journal.verify import verify_log
+
     log = Path(args.log)
     if (problem := _check_log(log)) is not None:
         return _fail(problem)
@@ -92,6 +92,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def cmd_sign(args: argparse.Namespace) -> int:
     """Seal a finished log: write ``LOG.sig`` (refuses a log whose chain is broken)."""
+    from spfp_console.journal.sign import SigningError, sign_log
+    from spfp_console.journal.verify import verify_chain
+
     log = Path(args.log)
     if (problem := _check_log(log)) is not None:
         return _fail(problem)
@@ -118,6 +121,11 @@ def cmd_sign(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """Write the Markdown or HTML report to ``-o FILE`` or stdout."""
+    from spfp_console.journal.export import export_log
+    from spfp_console.journal.read import JournalFormatError
+    from spfp_console.journal.sign import SignatureFormatError
+    from spfp_console.journal.verify import verify_log
+
     log = Path(args.log)
     if (problem := _check_log(log)) is not None:
         return _fail(problem)

@@ -8,35 +8,25 @@ database or Textual.
 
 from __future__ import annotations
 
-from spfp_console.journal.read import Journal, JournalEntry, JournalFormatError, read_journal
-from spfp_console.journal.record import (
-    DEFAULT_LOG_DIR,
-    JournalError,
-    JournalWriter,
-    SessionHeader,
-    Target,
-)
-from spfp_console.journal.redact import Redactor, redact_conninfo, secrets_in_conninfo
-from spfp_console.journal.sign import DEFAULT_NAMESPACE, sign_log, verify_signature
-from spfp_console.journal.verify import VerifyResult, verify_chain, verify_log
+import importlib
+from typing import Any
 
-__all__ = [
-    "DEFAULT_LOG_DIR",
-    "DEFAULT_NAMESPACE",
-    "Journal",
-    "JournalEntry",
-    "JournalError",
-    "JournalFormatError",
-    "JournalWriter",
-    "Redactor",
-    "SessionHeader",
-    "Target",
-    "VerifyResult",
-    "read_journal",
-    "redact_conninfo",
-    "secrets_in_conninfo",
-    "sign_log",
-    "verify_chain",
-    "verify_log",
-    "verify_signature",
-]
+# Names are loaded on first use (PEP 562): the CLI builds its parser without paying for
+# cryptography, tomllib and the exporter, which only verify/sign/export need.
+_LAZY = {
+    "Journal": "read", "JournalEntry": "read", "JournalFormatError": "read",
+    "read_journal": "read",
+    "DEFAULT_LOG_DIR": "record", "JournalError": "record", "JournalWriter": "record",
+    "SessionHeader": "record", "Target": "record",
+    "Redactor": "redact", "redact_conninfo": "redact", "secrets_in_conninfo": "redact",
+    "DEFAULT_NAMESPACE": "constants", "sign_log": "sign", "verify_signature": "sign",
+    "VerifyResult": "verify", "verify_chain": "verify", "verify_log": "verify",
+}
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)

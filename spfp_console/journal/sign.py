@@ -35,7 +35,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
-DEFAULT_NAMESPACE = "spfp-console-log@spfp"
+from spfp_console.journal.constants import DEFAULT_NAMESPACE  # noqa: E402
 """SSHSIG namespace of deployment-log signatures (``-n`` for ssh-keygen)."""
 
 SIGNATURE_SUFFIX = ".sig"
