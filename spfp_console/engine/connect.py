@@ -119,6 +119,22 @@ class Target:
         found = [self._params.get("password") or "", os.environ.get("PGPASSWORD", "")]
         return tuple(s for s in found if s)
 
+    def for_child_process(self) -> tuple[str, dict[str, str]]:
+        """(conninfo without the password, environment carrying it) for pg_dump or psql.
+
+        A command line is visible to every user of the machine (``ps``); a process's
+        environment is not, so the password travels as ``PGPASSWORD``.
+        """
+        from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+        params = {k: str(v) for k, v in conninfo_to_dict(self.__conninfo).items()}
+        password = params.pop("password", None)
+        params.setdefault("connect_timeout", str(max(2, math.ceil(self.connect_timeout))))
+        env = dict(os.environ)
+        if password:
+            env["PGPASSWORD"] = password
+        return make_conninfo("", **params), env
+
     # ------------------------------------------------------------------ connecting
 
     def connect(
