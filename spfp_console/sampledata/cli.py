@@ -38,7 +38,7 @@ def _day(text: str) -> date:
 
 def add_sample_data_subcommand(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register ``sample-data`` on the main CLI's subparsers."""
-    from spfp_console.sampledata.generator import DEFAULT_SEED
+    from spfp_console.sampledata.defaults import DEFAULT_SEED
 
     p = subparsers.add_parser(
         "sample-data",

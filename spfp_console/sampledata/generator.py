@@ -31,7 +31,7 @@ from itertools import accumulate
 
 from spfp_console.sampledata import vocabulary as V
 
-DEFAULT_SEED = 20260216
+from spfp_console.sampledata.defaults import DEFAULT_SEED  # noqa: E402
 """The migration's date: the seed used when none is given."""
 
 USERS_PER_SCALE = 50
