@@ -53,6 +53,7 @@ class EventPrinter:
         self.stream = stream or sys.stdout
         self.verbose = verbose
         self._console: Any = None
+        self._terminal_gone = False
         if style == "rich":
             from rich.console import Console
 
@@ -61,6 +62,16 @@ class EventPrinter:
     # -------------------------------------------------------------- dispatch
 
     def __call__(self, event: Event) -> None:
+        # After SIGHUP the terminal is gone and writes fail (EIO): the run must still end
+        # cleanly and the journal, written before any listener, keeps the record.
+        if self._terminal_gone:
+            return
+        try:
+            self._print_event(event)
+        except OSError:
+            self._terminal_gone = True
+
+    def _print_event(self, event: Event) -> None:
         if self.style == "json":
             print(json.dumps(event.to_record(), default=str), file=self.stream, flush=True)
             return
@@ -77,12 +88,15 @@ class EventPrinter:
 
     def message(self, text: str, style: str = "") -> None:
         """A line that is not an event (headings, prompts' context)."""
-        if self.style == "json":
+        if self.style == "json" or self._terminal_gone:
             return
-        if self._console is not None:
-            self._console.print(text, style=style or None, markup=False)
-        else:
-            print(text, file=self.stream, flush=True)
+        try:
+            if self._console is not None:
+                self._console.print(text, style=style or None, markup=False)
+            else:
+                print(text, file=self.stream, flush=True)
+        except OSError:
+            self._terminal_gone = True
 
     # -------------------------------------------------------------- lines
 

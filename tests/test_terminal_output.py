@@ -1,0 +1,59 @@
+"""The CLI's event printer: plain text when piped, JSON lines for machines, survives SIGHUP."""
+
+from __future__ import annotations
+
+import io
+import re
+import json
+
+from spfp_console.events import ResultTable, RunFinished, StatementFailed, event_from_record
+from spfp_console.terminal_output import EventPrinter
+
+FAILED = StatementFailed(index=3, file="/x/sql/m.sql", line=12, error_line=13,
+                         sql="CREATE INDEX i ON t (nope)", sqlstate="42703",
+                         message='column "nope" does not exist', position=22)
+TABLE = ResultTable(title="Validation", source="validation", columns=("check", "status"),
+                    rows=(("index:i", "pass"), ("view:v", "fail")), status_column="status",
+                    passed=False)
+
+
+def test_plain_output_names_file_line_sqlstate_and_has_no_escape_codes():
+    out = io.StringIO()
+    printer = EventPrinter("plain", out)
+    printer(FAILED)
+    printer(TABLE)
+    printer(RunFinished(mode="run", outcome="rolled_back", duration_s=0.5, statements_ok=2,
+                        statements_failed=1, message="rolled back"))
+    text = out.getvalue()
+    assert "FAILED m.sql:13 SQLSTATE 42703: column \"nope\" does not exist" in text
+    assert "at character 22" in text
+    assert "Validation - FAIL" in text
+    assert re.search(r"^  view:v +fail$", text, re.MULTILINE)
+    assert "== run rolled_back: 2 ok, 1 failed" in text
+    assert "\x1b[" not in text
+
+
+def test_json_lines_round_trip_to_the_same_events():
+    out = io.StringIO()
+    printer = EventPrinter("json", out)
+    printer(FAILED)
+    printer(TABLE)
+    records = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [r["kind"] for r in records] == ["statement_failed", "result_table"]
+    assert event_from_record(records[0]) == FAILED
+    assert event_from_record(records[1]) == TABLE
+
+
+class _HungUpTerminal(io.StringIO):
+    def write(self, s: str) -> int:
+        raise OSError(5, "Input/output error")
+
+    def isatty(self) -> bool:
+        return False
+
+
+def test_a_vanished_terminal_does_not_raise():
+    printer = EventPrinter("plain", _HungUpTerminal())
+    printer(FAILED)  # would raise OSError without the guard
+    printer.message("still here")
+    printer(TABLE)
