@@ -48,13 +48,15 @@ class EventPrinter:
     """A callable event consumer that writes to ``stream`` in the chosen style."""
 
     def __init__(self, style: str = "plain", stream: TextIO | None = None,
-                 *, verbose: bool = False) -> None:
+                 *, verbose: bool = False, console: Any = None) -> None:
         self.style = style
         self.stream = stream or sys.stdout
         self.verbose = verbose
         self._console: Any = None
         self._terminal_gone = False
-        if style == "rich":
+        if console is not None:  # e.g. a recording console for screenshots
+            self._console = console
+        elif style == "rich":
             from rich.console import Console
 
             self._console = Console(file=self.stream, highlight=False)

@@ -68,7 +68,12 @@ def measure_counts(
 
 
 def _fmt(value: float, unit: str) -> str:
-    number = f"{value:g}" if float(value).is_integer() else f"{value:.1f}"
+    if float(value).is_integer():
+        number = f"{value:g}"
+    elif abs(value) < 1:
+        number = f"{value:.2g}"  # 0.04 s, not "0.0 s"
+    else:
+        number = f"{value:.1f}"
     if not unit:
         return number
     return f"{number}{unit}" if unit == "x" else f"{number} {unit}"
