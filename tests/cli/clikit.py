@@ -20,6 +20,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -49,9 +50,11 @@ class CliResult:
         return self.out + self.err
 
     def __str__(self) -> str:  # shown by pytest when an assertion about it fails
-        return (f"$ spfp-console {' '.join(self.argv)}\nexit {self.rc} after "
-                f"{self.seconds:.1f} s\n--- stdout\n{self.out[-4000:]}\n--- stderr\n"
-                f"{self.err[-4000:]}")
+        return (
+            f"$ spfp-console {' '.join(self.argv)}\nexit {self.rc} after "
+            f"{self.seconds:.1f} s\n--- stdout\n{self.out[-4000:]}\n--- stderr\n"
+            f"{self.err[-4000:]}"
+        )
 
     def error_line(self) -> str:
         """The single ``spfp-console: ...`` line an expected error prints on stderr."""
@@ -63,8 +66,11 @@ class CliResult:
 
 def clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     """The caller's environment without anything that would steer libpq elsewhere."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("PG") and k not in ("DATABASE_URL", "FORCE_COLOR")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("PG") and k not in ("DATABASE_URL", "FORCE_COLOR")
+    }
     tmpdir = tmp_path / "tmp"
     tmpdir.mkdir(exist_ok=True)
     env.update(
@@ -93,25 +99,45 @@ class Cli:
     def argv(self, args: tuple[str, ...]) -> list[str]:
         return [sys.executable, "-m", "spfp_console", *args]
 
-    def __call__(self, *args: str | Path, env: dict[str, str] | None = None,
-                 timeout: float = 120) -> CliResult:
+    def __call__(
+        self, *args: str | Path, env: dict[str, str] | None = None, timeout: float = 120
+    ) -> CliResult:
         strs = tuple(str(a) for a in args)
         started = time.monotonic()
         proc = subprocess.run(
-            self.argv(strs), cwd=self.cwd, stdin=subprocess.DEVNULL, capture_output=True,
-            text=True, timeout=timeout, env=env if env is not None else clean_env(self.cwd),
+            self.argv(strs),
+            check=False,  # the exit code is what the tests assert on
+            cwd=self.cwd,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=env if env is not None else clean_env(self.cwd),
         )
-        result = CliResult(list(strs), proc.returncode, proc.stdout, proc.stderr,
-                           time.monotonic() - started)
+        result = CliResult(
+            list(strs),
+            proc.returncode,
+            proc.stdout,
+            proc.stderr,
+            time.monotonic() - started,
+        )
         no_traceback(result)
         return result
 
-    def popen(self, *args: str | Path, stdout_path: Path, stderr_path: Path,
-              env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    def popen(
+        self,
+        *args: str | Path,
+        stdout_path: Path,
+        stderr_path: Path,
+        env: dict[str, str] | None = None,
+    ) -> subprocess.Popen[bytes]:
         strs = tuple(str(a) for a in args)
         return subprocess.Popen(
-            self.argv(strs), cwd=self.cwd, stdin=subprocess.DEVNULL,
-            stdout=stdout_path.open("wb"), stderr=stderr_path.open("wb"),
+            self.argv(strs),
+            cwd=self.cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=stdout_path.open("wb"),
+            stderr=stderr_path.open("wb"),
             env=env if env is not None else clean_env(self.cwd),
         )
 
@@ -124,9 +150,14 @@ def cli(tmp_path: Path) -> Cli:
 # ----------------------------------------------------------------------------- runbooks
 
 
-def runbook_copy(tmp_path: Path, *, name: str = "runbook.toml",
-                 migration: Path = MIGRATION_SQL, rollback: Path = ROLLBACK_SQL,
-                 settings: dict[str, str] | None = None) -> Path:
+def runbook_copy(
+    tmp_path: Path,
+    *,
+    name: str = "runbook.toml",
+    migration: Path = MIGRATION_SQL,
+    rollback: Path = ROLLBACK_SQL,
+    settings: dict[str, str] | None = None,
+) -> Path:
     """A copy of the real runbook in ``tmp_path`` with absolute script paths.
 
     Script paths are relative to the runbook file; an absolute path survives the loader's
@@ -154,7 +185,9 @@ def slow_migration(tmp_path: Path, seconds: int = 60) -> Path:
     src = MIGRATION_SQL.read_text(encoding="utf-8")
     at = src.rindex("COMMIT;")
     path = tmp_path / "slow_migration.sql"
-    path.write_text(f"{src[:at]}SELECT pg_sleep({seconds});\n\n{src[at:]}", encoding="utf-8")
+    path.write_text(
+        f"{src[:at]}SELECT pg_sleep({seconds});\n\n{src[at:]}", encoding="utf-8"
+    )
     return path
 
 
@@ -162,35 +195,52 @@ def slow_migration(tmp_path: Path, seconds: int = 60) -> Path:
 
 
 @pytest.fixture
-def clean_db(base_db):  # type: ignore[no-untyped-def]
+def clean_db(base_db: Any) -> Any:
     """Base schema with clean sample data (no duplicate categories)."""
     load_sample_data(base_db.dsn, scale=SAMPLE_SCALE)
     return base_db
 
 
 @pytest.fixture
-def dup_db(base_db):  # type: ignore[no-untyped-def]
+def dup_db(base_db: Any) -> Any:
     """Base schema with sample data that breaks ``unique_user_category_name``."""
     load_sample_data(base_db.dsn, scale=SAMPLE_SCALE, with_duplicate_categories=True)
     return base_db
 
 
-def duplicate_categories(db) -> list[tuple[str, int]]:  # type: ignore[no-untyped-def]
+def duplicate_categories(db: Any) -> list[tuple[str, int]]:
     """(lower(name), count) of each group the unique index would reject."""
-    return [(name, int(n)) for name, n in db.query(
-        "select lower(name), count(*) from public.categories"
-        " group by user_id, lower(name) having count(*) > 1 order by 1")]
+    return [
+        (name, int(n))
+        for name, n in db.query(
+            "select lower(name), count(*) from public.categories"
+            " group by user_id, lower(name) having count(*) > 1 order by 1"
+        )
+    ]
 
 
-def table_counts(db) -> dict[str, int]:  # type: ignore[no-untyped-def]
+def table_counts(db: Any) -> dict[str, int]:
     """Rows per table in public: data unchanged is part of 'nothing changed'."""
-    tables = [r[0] for r in db.query(
-        "select tablename from pg_tables where schemaname = 'public' order by 1")]
+    tables = [
+        r[0]
+        for r in db.query(
+            "select tablename from pg_tables where schemaname = 'public' order by 1"
+        )
+    ]
     return {t: int(db.scalar(f'select count(*) from public."{t}"')) for t in tables}
 
 
 def deploy_logs(tmp_path: Path) -> list[Path]:
     return sorted((tmp_path / "deploy-logs").glob("*.deploy-log.toml"))
+
+
+def session_outcome(log: Path) -> str:
+    """The outcome a deployment log's session-end record states."""
+    from spfp_console.journal.read import read_journal
+
+    ended = read_journal(log).ended
+    assert ended is not None, f"{log}: the session end was not recorded"
+    return str(ended.record["outcome"])
 
 
 def files_under(root: Path) -> Iterator[Path]:
@@ -233,8 +283,12 @@ def closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for_backend(db, marker: str = "pg_sleep", timeout: float = 30,  # type: ignore[no-untyped-def]
-                     proc: subprocess.Popen[bytes] | None = None) -> int:
+def wait_for_backend(
+    db: Any,
+    marker: str = "pg_sleep",
+    timeout: float = 30,
+    proc: subprocess.Popen[bytes] | None = None,
+) -> int:
     """Pid of the spfp-console backend running a statement containing ``marker``."""
     deadline = time.monotonic() + timeout
     with psycopg.connect(db.dsn, autocommit=True) as conn:
@@ -242,11 +296,14 @@ def wait_for_backend(db, marker: str = "pg_sleep", timeout: float = 30,  # type:
             row = conn.execute(
                 "select pid from pg_stat_activity where application_name = 'spfp-console'"
                 " and state = 'active' and query like %s and pid <> pg_backend_pid()",
-                (f"%{marker}%",)).fetchone()
+                (f"%{marker}%",),
+            ).fetchone()
             if row:
                 return int(row[0])
             if proc is not None and proc.poll() is not None:
-                raise AssertionError(f"the CLI exited ({proc.returncode}) before {marker}")
+                raise AssertionError(
+                    f"the CLI exited ({proc.returncode}) before {marker}"
+                )
             time.sleep(0.05)
     raise AssertionError(f"no spfp-console backend ran {marker!r} within {timeout} s")
 

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from clikit import cli, clean_db, closed_port, dup_db, silent_port
+from clikit import clean_db, cli, closed_port, dup_db, silent_port
 
-__all__ = ["cli", "clean_db", "closed_port", "dup_db", "silent_port"]
+__all__ = ["clean_db", "cli", "closed_port", "dup_db", "silent_port"]

@@ -19,7 +19,9 @@ from clikit import (
 EXIT_OK, EXIT_FAILED = 0, 1
 
 
-def test_check_lists_duplicate_categories_and_fails(cli: Cli, tmp_path: Path, dup_db) -> None:
+def test_check_lists_duplicate_categories_and_fails(
+    cli: Cli, tmp_path: Path, dup_db
+) -> None:
     groups = duplicate_categories(dup_db)
     assert groups, "the fixture should have made duplicate categories"
     before, counts = dup_db.schema_dump(), table_counts(dup_db)
@@ -29,12 +31,16 @@ def test_check_lists_duplicate_categories_and_fails(cli: Cli, tmp_path: Path, du
     assert "BLOCKER: unique_user_category_name" in result.out, str(result)
     assert "preflight FAILED" in result.out
     # each duplicate group, by its lower-cased name and how many rows share it
-    dup_rows = [ln for ln in result.out.splitlines()
-                if re.search(r"\bfail\s*$", ln) and re.search(r"\b[0-9a-f-]{36}\b", ln)]
+    dup_rows = [
+        ln
+        for ln in result.out.splitlines()
+        if re.search(r"\bfail\s*$", ln) and re.search(r"\b[0-9a-f-]{36}\b", ln)
+    ]
     assert len(dup_rows) == len(groups), str(result)
     for name, count in groups:
-        assert any(re.search(rf"\s{re.escape(name)}\s+{count}\s", ln) for ln in dup_rows), (
-            f"{name!r} x{count} not listed:\n" + "\n".join(dup_rows))
+        assert any(
+            re.search(rf"\s{re.escape(name)}\s+{count}\s", ln) for ln in dup_rows
+        ), f"{name!r} x{count} not listed:\n" + "\n".join(dup_rows)
     assert ANSI not in result.out
     assert dup_db.schema_dump() == before
     assert table_counts(dup_db) == counts
@@ -73,8 +79,9 @@ def test_check_on_a_migrated_database_says_applied(cli: Cli, migrated_db) -> Non
     assert "state: applied; preflight passed" in result.out
 
 
-def test_rehearse_broken_script_lists_all_three_defects(cli: Cli, tmp_path: Path,
-                                                        base_db) -> None:
+def test_rehearse_broken_script_lists_all_three_defects(
+    cli: Cli, tmp_path: Path, base_db
+) -> None:
     before, counts = base_db.schema_dump(), table_counts(base_db)
     result = cli("rehearse", "--script", BROKEN_SQL, "--dsn", base_db.dsn)
     assert result.rc == EXIT_FAILED, str(result)
@@ -83,7 +90,9 @@ def test_rehearse_broken_script_lists_all_three_defects(cli: Cli, tmp_path: Path
     expected = [(13, 12, "42601"), (18, 16, "42703"), (24, 24, "42883")]
     assert len(failed) == 3, str(result)
     for line, (err_line, stmt_line, sqlstate) in zip(failed, expected, strict=True):
-        assert line.startswith(f"FAILED broken_migration.sql:{err_line} SQLSTATE {sqlstate}:"), line
+        assert line.startswith(
+            f"FAILED broken_migration.sql:{err_line} SQLSTATE {sqlstate}:"
+        ), line
         assert f"statement at line {stmt_line}:" in result.out
     assert "3 failing statement" in result.out
     assert "nothing was changed" in result.out
@@ -101,7 +110,10 @@ def test_rehearse_broken_script_json(cli: Cli, base_db) -> None:
     records = [json.loads(line) for line in result.out.splitlines()]
     failures = [r for r in records if r["kind"] == "statement_failed"]
     assert [(f["sqlstate"], f["line"], f["error_line"]) for f in failures] == [
-        ("42601", 12, 13), ("42703", 16, 18), ("42883", 24, 24)]
+        ("42601", 12, 13),
+        ("42703", 16, 18),
+        ("42883", 24, 24),
+    ]
     finished = [r for r in records if r["kind"] == "run_finished"]
     assert len(finished) == 1 and finished[0]["statements_failed"] == 3
 
@@ -117,7 +129,8 @@ def test_rehearse_the_real_migration_on_clean_data(cli: Cli, clean_db) -> None:
 
 
 def test_rehearse_the_real_migration_with_duplicates_fails_at_the_unique_index(
-        cli: Cli, dup_db) -> None:
+    cli: Cli, dup_db
+) -> None:
     before = dup_db.schema_dump()
     result = cli("rehearse", "--dsn", dup_db.dsn)
     assert result.rc == EXIT_FAILED, str(result)

@@ -8,8 +8,6 @@ import time
 from pathlib import Path
 
 import pytest
-
-from spfp_console.paths import DEFAULT_RUNBOOK
 from clikit import (
     Cli,
     assert_secret_nowhere,
@@ -18,14 +16,17 @@ from clikit import (
     runbook_copy,
 )
 
+from spfp_console.paths import DEFAULT_RUNBOOK
+
 EXIT_USAGE = 2
 
 
 # ----------------------------------------------------------------------------- runbooks
 
 
-def test_runbook_with_a_toml_syntax_error_names_file_and_line(cli: Cli, tmp_path: Path,
-                                                              base_db) -> None:
+def test_runbook_with_a_toml_syntax_error_names_file_and_line(
+    cli: Cli, tmp_path: Path, base_db
+) -> None:
     lines = DEFAULT_RUNBOOK.read_text(encoding="utf-8").splitlines()
     lineno = next(i for i, ln in enumerate(lines, 1) if ln.startswith("lock_timeout"))
     lines[lineno - 1] = 'lock_timeout = = "5s"'
@@ -42,8 +43,9 @@ def test_runbook_with_a_toml_syntax_error_names_file_and_line(cli: Cli, tmp_path
     assert deploy_logs(tmp_path) == []
 
 
-def test_runbook_with_an_unknown_key_names_file_line_and_key_path(cli: Cli, tmp_path: Path,
-                                                                  base_db) -> None:
+def test_runbook_with_an_unknown_key_names_file_line_and_key_path(
+    cli: Cli, tmp_path: Path, base_db
+) -> None:
     lines = DEFAULT_RUNBOOK.read_text(encoding="utf-8").splitlines()
     at = next(i for i, ln in enumerate(lines) if ln.startswith("lock_timeout"))
     lines.insert(at + 1, 'lock_timout = "1s"')  # a typo must not be silently ignored
@@ -63,12 +65,16 @@ def test_runbook_missing_file(cli: Cli, tmp_path: Path, base_db) -> None:
 
 
 @pytest.mark.parametrize("command", ["check", "run"])
-def test_runbook_pointing_at_a_missing_sql_file(cli: Cli, tmp_path: Path, base_db,
-                                                command: str) -> None:
+def test_runbook_pointing_at_a_missing_sql_file(
+    cli: Cli, tmp_path: Path, base_db, command: str
+) -> None:
     before = base_db.schema_dump()
     runbook = runbook_copy(tmp_path, migration=tmp_path / "missing.sql")
-    line_no = next(i for i, ln in enumerate(runbook.read_text().splitlines(), 1)
-                   if ln.startswith("migration = "))
+    line_no = next(
+        i
+        for i, ln in enumerate(runbook.read_text().splitlines(), 1)
+        if ln.startswith("migration = ")
+    )
     args = [command, "--runbook", runbook, "--dsn", base_db.dsn]
     if command == "run":
         args.append("--yes")
@@ -80,7 +86,9 @@ def test_runbook_pointing_at_a_missing_sql_file(cli: Cli, tmp_path: Path, base_d
     assert base_db.schema_dump() == before
 
 
-def test_script_paths_are_relative_to_the_runbook(cli: Cli, tmp_path: Path, base_db) -> None:
+def test_script_paths_are_relative_to_the_runbook(
+    cli: Cli, tmp_path: Path, base_db
+) -> None:
     """The shipped runbook says ``../sql/...``: a copy elsewhere finds nothing there."""
     elsewhere = tmp_path / "runbooks"
     elsewhere.mkdir()
@@ -88,18 +96,24 @@ def test_script_paths_are_relative_to_the_runbook(cli: Cli, tmp_path: Path, base
     copy.write_text(DEFAULT_RUNBOOK.read_text(encoding="utf-8"), encoding="utf-8")
     result = cli("check", "--runbook", copy, "--dsn", base_db.dsn)
     assert result.rc == EXIT_USAGE, str(result)
-    assert str(tmp_path / "sql" / "20260216_database_optimizations.sql") in result.error_line()
+    assert (
+        str(tmp_path / "sql" / "20260216_database_optimizations.sql")
+        in result.error_line()
+    )
 
 
 # ----------------------------------------------------------------------------- connecting
 
 
-@pytest.mark.parametrize("dsn, expected", [
-    ("host=localhost dbname", "cannot parse the connection string"),
-    ("dbname='unterminated", "cannot parse the connection string"),
-    ("host=localhost no_such_option=1", "cannot parse the connection string"),
-    ("postgresql://postgres@[::1/db", "cannot parse the connection string"),
-])
+@pytest.mark.parametrize(
+    "dsn, expected",
+    [
+        ("host=localhost dbname", "cannot parse the connection string"),
+        ("dbname='unterminated", "cannot parse the connection string"),
+        ("host=localhost no_such_option=1", "cannot parse the connection string"),
+        ("postgresql://postgres@[::1/db", "cannot parse the connection string"),
+    ],
+)
 def test_bad_dsn_syntax(cli: Cli, dsn: str, expected: str) -> None:
     result = cli("check", "--dsn", dsn)
     assert result.rc == EXIT_USAGE, str(result)
@@ -165,8 +179,13 @@ def test_unknown_database(cli: Cli, base_db) -> None:
 def test_unknown_database_via_pg_environment(cli: Cli, tmp_path: Path, base_db) -> None:
     """No --dsn and no DATABASE_URL: libpq's PG* variables decide, as with psql."""
     cluster = base_db.cluster
-    env = clean_env(tmp_path, PGHOST=str(cluster.socket_dir), PGPORT=str(cluster.port),
-                    PGUSER="postgres", PGDATABASE="no_such_db_env")
+    env = clean_env(
+        tmp_path,
+        PGHOST=str(cluster.socket_dir),
+        PGPORT=str(cluster.port),
+        PGUSER="postgres",
+        PGDATABASE="no_such_db_env",
+    )
     result = cli("check", env=env)
     assert result.rc == EXIT_USAGE, str(result)
     assert "'no_such_db_env' does not exist" in result.error_line()
@@ -184,7 +203,9 @@ def test_unreachable_host_times_out(cli: Cli, tmp_path: Path, silent_port: int) 
     assert result.seconds < 6, f"took {result.seconds:.1f} s"
 
 
-def test_unreachable_host_run_times_out(cli: Cli, tmp_path: Path, silent_port: int) -> None:
+def test_unreachable_host_run_times_out(
+    cli: Cli, tmp_path: Path, silent_port: int
+) -> None:
     runbook = runbook_copy(tmp_path, settings={"connect_timeout_s": "2"})
     dsn = f"postgresql://postgres:x@127.0.0.1:{silent_port}/db"
     result = cli("run", "--yes", "--runbook", runbook, "--dsn", dsn, timeout=30)
@@ -193,11 +214,15 @@ def test_unreachable_host_run_times_out(cli: Cli, tmp_path: Path, silent_port: i
     assert result.seconds < 5, f"took {result.seconds:.1f} s"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "product bug: Target.connect always passes connect_timeout=<runbook "
-    "connect_timeout_s> to psycopg, and keyword arguments override the conninfo, so an "
-    "explicit connect_timeout in --dsn (or PGCONNECT_TIMEOUT) is ignored: psql would "
-    "give up after 2 s here, spfp-console waits the runbook's 10 s"))
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "product bug: Target.connect always passes connect_timeout=<runbook "
+        "connect_timeout_s> to psycopg, and keyword arguments override the conninfo, so an "
+        "explicit connect_timeout in --dsn (or PGCONNECT_TIMEOUT) is ignored: psql would "
+        "give up after 2 s here, spfp-console waits the runbook's 10 s"
+    ),
+)
 def test_connect_timeout_in_the_dsn_is_honoured(cli: Cli, silent_port: int) -> None:
     dsn = f"postgresql://postgres:x@127.0.0.1:{silent_port}/db?connect_timeout=2"
     started = time.monotonic()
@@ -221,7 +246,9 @@ def test_closed_port_is_refused(cli: Cli, closed_port: int, command: str) -> Non
 
 
 def test_unknown_host_name(cli: Cli) -> None:
-    result = cli("check", "--dsn", "postgresql://postgres:x@no-such-host.invalid:5432/db")
+    result = cli(
+        "check", "--dsn", "postgresql://postgres:x@no-such-host.invalid:5432/db"
+    )
     assert result.rc == EXIT_USAGE, str(result)
     assert "no-such-host.invalid" in result.error_line()
 
@@ -230,8 +257,9 @@ def test_unknown_host_name(cli: Cli) -> None:
 
 
 @pytest.mark.parametrize("command", ["run", "rollback"])
-def test_changing_commands_refuse_without_a_terminal(cli: Cli, tmp_path: Path, command: str,
-                                                     request: pytest.FixtureRequest) -> None:
+def test_changing_commands_refuse_without_a_terminal(
+    cli: Cli, tmp_path: Path, command: str, request: pytest.FixtureRequest
+) -> None:
     db = request.getfixturevalue("base_db" if command == "run" else "migrated_db")
     before = db.schema_dump()
     result = cli(command, "--dsn", db.dsn)

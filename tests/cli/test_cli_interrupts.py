@@ -5,8 +5,10 @@ clear message, nothing applied, and a deployment log whose chain verifies."""
 from __future__ import annotations
 
 import signal
+import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -27,7 +29,9 @@ from spfp_console.journal.read import read_journal
 EXIT_OK, EXIT_FAILED = 0, 1
 
 
-def _start_slow_run(cli: Cli, tmp_path: Path, db, command: str = "run"):  # type: ignore[no-untyped-def]
+def _start_slow_run(
+    cli: Cli, tmp_path: Path, db: Any, command: str = "run"
+) -> tuple[subprocess.Popen[bytes], Path, Path]:
     runbook = runbook_copy(tmp_path, migration=slow_migration(tmp_path, seconds=60))
     out, err = tmp_path / "stdout.txt", tmp_path / "stderr.txt"
     args = [command, "--runbook", runbook, "--dsn", db.dsn]
@@ -37,27 +41,39 @@ def _start_slow_run(cli: Cli, tmp_path: Path, db, command: str = "run"):  # type
     return proc, out, err
 
 
-def _finish(proc, out: Path, err: Path, timeout: float = 30) -> CliResult:  # type: ignore[no-untyped-def]
+def _finish(
+    proc: subprocess.Popen[bytes], out: Path, err: Path, timeout: float = 30
+) -> CliResult:
+    argv = [str(a) for a in proc.args[3:]]  # type: ignore[index]  # a list we built
     started = time.monotonic()
     try:
         rc = proc.wait(timeout)
     finally:
         stop(proc)
-    result = CliResult(list(map(str, proc.args[3:])), rc, out.read_text(), err.read_text(),
-                       time.monotonic() - started)
+    result = CliResult(
+        argv,
+        rc,
+        out.read_text(),
+        err.read_text(),
+        time.monotonic() - started,
+    )
     no_traceback(result)
     return result
 
 
-def _assert_nothing_applied(db, schema_before: str, counts_before: dict[str, int]) -> None:  # type: ignore[no-untyped-def]
+def _assert_nothing_applied(
+    db: Any, schema_before: str, counts_before: dict[str, int]
+) -> None:
     assert db.schema_dump() == schema_before
     assert table_counts(db) == counts_before
     # nobody left holding the deployment lock or a session (a backend whose client has
     # gone may take a moment to exit)
     deadline = time.monotonic() + 5
     while True:
-        left = db.query("select pid, application_name, state from pg_stat_activity"
-                        " where application_name like 'spfp-console%'")
+        left = db.query(
+            "select pid, application_name, state from pg_stat_activity"
+            " where application_name like 'spfp-console%'"
+        )
         if not left or time.monotonic() > deadline:
             break
         time.sleep(0.05)
@@ -78,10 +94,14 @@ def _assert_log(cli: Cli, tmp_path: Path, outcome: str) -> None:
     assert len(finished) == 1 and finished[0].record["outcome"] == outcome
 
 
-@pytest.mark.parametrize("signum", [signal.SIGHUP, signal.SIGTERM, signal.SIGINT],
-                         ids=["SIGHUP", "SIGTERM", "SIGINT"])
-def test_a_signal_mid_run_cancels_and_rolls_back(cli: Cli, tmp_path: Path, clean_db,
-                                                 signum: int) -> None:
+@pytest.mark.parametrize(
+    "signum",
+    [signal.SIGHUP, signal.SIGTERM, signal.SIGINT],
+    ids=["SIGHUP", "SIGTERM", "SIGINT"],
+)
+def test_a_signal_mid_run_cancels_and_rolls_back(
+    cli: Cli, tmp_path: Path, clean_db, signum: int
+) -> None:
     schema, counts = clean_db.schema_dump(), table_counts(clean_db)
     proc, out, err = _start_slow_run(cli, tmp_path, clean_db)
     try:
@@ -121,7 +141,8 @@ def test_terminated_backend_mid_run(cli: Cli, tmp_path: Path, clean_db) -> None:
     try:
         pid = wait_for_backend(clean_db, "pg_sleep", proc=proc)
         with psycopg.connect(clean_db.dsn, autocommit=True) as admin:
-            assert admin.execute("select pg_terminate_backend(%s)", (pid,)).fetchone()[0]
+            killed = admin.execute("select pg_terminate_backend(%s)", (pid,)).fetchone()
+        assert killed == (True,)
         result = _finish(proc, out, err)
     finally:
         stop(proc)

@@ -17,6 +17,7 @@ from clikit import (
     clean_env,
     deploy_logs,
     runbook_copy,
+    session_outcome,
     table_counts,
 )
 
@@ -37,7 +38,9 @@ def _status_rows(records: list[dict]) -> list[tuple[str, str, str]]:
     return out
 
 
-def test_run_validate_rollback_validate_round_trip(cli: Cli, tmp_path: Path, clean_db) -> None:
+def test_run_validate_rollback_validate_round_trip(
+    cli: Cli, tmp_path: Path, clean_db
+) -> None:
     base_schema = clean_db.schema_dump()
     counts = table_counts(clean_db)
     # FORCE_COLOR must not put escape codes into piped output: plain text is plain
@@ -59,7 +62,9 @@ def test_run_validate_rollback_validate_round_trip(cli: Cli, tmp_path: Path, cle
     records = [json.loads(line) for line in as_json.out.splitlines()]
     assert records and all("kind" in r for r in records)
     tables = {r["title"]: r for r in records if r["kind"] == "result_table"}
-    inventory = next(t for title, t in tables.items() if title.startswith("Validation:"))
+    inventory = next(
+        t for title, t in tables.items() if title.startswith("Validation:")
+    )
     status = inventory["columns"].index("status")
     assert len(inventory["rows"]) >= 39  # every object of the migration has a row
     assert {row[status] for row in inventory["rows"]} == {"pass"}
@@ -69,7 +74,9 @@ def test_run_validate_rollback_validate_round_trip(cli: Cli, tmp_path: Path, cle
     assert not [r for r in rows if r[2] == "fail"], rows
 
     export_dir = tmp_path / "export"
-    rollback = cli("rollback", "--yes", "--export-dir", export_dir, "--dsn", clean_db.dsn)
+    rollback = cli(
+        "rollback", "--yes", "--export-dir", export_dir, "--dsn", clean_db.dsn
+    )
     assert rollback.rc == EXIT_OK, str(rollback)
     assert "== run committed" in rollback.out
     csvs = sorted(export_dir.glob("*.csv"))
@@ -89,7 +96,7 @@ def test_run_validate_rollback_validate_round_trip(cli: Cli, tmp_path: Path, cle
 
     logs = deploy_logs(tmp_path)
     assert len(logs) == 5  # run, validate twice, rollback, validate --expect absent
-    outcomes = sorted(read_journal(p).ended.record["outcome"] for p in logs)
+    outcomes = sorted(session_outcome(p) for p in logs)
     assert outcomes == ["committed", "rolled_back", *["validation_passed"] * 3]
     for log in logs:
         verified = cli("verify", log)
@@ -102,20 +109,25 @@ def test_validate_before_the_run_fails(cli: Cli, base_db) -> None:
     assert "validation FAILED" in result.out
 
 
-def test_rollback_without_export_on_a_migrated_db(cli: Cli, migrated_db, base_db) -> None:
+def test_rollback_without_export_on_a_migrated_db(
+    cli: Cli, migrated_db, base_db
+) -> None:
     result = cli("rollback", "--yes", "--dsn", migrated_db.dsn)
     assert result.rc == EXIT_OK, str(result)
     assert migrated_db.schema_dump() == base_db.schema_dump()
 
 
-def test_run_with_duplicates_fails_at_the_unique_index(cli: Cli, tmp_path: Path,
-                                                       dup_db) -> None:
+def test_run_with_duplicates_fails_at_the_unique_index(
+    cli: Cli, tmp_path: Path, dup_db
+) -> None:
     before, counts = dup_db.schema_dump(), table_counts(dup_db)
     result = cli("run", "--yes", "--override-reason", "testing", "--dsn", dup_db.dsn)
     assert result.rc == EXIT_FAILED, str(result)
     failed = [ln for ln in result.out.splitlines() if ln.startswith("FAILED ")]
     assert len(failed) == 1, str(result)
-    assert failed[0].startswith("FAILED 20260216_database_optimizations.sql:34 SQLSTATE 23505"), failed
+    assert failed[0].startswith(
+        "FAILED 20260216_database_optimizations.sql:34 SQLSTATE 23505"
+    ), failed
     assert "unique_user_category_name" in failed[0]
     assert "== run rolled_back" in result.out
     assert "nothing was applied" in result.out
@@ -126,8 +138,8 @@ def test_run_with_duplicates_fails_at_the_unique_index(cli: Cli, tmp_path: Path,
     verified = cli("verify", log)
     assert verified.rc == EXIT_OK, str(verified)
     assert "chain intact" in verified.out and "rolled_back" in verified.out
+    assert session_outcome(log) == "rolled_back"
     journal = read_journal(log)
-    assert journal.ended.record["outcome"] == "rolled_back"
     overrides = [e for e in journal.entries if e.kind == "override_recorded"]
     assert len(overrides) == 1
     assert overrides[0].record["reason"] == "testing"
@@ -137,8 +149,9 @@ def test_run_with_duplicates_fails_at_the_unique_index(cli: Cli, tmp_path: Path,
     assert overrides[0].seq < started.seq
 
 
-def test_run_with_duplicates_and_no_override_runs_nothing(cli: Cli, tmp_path: Path,
-                                                          dup_db) -> None:
+def test_run_with_duplicates_and_no_override_runs_nothing(
+    cli: Cli, tmp_path: Path, dup_db
+) -> None:
     before = dup_db.schema_dump()
     result = cli("run", "--yes", "--dsn", dup_db.dsn)
     assert result.rc == EXIT_FAILED, str(result)
@@ -146,7 +159,7 @@ def test_run_with_duplicates_and_no_override_runs_nothing(cli: Cli, tmp_path: Pa
     assert "== run" not in result.out
     assert dup_db.schema_dump() == before
     (log,) = deploy_logs(tmp_path)
-    assert read_journal(log).ended.record["outcome"] == "refused_by_preflight"
+    assert session_outcome(log) == "refused_by_preflight"
 
 
 def test_a_second_executor_is_refused(cli: Cli, tmp_path: Path, clean_db) -> None:
@@ -171,7 +184,8 @@ def test_a_second_executor_is_refused(cli: Cli, tmp_path: Path, clean_db) -> Non
 
 
 def test_a_locked_table_makes_the_run_wait_report_the_blocker_and_fail(
-        cli: Cli, tmp_path: Path, clean_db) -> None:
+    cli: Cli, tmp_path: Path, clean_db
+) -> None:
     before = clean_db.schema_dump()
     runbook = runbook_copy(tmp_path, settings={"lock_timeout": '"2s"'})
     with psycopg.connect(clean_db.dsn) as blocker:
@@ -193,7 +207,9 @@ def test_a_locked_table_makes_the_run_wait_report_the_blocker_and_fail(
 # ----------------------------------------------------------------------------- on a terminal
 
 
-def _run_on_pty(cli: Cli, args: list[str], typed: bytes, timeout: float = 60) -> tuple[int, str]:
+def _run_on_pty(
+    cli: Cli, args: list[str], typed: bytes, timeout: float = 60
+) -> tuple[int, str]:
     """Run the CLI with a pseudo-terminal as stdin/stdout/stderr; type ``typed``."""
     import pty
     import select
@@ -201,8 +217,15 @@ def _run_on_pty(cli: Cli, args: list[str], typed: bytes, timeout: float = 60) ->
 
     master, slave = pty.openpty()
     env = clean_env(cli.cwd, TERM="xterm-256color", COLUMNS="200")
-    proc = subprocess.Popen(cli.argv(tuple(args)), cwd=cli.cwd, stdin=slave, stdout=slave,
-                            stderr=slave, env=env, close_fds=True)
+    proc = subprocess.Popen(
+        cli.argv(tuple(args)),
+        cwd=cli.cwd,
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        close_fds=True,
+    )
     os.close(slave)
     out = b""
     sent = False
@@ -231,7 +254,9 @@ def _run_on_pty(cli: Cli, args: list[str], typed: bytes, timeout: float = 60) ->
     return rc, out.decode(errors="replace")
 
 
-def test_on_a_terminal_run_asks_and_a_wrong_answer_changes_nothing(cli: Cli, clean_db) -> None:
+def test_on_a_terminal_run_asks_and_a_wrong_answer_changes_nothing(
+    cli: Cli, clean_db
+) -> None:
     before = clean_db.schema_dump()
     rc, out = _run_on_pty(cli, ["run", "--dsn", clean_db.dsn], b"no\n")
     assert "Traceback" not in out
@@ -243,11 +268,16 @@ def test_on_a_terminal_run_asks_and_a_wrong_answer_changes_nothing(cli: Cli, cle
 
 
 def test_on_a_terminal_typing_the_database_name_runs(cli: Cli, clean_db) -> None:
-    rc, out = _run_on_pty(cli, ["run", "--dsn", clean_db.dsn], clean_db.name.encode() + b"\n")
+    rc, out = _run_on_pty(
+        cli, ["run", "--dsn", clean_db.dsn], clean_db.name.encode() + b"\n"
+    )
     assert "Traceback" not in out
     assert rc == EXIT_OK, out
     assert "run committed" in out
-    assert clean_db.scalar("select count(*) from pg_indexes where indexname like 'idx_%'") >= 20
+    assert (
+        clean_db.scalar("select count(*) from pg_indexes where indexname like 'idx_%'")
+        >= 20
+    )
 
 
 @pytest.mark.parametrize("command", ["check", "validate"])

@@ -57,7 +57,10 @@ def test_password_never_appears(cli: Cli, tmp_path: Path, clean_db, how: str) ->
         assert SECRET in dsn_args[1]
     elif how == "pgpassword":
         env["PGPASSWORD"] = SECRET
-        dsn_args = ["--dsn", f"host=127.0.0.1 port={port} dbname={clean_db.name} user=postgres"]
+        dsn_args = [
+            "--dsn",
+            f"host=127.0.0.1 port={port} dbname={clean_db.name} user=postgres",
+        ]
     else:
         env["DATABASE_URL"] = clean_db.tcp_dsn()
 
@@ -67,7 +70,9 @@ def test_password_never_appears(cli: Cli, tmp_path: Path, clean_db, how: str) ->
         cli("rehearse", *dsn_args, env=env),
         cli("run", "--yes", "-v", *dsn_args, env=env),
         cli("validate", "--json", *dsn_args, env=env),
-        cli("rollback", "--yes", "--export-dir", tmp_path / "export", *dsn_args, env=env),
+        cli(
+            "rollback", "--yes", "--export-dir", tmp_path / "export", *dsn_args, env=env
+        ),
         cli("validate", "--expect", "absent", *dsn_args, env=env),
     ]
     for result in results:
@@ -80,7 +85,9 @@ def test_password_never_appears(cli: Cli, tmp_path: Path, clean_db, how: str) ->
     assert_secret_nowhere(SECRET, tmp_path, *results)
 
 
-def test_password_never_appears_on_failure_paths(cli: Cli, tmp_path: Path, dup_db) -> None:
+def test_password_never_appears_on_failure_paths(
+    cli: Cli, tmp_path: Path, dup_db
+) -> None:
     """Errors carry libpq text: a failed statement, an unknown database, a lock refusal."""
     dsn = dup_db.tcp_dsn()
     results = [
@@ -98,12 +105,21 @@ def test_password_never_appears_on_failure_paths(cli: Cli, tmp_path: Path, dup_d
     assert_secret_nowhere(SECRET, tmp_path, *results)
 
 
-def test_password_never_appears_after_a_lost_connection(cli: Cli, tmp_path: Path,
-                                                        clean_db) -> None:
+def test_password_never_appears_after_a_lost_connection(
+    cli: Cli, tmp_path: Path, clean_db
+) -> None:
     runbook = runbook_copy(tmp_path, migration=slow_migration(tmp_path, seconds=60))
     out, err = tmp_path / "stdout.txt", tmp_path / "stderr.txt"
-    proc = cli.popen("run", "--yes", "--runbook", runbook, "--dsn", clean_db.tcp_dsn(),
-                     stdout_path=out, stderr_path=err)
+    proc = cli.popen(
+        "run",
+        "--yes",
+        "--runbook",
+        runbook,
+        "--dsn",
+        clean_db.tcp_dsn(),
+        stdout_path=out,
+        stderr_path=err,
+    )
     try:
         pid = wait_for_backend(clean_db, "pg_sleep", proc=proc)
         with psycopg.connect(clean_db.dsn, autocommit=True) as admin:
