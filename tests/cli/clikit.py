@@ -288,14 +288,19 @@ def wait_for_backend(
     marker: str = "pg_sleep",
     timeout: float = 30,
     proc: subprocess.Popen[bytes] | None = None,
+    *,
+    waiting_on_lock: bool = False,
 ) -> int:
-    """Pid of the spfp-console backend running a statement containing ``marker``."""
+    """Pid of the spfp-console backend running a statement containing ``marker``
+    (and, with ``waiting_on_lock``, waiting for a lock)."""
+    lock = " and wait_event_type = 'Lock'" if waiting_on_lock else ""
     deadline = time.monotonic() + timeout
     with psycopg.connect(db.dsn, autocommit=True) as conn:
         while time.monotonic() < deadline:
             row = conn.execute(
                 "select pid from pg_stat_activity where application_name = 'spfp-console'"
-                " and state = 'active' and query like %s and pid <> pg_backend_pid()",
+                " and state = 'active' and query like %s and pid <> pg_backend_pid()"
+                + lock,
                 (f"%{marker}%",),
             ).fetchone()
             if row:

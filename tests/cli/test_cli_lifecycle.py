@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import subprocess
 import time
 from pathlib import Path
 
@@ -287,3 +288,31 @@ def test_rich_tables_on_a_terminal(cli: Cli, clean_db, command: str) -> None:
     assert rc in (EXIT_OK, EXIT_FAILED), out
     assert ANSI in out
     assert "┃" in out or "│" in out  # a box-drawn table, not the plain layout
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "product bug: the preflight's queries run without lock_timeout or "
+        "statement_timeout, so `check` (and `run`, which starts with the preflight) waits "
+        "forever on a touched table held in ACCESS EXCLUSIVE mode (e.g. by another "
+        "migration's ALTER TABLE) instead of reporting the lock and its holder"
+    ),
+)
+def test_check_reports_an_exclusively_locked_table_instead_of_hanging(
+    cli: Cli, tmp_path: Path, clean_db
+) -> None:
+    runbook = runbook_copy(tmp_path, settings={"lock_timeout": '"1s"'})
+    with psycopg.connect(clean_db.dsn) as blocker:
+        blocker.execute("lock table public.categories in access exclusive mode")
+        pid = blocker.info.backend_pid
+        try:
+            result = cli(
+                "check", "--runbook", runbook, "--dsn", clean_db.dsn, timeout=15
+            )
+        except subprocess.TimeoutExpired:
+            pytest.fail("check still waiting on the locked table after 15 s")
+        finally:
+            blocker.rollback()
+    assert result.rc == EXIT_FAILED, str(result)
+    assert str(pid) in result.out, str(result)
