@@ -126,31 +126,61 @@ def _dispatch(args: argparse.Namespace) -> int:
     raise SystemExit(f"spfp-console: unknown command {command!r}")
 
 
+def _interrupt_on_hangup() -> None:
+    """SIGHUP (the SSH link dropped) and SIGTERM end the command like Ctrl-C does.
+
+    The default action would kill the process on the spot, leaving the deployment log
+    without its session end.  As KeyboardInterrupt they unwind: a waiting query is
+    cancelled, the session's journal records "aborted", and the exit code says so.  While
+    a script runs, the commands install a finer handler that cancels the statement.
+    """
+    import signal
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    for sig in (signal.SIGHUP, signal.SIGTERM):
+        try:
+            signal.signal(sig, interrupt)
+        except (ValueError, OSError):  # not the main thread (embedded use)
+            pass
+
+
+def _say(message: str) -> None:
+    """Print to stderr, tolerating a terminal that is already gone (after SIGHUP)."""
+    try:
+        print(message, file=sys.stderr)
+    except OSError:
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
+    _interrupt_on_hangup()
     try:
         return _dispatch(args)
-    except KeyboardInterrupt:
-        print("spfp-console: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        why = f" by {exc}" if str(exc) else ""
+        _say(f"spfp-console: interrupted{why}; nothing further was done")
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         # e.g. `spfp-console check | head`: not an error worth a traceback
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
     except Exception as exc:  # noqa: BLE001 - the last line of defence against tracebacks
-        from spfp_console.commands import user_facing_error
+        from spfp_console.commands import known_exit_code, user_facing_error
 
         known = user_facing_error(exc)
         if known is not None:
-            print(f"spfp-console: {known}", file=sys.stderr)
-            return EXIT_USAGE
+            _say(f"spfp-console: {known}")
+            return known_exit_code(exc)
         crash = _save_crash_report()
-        print(f"spfp-console: internal error: {type(exc).__name__}: {exc}"
-              f" (this is a bug; details in {crash})", file=sys.stderr)
+        _say(f"spfp-console: internal error: {type(exc).__name__}: {exc}"
+             f" (this is a bug; details in {crash})")
         return EXIT_FAILED
 
 

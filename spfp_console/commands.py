@@ -42,11 +42,30 @@ def user_facing_error(exc: BaseException) -> str | None:
         return str(exc)
     import psycopg
 
+    if isinstance(exc, psycopg.errors.LockNotAvailable):
+        return ("another session holds a lock this check needs (lock_timeout reached);"
+                " see `spfp-console check` for who holds it, and try again")
+    if isinstance(exc, psycopg.errors.QueryCanceled):
+        return f"a check took too long and was cancelled: {str(exc).strip().splitlines()[0]}"
     if isinstance(exc, psycopg.OperationalError):
         # The connection dropped between steps (not inside a statement, where the
         # executor reports it as an event).
         return f"lost the database connection: {str(exc).strip().splitlines()[0]}"
     return None
+
+
+def known_exit_code(exc: BaseException) -> int:
+    """Exit code of an expected error: 2 for usage, input and connection problems; 1
+    when the target refused us for a reason of its own (another deployment holds the
+    lock, a lock or timeout stopped a check)."""
+    import psycopg
+
+    from spfp_console.engine.errors import LockHeldError
+
+    if isinstance(exc, (LockHeldError, psycopg.errors.LockNotAvailable,
+                        psycopg.errors.QueryCanceled)):
+        return EXIT_FAILED
+    return EXIT_USAGE
 
 
 # ----------------------------------------------------------------------------- plumbing

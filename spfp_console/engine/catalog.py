@@ -17,15 +17,27 @@ from psycopg import pq, sql
 from spfp_console.runbook.model import Check
 
 
+READ_LOCK_TIMEOUT = "5s"
+READ_STATEMENT_TIMEOUT = "5min"
+
+
 @contextmanager
 def read_only(
-    conn: psycopg.Connection, *, repeatable_read: bool = False
+    conn: psycopg.Connection,
+    *,
+    repeatable_read: bool = False,
+    lock_timeout: str = READ_LOCK_TIMEOUT,
+    statement_timeout: str = READ_STATEMENT_TIMEOUT,
 ) -> Iterator[None]:
-    """A transaction that cannot write and is always rolled back.
+    """A transaction that cannot write, cannot wait forever, and is always rolled back.
 
     On an autocommit connection (the normal case) this is ``BEGIN READ ONLY`` ...
     ``ROLLBACK``.  When the caller already has a transaction open we can only nest a
     savepoint, which cannot change the access mode: the caller then owns that guarantee.
+
+    ``lock_timeout``: reading a table that another session holds in ACCESS EXCLUSIVE mode
+    (another migration's ALTER TABLE, say) would otherwise wait with no end; a check
+    must report the lock, not hang behind it.
     """
     outer_idle = conn.info.transaction_status == pq.TransactionStatus.IDLE
     with conn.transaction(force_rollback=True):
@@ -36,6 +48,11 @@ def read_only(
                 else "READ ONLY"
             )
             conn.execute("SET TRANSACTION " + mode)  # type: ignore[arg-type]
+            conn.execute(
+                "SELECT set_config('lock_timeout', %s, true),"
+                " set_config('statement_timeout', %s, true)",
+                (lock_timeout, statement_timeout),
+            )
         yield
 
 

@@ -80,9 +80,11 @@ class Target:
         application_name: str = DEFAULT_APPLICATION_NAME,
     ) -> None:
         self.__conninfo = resolve_conninfo(dsn)
-        self.connect_timeout = connect_timeout
         self.application_name = application_name
         self._params = _effective_params(self.__conninfo)
+        # An explicit connect_timeout (in the DSN, or PGCONNECT_TIMEOUT) wins over the
+        # runbook's default, as it would for psql.
+        self.connect_timeout = _explicit_timeout(self._params) or connect_timeout
 
     # ------------------------------------------------------------------ display, no secrets
 
@@ -258,6 +260,15 @@ def _effective_params(conninfo: str) -> dict[str, str]:
         if opt.val is not None:
             params[opt.keyword.decode()] = opt.val.decode(errors="replace")
     return params
+
+
+def _explicit_timeout(params: dict[str, str]) -> float | None:
+    raw = params.get("connect_timeout", "").strip()
+    try:
+        value = float(raw)
+    except ValueError:
+        return None
+    return value if value > 0 else None
 
 
 def _redact_parse_error(message: str) -> str:

@@ -220,14 +220,29 @@ def run_preflight(
     schema = runbook.settings.schema
     script = runbook.script("migration")
     relations = script_relations(script, schema)
-    with read_only(conn):
-        _server(conn, runbook, report)
-        _privileges(conn, runbook, relations, report)
-        _trigger_functions(conn, runbook, script, report)
-        _uniqueness(conn, runbook, report)
-        _sessions(conn, runbook, relations, report)
-        _sizes(conn, runbook, relations, report)
-        _state(conn, runbook, report)
+    lock_timeout = runbook.settings.lock_timeout
+    with read_only(conn, lock_timeout=lock_timeout):
+        for title, section in (
+            ("server and settings", lambda: _server(conn, runbook, report)),
+            ("privileges", lambda: _privileges(conn, runbook, relations, report)),
+            ("trigger functions",
+             lambda: _trigger_functions(conn, runbook, script, report)),
+            ("uniqueness rules", lambda: _uniqueness(conn, runbook, report)),
+            ("other sessions", lambda: _sessions(conn, runbook, relations, report)),
+            ("table sizes", lambda: _sizes(conn, runbook, relations, report)),
+            ("current state", lambda: _state(conn, runbook, report)),
+        ):
+            # A section that waits lock_timeout for a lock becomes a blocker, and the
+            # others still run: the report then shows who holds the lock.
+            try:
+                with conn.transaction():
+                    section()
+            except psycopg.errors.LockNotAvailable:
+                report.blockers.append(
+                    f"{title}: another session holds a lock on a table the migration"
+                    f" touches (waited {lock_timeout}); the run would wait behind it too:"
+                    " see 'Other sessions' for who holds it"
+                )
     if on_event is not None:
         for table in report.tables:
             on_event(table)
@@ -620,7 +635,9 @@ def _uniqueness(
             with conn.transaction():
                 headers, groups, total = find_duplicates(conn, check, schema)
         except (psycopg.Error, ValueError) as exc:
-            if isinstance(exc, psycopg.Error) and conn.broken:
+            if isinstance(exc, psycopg.errors.LockNotAvailable) or (
+                isinstance(exc, psycopg.Error) and conn.broken
+            ):
                 raise
             text = _one_line(exc) if isinstance(exc, psycopg.Error) else str(exc)
             summary.append(

@@ -214,15 +214,6 @@ def test_unreachable_host_run_times_out(
     assert result.seconds < 5, f"took {result.seconds:.1f} s"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "product bug: Target.connect always passes connect_timeout=<runbook "
-        "connect_timeout_s> to psycopg, and keyword arguments override the conninfo, so an "
-        "explicit connect_timeout in --dsn (or PGCONNECT_TIMEOUT) is ignored: psql would "
-        "give up after 2 s here, spfp-console waits the runbook's 10 s"
-    ),
-)
 def test_connect_timeout_in_the_dsn_is_honoured(cli: Cli, silent_port: int) -> None:
     dsn = f"postgresql://postgres:x@127.0.0.1:{silent_port}/db?connect_timeout=2"
     started = time.monotonic()

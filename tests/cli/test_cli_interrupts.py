@@ -155,16 +155,6 @@ def test_terminated_backend_mid_run(cli: Cli, tmp_path: Path, clean_db) -> None:
     _assert_log(cli, tmp_path, "rolled_back")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "product bug: SIGHUP/SIGTERM are only handled around the migration itself "
-        "(cancel_on_hangup in cmd_run); anywhere else (preflight, validation, rollback "
-        "impact, check, validate) the default action kills the process and the "
-        "deployment log is left without its session end, so `verify` fails it as "
-        "truncated"
-    ),
-)
 @pytest.mark.parametrize(
     "signum", [signal.SIGHUP, signal.SIGTERM], ids=["SIGHUP", "SIGTERM"]
 )

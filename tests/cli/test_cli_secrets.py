@@ -100,7 +100,7 @@ def test_password_never_appears_on_failure_paths(
     with psycopg.connect(dup_db.dsn, autocommit=True) as holder:
         holder.execute("select pg_advisory_lock(%s)", (DEFAULT_LOCK_KEY,))
         results.append(cli("run", "--yes", "--override-reason", "x", "--dsn", dsn))
-    assert results[-1].rc == EXIT_USAGE, str(results[-1])
+    assert results[-1].rc == EXIT_FAILED, str(results[-1])
     results += _reports(cli, tmp_path)
     assert_secret_nowhere(SECRET, tmp_path, *results)
 
