@@ -130,3 +130,53 @@ def test_unparsable_dsn_does_not_echo_it() -> None:
         Target("host=x password=secret part")
     assert "secret" not in str(info.value) and "part" not in str(info.value)
     assert info.value.reason == "bad_dsn"
+
+
+def _no_libpq_env(monkeypatch) -> None:
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("PG") or name == "DATABASE_URL":
+            monkeypatch.delenv(name)
+
+
+def test_pgpass_supplies_the_password(base_db, tmp_path, monkeypatch) -> None:
+    _no_libpq_env(monkeypatch)
+    pgpass = tmp_path / "pgpass"
+    pgpass.write_text(f"127.0.0.1:{base_db.cluster.port}:*:postgres:{SUPERUSER_PASSWORD}\n")
+    pgpass.chmod(0o600)  # libpq ignores a .pgpass others can read
+    monkeypatch.setenv("PGPASSFILE", str(pgpass))
+    target = Target(base_db.tcp_dsn(password=None))
+    assert target.secrets() == ()
+    with target.connect() as conn:
+        assert conn.execute("SELECT current_user").fetchone() == ("postgres",)
+        with side_connection(conn) as side:  # the monitor's connection finds it too
+            assert side.execute("SELECT 1").fetchone() == (1,)
+
+
+def test_service_file_names_the_target(base_db, tmp_path, monkeypatch) -> None:
+    _no_libpq_env(monkeypatch)
+    services = tmp_path / "pg_service.conf"
+    services.write_text(
+        f"[spfp]\nhost=127.0.0.1\nport={base_db.cluster.port}\ndbname={base_db.name}\n"
+        f"user=postgres\npassword={SUPERUSER_PASSWORD}\n")
+    monkeypatch.setenv("PGSERVICEFILE", str(services))
+    with connect("service=spfp") as conn:
+        assert conn.info.dbname == base_db.name
+    monkeypatch.setenv("PGSERVICE", "spfp")
+    target = Target(None)
+    assert target.display == f"postgres@127.0.0.1:{base_db.cluster.port}/{base_db.name}"
+    assert SUPERUSER_PASSWORD not in repr(target)
+    with target.connect() as conn:
+        assert conn.info.dbname == base_db.name
+
+
+def test_sslmode_require_against_a_server_without_tls(base_db) -> None:
+    # The test server has no certificate: sslmode=require must refuse, clearly, rather
+    # than silently fall back to an unencrypted connection.
+    with pytest.raises(ConnectError) as info:
+        connect(base_db.tcp_dsn() + "?sslmode=require", connect_timeout=3)
+    message = str(info.value)
+    assert "SSL" in message
+    assert SUPERUSER_PASSWORD not in message
+    assert "\n" not in message
