@@ -38,3 +38,18 @@ def test_headless_cli_does_not_import_textual():
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().endswith("ok")
+
+
+def test_every_core_module_is_under_the_contract():
+    """A new top-level module must not slip past the Textual contract unnoticed."""
+    import pkgutil
+    import tomllib
+
+    import spfp_console
+
+    config = tomllib.loads((REPO / "pyproject.toml").read_text())
+    (contract,) = config["tool"]["importlinter"]["contracts"]
+    covered = set(contract["source_modules"])
+    modules = {f"spfp_console.{m.name}" for m in pkgutil.iter_modules(spfp_console.__path__)}
+    modules -= {"spfp_console.ui", "spfp_console.__main__"}
+    assert modules <= covered, sorted(modules - covered)
