@@ -13,7 +13,7 @@ TOML has no null: fields that are ``None`` are left out of a record and come bac
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 _REGISTRY: dict[str, type[Event]] = {}

@@ -53,3 +53,12 @@ def test_every_core_module_is_under_the_contract():
     modules = {f"spfp_console.{m.name}" for m in pkgutil.iter_modules(spfp_console.__path__)}
     modules -= {"spfp_console.ui", "spfp_console.__main__"}
     assert modules <= covered, sorted(modules - covered)
+
+
+def test_ruff_finds_no_defects():
+    ruff = shutil.which("ruff")
+    if ruff is None:
+        pytest.fail("ruff is not installed: pip install -e '.[test]'")
+    proc = subprocess.run([ruff, "check", "--no-cache", "."], cwd=REPO, capture_output=True,
+                          text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr

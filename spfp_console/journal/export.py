@@ -215,7 +215,7 @@ def _timeline_section(entries: list[JournalEntry]) -> Section:
                  f"{_s(f.get('statements_failed'))} failed {_s(f.get('message'))}".rstrip(),
                  "ok" if f.get("outcome") in ("committed", "rehearsed") else "fail"]
             )
-    for index, start in started.items():
+    for start in started.values():
         rows.append([_when(start), f"{_s(start.fields.get('file'))}:{_s(start.fields.get('line'))}",
                      _first_line(_s(start.fields.get("sql"))), "", "no result recorded", "fail"])
     if not rows:

@@ -199,8 +199,10 @@ def _check_event(
         entry = parse_event(chunk)
     except JournalFormatError as exc:
         if torn:
-            raise _Broken("truncated", f"the file ends inside an event ({len(chunk.data)} bytes)")
-        raise _Broken("edited", f"unreadable event at byte {chunk.offset}: {exc}")
+            raise _Broken(
+                "truncated", f"the file ends inside an event ({len(chunk.data)} bytes)"
+            ) from None
+        raise _Broken("edited", f"unreadable event at byte {chunk.offset}: {exc}") from None
     if result.layout_checked and render_event(entry) != chunk.data:
         if torn:
             raise _Broken("truncated", "the file ends inside an event")
