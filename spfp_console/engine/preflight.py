@@ -924,8 +924,15 @@ def _state(conn: psycopg.Connection, runbook: Runbook, report: PreflightReport) 
         "partial": "partially applied",
     }[state]
     rows = []
+    if state != "partial":
+        # All or nothing: one line says so; only the exceptions are listed one by one
+        # (an operator on an 80x24 terminal does not need 40 identical rows).
+        word = "present" if state == "applied" else "absent"
+        rows.append((f"all {len(added)} objects of the migration", word, "", "info"))
     for check in runbook.checks:
         exists = check.id in present
+        if state != "partial" and check.added_by_migration:
+            continue
         note = (
             ""
             if check.added_by_migration
