@@ -153,9 +153,26 @@ class EventPrinter:
 
     # -------------------------------------------------------------- tables
 
+    @staticmethod
+    def _display_rows(event: ResultTable) -> tuple[tuple[str, ...], ...]:
+        """Rows as shown: an ``actual`` equal to its ``expected`` reads "= expected".
+
+        Index definitions are long; printing each twice makes a validation table twice
+        as wide for no information.  The event (and so the journal) keeps both.
+        """
+        if "expected" not in event.columns or "actual" not in event.columns:
+            return event.rows
+        e, a = event.columns.index("expected"), event.columns.index("actual")
+        return tuple(
+            tuple("= expected" if i == a and row[e] == row[a] and row[a] else cell
+                  for i, cell in enumerate(row))
+            for row in event.rows
+        )
+
     def table(self, event: ResultTable) -> None:
         status_index = (event.columns.index(event.status_column)
                         if event.status_column in event.columns else None)
+        rows = self._display_rows(event)
         verdict = "" if event.passed is None else (" - PASS" if event.passed else " - FAIL")
         if self._console is not None:
             from rich.table import Table
@@ -164,20 +181,20 @@ class EventPrinter:
                           show_lines=False, expand=False)
             for column in event.columns:
                 table.add_column(column, overflow="fold")
-            for row in event.rows:
+            for row in rows:
                 style = STATUS_STYLE.get(row[status_index]) if status_index is not None else None
                 table.add_row(*row, style=style)
             self._console.print(table)
             return
         print(f"{event.title}{verdict}", file=self.stream)
         widths = [len(c) for c in event.columns]
-        for row in event.rows:
+        for row in rows:
             for i, cell in enumerate(row):
                 widths[i] = min(max(widths[i], len(cell)), 80)
         def fmt(cells: tuple[str, ...]) -> str:
             return "  ".join(c.replace("\n", " ").ljust(widths[i])
                              for i, c in enumerate(cells)).rstrip()
         print("  " + fmt(event.columns), file=self.stream)
-        for row in event.rows:
+        for row in rows:
             print("  " + fmt(row), file=self.stream)
         print(file=self.stream, flush=True)

@@ -57,3 +57,17 @@ def test_a_vanished_terminal_does_not_raise():
     printer(FAILED)  # would raise OSError without the guard
     printer.message("still here")
     printer(TABLE)
+
+
+def test_an_actual_equal_to_expected_is_not_printed_twice():
+    table = ResultTable(title="Validation", source="validation",
+                        columns=("check", "expected", "actual", "status"),
+                        rows=(("index:i", "CREATE INDEX i ON t (a)", "CREATE INDEX i ON t (a)", "pass"),
+                              ("index:j", "CREATE INDEX j ON t (b)", "absent", "fail")),
+                        status_column="status", passed=False)
+    out = io.StringIO()
+    EventPrinter("plain", out)(table)
+    text = out.getvalue()
+    assert text.count("CREATE INDEX i ON t (a)") == 1
+    assert "= expected" in text
+    assert "CREATE INDEX j ON t (b)  absent" in text
