@@ -170,31 +170,83 @@ class EventPrinter:
         )
 
     def table(self, event: ResultTable) -> None:
-        status_index = (event.columns.index(event.status_column)
-                        if event.status_column in event.columns else None)
         rows = self._display_rows(event)
         verdict = "" if event.passed is None else (" - PASS" if event.passed else " - FAIL")
         if self._console is not None:
-            from rich.table import Table
-
-            table = Table(title=f"{event.title}{verdict}", title_justify="left",
-                          show_lines=False, expand=False)
-            for column in event.columns:
-                table.add_column(column, overflow="fold")
-            for row in rows:
-                style = STATUS_STYLE.get(row[status_index]) if status_index is not None else None
-                table.add_row(*row, style=style)
-            self._console.print(table)
+            if self._fits(event.columns, rows, self._console.width):
+                self._rich_table(event, rows, verdict)
+            else:
+                self._rich_records(event, rows, verdict)
             return
         print(f"{event.title}{verdict}", file=self.stream)
         widths = [len(c) for c in event.columns]
         for row in rows:
             for i, cell in enumerate(row):
                 widths[i] = min(max(widths[i], len(cell)), 80)
+
         def fmt(cells: tuple[str, ...]) -> str:
             return "  ".join(c.replace("\n", " ").ljust(widths[i])
                              for i, c in enumerate(cells)).rstrip()
+
         print("  " + fmt(event.columns), file=self.stream)
         for row in rows:
             print("  " + fmt(row), file=self.stream)
         print(file=self.stream, flush=True)
+
+    @staticmethod
+    def _fits(columns: tuple[str, ...], rows: tuple[tuple[str, ...], ...], width: int) -> bool:
+        """Would the table fit with every cell on one line?"""
+        natural = [len(c) for c in columns]
+        for row in rows:
+            for i, cell in enumerate(row):
+                natural[i] = max(natural[i], len(cell))
+        return sum(natural) + 2 * len(columns) <= width
+
+    def _status_style(self, event: ResultTable, row: tuple[str, ...]) -> str | None:
+        if event.status_column not in event.columns:
+            return None
+        return STATUS_STYLE.get(row[event.columns.index(event.status_column)])
+
+    def _rich_table(self, event: ResultTable, rows: tuple[tuple[str, ...], ...],
+                    verdict: str) -> None:
+        from rich import box
+        from rich.table import Table
+
+        # Light rules, no side borders: at 80 columns every character counts.
+        table = Table(title=f"{event.title}{verdict}", title_justify="left",
+                      show_lines=False, expand=False, box=box.SIMPLE_HEAD,
+                      pad_edge=False, padding=(0, 1))
+        for i, column in enumerate(event.columns):
+            # The first column names the thing: one line; the others wrap.
+            table.add_column(column, overflow="fold", no_wrap=i == 0)
+        for row in rows:
+            table.add_row(*row, style=self._status_style(event, row))
+        self._console.print(table)
+
+    def _rich_records(self, event: ResultTable, rows: tuple[tuple[str, ...], ...],
+                      verdict: str) -> None:
+        """A table too wide for the terminal (80x24 over SSH): one record per row.
+
+        Squeezing seven columns into 80 characters breaks words mid-way; a heading line
+        per row with its fields below reads at any width.
+        """
+        from rich.padding import Padding
+        from rich.text import Text
+
+        self._console.print(Text(f"{event.title}{verdict}", style="italic"))
+        status = event.status_column
+        for row in rows:
+            style = self._status_style(event, row)
+            # The heading is the first filled cell (a "nothing found" row has no name).
+            first = next((i for i, cell in enumerate(row)
+                          if cell and event.columns[i] != status), 0)
+            head = Text(row[first], style="bold")
+            if status in event.columns:
+                head.append(f"  {row[event.columns.index(status)]}", style=style or "")
+            self._console.print(head)
+            fields = [f"{name}: {cell}" for i, (name, cell) in enumerate(zip(event.columns, row))
+                      if i != first and name != status and cell]
+            if fields:
+                self._console.print(Padding(Text(" · ".join(fields), style=style or ""),
+                                            (0, 0, 0, 2)))
+        self._console.print()

@@ -71,3 +71,29 @@ def test_an_actual_equal_to_expected_is_not_printed_twice():
     assert text.count("CREATE INDEX i ON t (a)") == 1
     assert "= expected" in text
     assert "CREATE INDEX j ON t (b)  absent" in text
+
+
+def test_a_table_too_wide_for_the_terminal_becomes_records():
+    from rich.console import Console
+
+    out = io.StringIO()
+    console = Console(file=out, width=80, force_terminal=False, color_system=None)
+    wide = ResultTable(
+        title="Table sizes", source="preflight",
+        columns=("table", "total size", "lock held until COMMIT", "status"),
+        rows=(("public.operational_tasks", "600.0 kB",
+               "ACCESS EXCLUSIVE (reads and writes wait) " * 2, "warn"),
+              ("", "", "no long transactions", "pass")),
+        status_column="status")
+    EventPrinter("rich", console=console)(wide)
+    text = out.getvalue()
+    assert "public.operational_tasks  warn" in text
+    assert "total size: 600.0 kB" in text
+    assert "no long transactions  pass" in text  # a row without a name is headed by its text
+    assert all(len(line) <= 80 for line in text.splitlines())
+
+    narrow = ResultTable(title="Short", source="preflight", columns=("check", "status"),
+                         rows=(("ok", "pass"),), status_column="status")
+    out.truncate(0)
+    EventPrinter("rich", console=console)(narrow)
+    assert "check" in out.getvalue() and "─" in out.getvalue()  # a real table header
