@@ -145,7 +145,7 @@ def measure_claims(
             continue
         status = _judge(claim, value, speedup=measure.startswith("speedup:"))
         rows.append(
-            (claim.text, claimed, _fmt(round(value, 1), claim.unit), status, note)
+            (claim.text, claimed, _fmt(value, claim.unit), status, note)
         )
     table = ResultTable(
         title="The paper's claims, measured",
