@@ -28,3 +28,33 @@ def test_tcp_requires_the_password(base_db):
         assert conn.execute("SELECT 1").fetchone() == (1,)
     with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
         psycopg.connect(base_db.tcp_dsn(password="wrong"))
+
+
+def test_cluster_goes_where_the_server_account_can_reach(tmp_path):
+    """A private parent (pytest's tmp, a home directory) is never opened up; the
+    cluster goes to a neutral temp directory instead."""
+    import pwd
+
+    from spfp_console.localpg.cluster import _neutral_parent
+
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    mode_before = os.stat(tmp_path).st_mode
+    if os.geteuid() == 0:
+        account = pwd.getpwnam("postgres") if _has_user("postgres") else pwd.getpwnam("nobody")
+        chosen = _neutral_parent(private, account)
+        assert chosen != private
+        assert str(chosen) in ("/tmp", "/var/tmp") or chosen.is_dir()
+    else:
+        assert _neutral_parent(private, None) == private
+    assert os.stat(tmp_path).st_mode == mode_before
+
+
+def _has_user(name: str) -> bool:
+    import pwd
+
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True

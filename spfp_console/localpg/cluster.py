@@ -99,6 +99,44 @@ def _unprivileged_user() -> pwd.struct_passwd | None:
     raise ClusterError("running as root and no unprivileged user (postgres, nobody) exists")
 
 
+def _traversable_by(path: Path, account: pwd.struct_passwd) -> bool:
+    """Can ``account`` reach into ``path`` (search permission on it and every parent)?"""
+    for part in (path, *path.parents):
+        try:
+            st = os.stat(part)
+        except OSError:
+            return False
+        if st.st_uid == account.pw_uid:
+            ok = st.st_mode & 0o100
+        elif st.st_gid == account.pw_gid:
+            ok = st.st_mode & 0o010
+        else:
+            ok = st.st_mode & 0o001
+        if not ok:
+            return False
+    return True
+
+
+def _neutral_parent(preferred: Path | None, account: pwd.struct_passwd | None) -> Path | None:
+    """Where to put the cluster's temp directory.
+
+    The server account must be able to reach it.  We never open up permissions on the
+    parents (a home directory, pytest's private tmp) to make that so: we pick the first
+    of the preferred directory, the system temp dir, /tmp and /var/tmp that it can reach.
+    """
+    if account is None:
+        return preferred
+    candidates = [preferred] if preferred is not None else []
+    candidates += [Path(tempfile.gettempdir()), Path("/tmp"), Path("/var/tmp")]
+    for candidate in candidates:
+        if candidate.is_dir() and _traversable_by(candidate.resolve(), account):
+            return candidate
+    raise ClusterError(
+        f"no temp directory the server account {account.pw_name} can reach (tried "
+        + ", ".join(str(c) for c in candidates) + ")"
+    )
+
+
 @dataclass
 class LocalCluster:
     """A PostgreSQL server of our own, for tests, the demo and scratch rehearsals."""
@@ -123,7 +161,8 @@ class LocalCluster:
     def start(self) -> LocalCluster:
         self.bindir = find_server_bindir()
         self._runas = _unprivileged_user()
-        self.root = Path(tempfile.mkdtemp(prefix="spfp-pg-", dir=self.base_dir))
+        parent = _neutral_parent(self.base_dir, self._runas)
+        self.root = Path(tempfile.mkdtemp(prefix="spfp-pg-", dir=parent))
         self.data_dir = self.root / "data"
         self.socket_dir = self.root / "socket"
         self.socket_dir.mkdir()
