@@ -97,7 +97,7 @@ def cancel_on_hangup(cancel: CancelToken) -> Iterator[None]:
     The run then ends rolled back and the journal records why, instead of the process
     dying mid-statement with the log cut short.
     """
-    previous: dict[int, Any] = {}
+    previous: dict[signal.Signals, Any] = {}
 
     def handler(signum: int, frame: Any) -> None:
         cancel.cancel()

@@ -62,3 +62,11 @@ def test_ruff_finds_no_defects():
     proc = subprocess.run([ruff, "check", "--no-cache", "."], cwd=REPO, capture_output=True,
                           text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_mypy_finds_no_type_errors():
+    mypy = shutil.which("mypy")
+    if mypy is None:
+        pytest.fail("mypy is not installed: pip install -e '.[test]'")
+    proc = subprocess.run([mypy, "--no-incremental"], cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr

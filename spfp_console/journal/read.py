@@ -25,7 +25,7 @@ from spfp_console.journal.canonical import (
 )
 
 _HASH_LINE = re.compile(rb'hash = "[0-9a-f]{64}"\n\Z')
-_REQUIRED = {"seq": int, "at": str, "t": (int, float), "prev": str, "kind": str, "hash": str}
+_REQUIRED: dict[str, type | tuple[type, ...]] = {"seq": int, "at": str, "t": (int, float), "prev": str, "kind": str, "hash": str}
 
 
 class JournalFormatError(ValueError):

@@ -22,6 +22,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from typing import Any
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -322,7 +323,7 @@ class LocalCluster:
     # ------------------------------------------------------------------ helpers
 
     def _run(self, argv: list[str], *, what: str) -> None:
-        kwargs: dict[str, object] = {}
+        kwargs: dict[str, Any] = {}
         if self._runas is not None:
             kwargs.update(user=self._runas.pw_uid, group=self._runas.pw_gid, extra_groups=[])
         env = dict(os.environ)
@@ -330,7 +331,7 @@ class LocalCluster:
         try:
             proc = subprocess.run(
                 argv, capture_output=True, text=True, timeout=120, env=env,
-                cwd=self.root, **kwargs,  # type: ignore[arg-type]
+                cwd=self.root, **kwargs,
             )
         except (OSError, subprocess.SubprocessError) as exc:
             raise ClusterError(f"{what} failed: {exc}") from exc

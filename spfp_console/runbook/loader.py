@@ -91,9 +91,9 @@ class _KeyLines:
                 prefix = path
                 self.lines.setdefault(prefix, lineno)
                 continue
-            key = self._KEY.match(raw)
-            if key:
-                name = key.group(1).strip('"')
+            key_match = self._KEY.match(raw)
+            if key_match:
+                name = key_match.group(1).strip('"')
                 full = f"{prefix}.{name}" if prefix else name
                 self.lines.setdefault(full, lineno)
                 rest = raw.split("=", 1)[1]

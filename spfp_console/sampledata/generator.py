@@ -398,7 +398,7 @@ class SampleDataset:
         self._groups = []
         for u, n in zip(self.users, self._per_user("transaction_groups")):
             mine: list[tuple[str, int]] = []
-            for _ in range(n):
+            for _group in range(n):
                 gid = uuid4_text(bits(128))
                 x = r()
                 if x < 0.55:
@@ -811,7 +811,7 @@ class SampleDataset:
                  "blacklist_added", "blacklist_removed")
         for ui in self._permission_users:
             u = self.users[ui]
-            for _ in range(1 + int(r() * 10)):
+            for _change in range(1 + int(r() * 10)):
                 kind = kinds[int(r() * 6)]
                 if kind in ("enabled", "disabled"):
                     prev, new = ("false", "true") if kind == "enabled" else ("true", "false")
