@@ -21,7 +21,7 @@ The queries are SELECTs and run in a READ ONLY transaction that is rolled back.
 from __future__ import annotations
 
 import statistics
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal
@@ -87,44 +87,37 @@ def query_params(
     return {"user_id": uid, "today": today}
 
 
+def _plan_nodes(node: Any) -> Iterator[dict[str, Any]]:
+    """Every node of an EXPLAIN (FORMAT JSON) document, depth first, in plan order."""
+    if isinstance(node, dict):
+        yield node
+        for value in node.values():
+            yield from _plan_nodes(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _plan_nodes(value)
+
+
 def index_names_in_plan(plan: Any) -> list[str]:
     """Every "Index Name" in an EXPLAIN (FORMAT JSON) document, in plan order, unique."""
     found: list[str] = []
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            name = node.get("Index Name")
-            if isinstance(name, str) and name not in found:
-                found.append(name)
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(plan)
+    for node in _plan_nodes(plan):
+        name = node.get("Index Name")
+        if isinstance(name, str) and name not in found:
+            found.append(name)
     return found
 
 
 def scan_summary(plan: Any) -> list[str]:
     """Short names of the scans in a plan, e.g. "Seq Scan on operational_tasks"."""
     scans: list[str] = []
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            kind = node.get("Node Type")
-            if isinstance(kind, str) and "Scan" in kind and "Relation Name" in node:
-                label = f"{kind} on {node['Relation Name']}"
-                if "Index Name" in node:
-                    label += f" using {node['Index Name']}"
-                scans.append(label)
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(plan)
+    for node in _plan_nodes(plan):
+        kind = node.get("Node Type")
+        if isinstance(kind, str) and "Scan" in kind and "Relation Name" in node:
+            label = f"{kind} on {node['Relation Name']}"
+            if "Index Name" in node:
+                label += f" using {node['Index Name']}"
+            scans.append(label)
     return scans
 
 

@@ -344,6 +344,16 @@ def _server(
 # --------------------------------------------------------------------------- privileges
 
 
+def _yes_no_check(
+    rows: list[tuple[str, str, str, str]], report: PreflightReport, check: str, ok: bool,
+    blocker: str,
+) -> None:
+    """A privilege that must be "yes": a row, and a blocker when it is not."""
+    rows.append((check, "yes" if ok else "no", "yes", "pass" if ok else "fail"))
+    if not ok:
+        report.blockers.append(blocker)
+
+
 def _privileges(
     conn: psycopg.Connection,
     runbook: Runbook,
@@ -376,20 +386,12 @@ def _privileges(
             if _schema_exists(conn, s)
             else False
         )  # type: ignore[index]
-        rows.append(
-            (
-                f"CREATE on schema {s}",
-                "yes" if can_create else "no",
-                "yes",
-                "pass" if can_create else "fail",
-            )
+        _yes_no_check(
+            rows, report, f"CREATE on schema {s}", bool(can_create),
+            f"{user} may not CREATE in schema {s}: the migration creates indexes,"
+            f" views, a table and functions there; GRANT CREATE ON SCHEMA {s} TO {user}"
+            " or connect as its owner",
         )
-        if not can_create:
-            report.blockers.append(
-                f"{user} may not CREATE in schema {s}: the migration creates indexes,"
-                f" views, a table and functions there; GRANT CREATE ON SCHEMA {s} TO {user}"
-                " or connect as its owner"
-            )
 
     owned = sorted(rel.owned) or sorted(
         {(schema, c.table) for c in runbook.checks if c.table}
@@ -442,19 +444,11 @@ def _privileges(
             " AND has_table_privilege(format('%%I.%%I', %s::text, %s::text), 'REFERENCES')",
             (s, s, t),
         ).fetchone()[0]  # type: ignore[index]
-        rows.append(
-            (
-                f"REFERENCES on {s}.{t}",
-                "yes" if ok else "no",
-                "yes",
-                "pass" if ok else "fail",
-            )
+        _yes_no_check(
+            rows, report, f"REFERENCES on {s}.{t}", bool(ok),
+            f"{user} lacks REFERENCES on {s}.{t} (or USAGE on schema {s}): the"
+            f" migration's foreign key to it would be refused",
         )
-        if not ok:
-            report.blockers.append(
-                f"{user} lacks REFERENCES on {s}.{t} (or USAGE on schema {s}): the"
-                f" migration's foreign key to it would be refused"
-            )
     _table(report, "Privileges", ("check", "value", "expected", "status"), rows)
 
 
