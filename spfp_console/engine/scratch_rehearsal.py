@@ -23,24 +23,10 @@ from spfp_console.engine.executor import RunResult, run_script
 from spfp_console.engine.schema_dump import SchemaDumpError, dump_schema
 from spfp_console.engine.script import load_script
 from spfp_console.events import Event, ResultTable
+from spfp_console.paths import SUPABASE_ROLES_SQL
 from spfp_console.runbook import Runbook
 
 SCRATCH_DB = "spfp_scratch"
-
-# The dump is restored without owners and grants, but policies name roles (TO
-# authenticated ...): the Supabase API roles must exist in the scratch cluster.
-_ROLES_SQL = """
-DO $roles$
-DECLARE r text;
-BEGIN
-    FOREACH r IN ARRAY ARRAY['anon', 'authenticated', 'service_role'] LOOP
-        IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r) THEN
-            EXECUTE format('CREATE ROLE %I NOLOGIN', r);
-        END IF;
-    END LOOP;
-END
-$roles$;
-"""
 
 
 class ScratchRehearsalError(EngineError):
@@ -112,8 +98,10 @@ def scratch_rehearse(
         dsn = scratch.create_database(dbname)
         import psycopg
 
+        # The dump is restored without owners and grants, but policies name roles (TO
+        # authenticated ...): Supabase's API roles must exist in the scratch cluster.
         with psycopg.connect(dsn, autocommit=True) as conn:
-            conn.execute(_ROLES_SQL)
+            conn.execute(SUPABASE_ROLES_SQL.read_text())
         # psql, not psycopg: a dump uses psql meta-commands (\connect, \restrict).
         proc = subprocess.run(
             [scratch.client_tool("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=0", "-d", dbname],

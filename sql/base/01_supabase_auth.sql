@@ -1,9 +1,8 @@
--- Supabase stand-in for plain PostgreSQL.
+-- Supabase stand-in for plain PostgreSQL (the roles come from 00_supabase_roles.sql).
 --
--- Supabase provides schema auth, auth.users, auth.uid() and the roles anon,
--- authenticated and service_role.  Plain PostgreSQL has none of them.  Everything here is
--- created only where it is missing, so running this file against a real Supabase database
--- changes nothing there.
+-- Supabase provides schema auth, auth.users and auth.uid().  Plain PostgreSQL has none
+-- of them.  Everything here is created only where it is missing, so running this file
+-- against a real Supabase database changes nothing there.
 
 CREATE SCHEMA IF NOT EXISTS auth;
 
@@ -31,22 +30,6 @@ BEGIN
                 )::uuid
             $body$
         $fn$;
-    END IF;
-END
-$standin$;
-
-DO $standin$
-DECLARE
-    role_name text;
-BEGIN
-    FOREACH role_name IN ARRAY ARRAY['anon', 'authenticated', 'service_role'] LOOP
-        IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = role_name) THEN
-            EXECUTE format('CREATE ROLE %I NOLOGIN NOINHERIT', role_name);
-        END IF;
-    END LOOP;
-    -- Supabase's service_role bypasses row level security.
-    IF NOT (SELECT rolbypassrls FROM pg_roles WHERE rolname = 'service_role') THEN
-        ALTER ROLE service_role BYPASSRLS;
     END IF;
 END
 $standin$;
