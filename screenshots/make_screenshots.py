@@ -20,7 +20,7 @@ from spfp_console.localpg import LocalCluster
 from spfp_console.paths import DEFAULT_RUNBOOK, REPO_ROOT, base_schema_files
 from spfp_console.runbook import load_runbook
 from spfp_console.sampledata import load_sample_data
-from spfp_console.terminal_output import EventPrinter
+from spfp_console.cli.terminal_output import EventPrinter
 
 HERE = Path(__file__).resolve().parent
 WIDTH = 100

@@ -24,7 +24,7 @@ def test_import_linter_contract_holds():
 def test_headless_cli_does_not_import_textual():
     code = (
         "import sys\n"
-        "from spfp_console import cli\n"
+        "from spfp_console.cli import entrypoint as cli\n"
         "parser = cli.build_parser()\n"
         "for argv in (['check', '--help'], ['run', '--help'], ['verify', '--help']):\n"
         "    try:\n"

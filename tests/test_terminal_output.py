@@ -7,7 +7,7 @@ import re
 import json
 
 from spfp_console.events import ResultTable, RunFinished, StatementFailed, event_from_record
-from spfp_console.terminal_output import EventPrinter
+from spfp_console.cli.terminal_output import EventPrinter
 
 FAILED = StatementFailed(index=3, file="/x/sql/m.sql", line=12, error_line=13,
                          sql="CREATE INDEX i ON t (nope)", sqlstate="42703",

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from journal_testkit import SSH_KEYGEN, allowed_signers, make_ed25519_key, sample_events, ssh_keygen_verify, write_session
 
-from spfp_console.journal_cli import add_journal_subcommands
+from spfp_console.cli.journal_commands import add_journal_subcommands
 
 
 def run(argv: list[str]) -> int:

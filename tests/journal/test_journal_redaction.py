@@ -20,7 +20,7 @@ from spfp_console.journal.redact import (
     secrets_in_conninfo,
 )
 from spfp_console.journal.sign import sign_log
-from spfp_console.journal_cli import cmd_export, cmd_verify
+from spfp_console.cli.journal_commands import cmd_export, cmd_verify
 
 
 @pytest.mark.parametrize(

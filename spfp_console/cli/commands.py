@@ -17,7 +17,7 @@ from typing import Any
 
 from spfp_console.deployment import DeploymentSession, SessionOutcome
 from spfp_console.engine.executor import CancelToken, RunResult
-from spfp_console.terminal_output import EventPrinter, choose_style
+from spfp_console.cli.terminal_output import EventPrinter, choose_style
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 

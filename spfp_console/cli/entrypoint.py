@@ -104,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
         pass
     else:
         add_sample_data_subcommand(sub)
-    from spfp_console.journal_cli import add_journal_subcommands
+    from spfp_console.cli.journal_commands import add_journal_subcommands
 
     add_journal_subcommands(sub)
     return parser
@@ -113,11 +113,11 @@ def build_parser() -> argparse.ArgumentParser:
 def _dispatch(args: argparse.Namespace) -> int:
     command = args.command
     if command in ("check", "rehearse", "run", "validate", "rollback"):
-        from spfp_console import commands
+        from spfp_console.cli import commands
 
         return getattr(commands, f"cmd_{command}")(args)
     if command == "demo":
-        from spfp_console.demo import cmd_demo
+        from spfp_console.cli.demo import cmd_demo
 
         return cmd_demo(args)
     handler = getattr(args, "handler", None) or getattr(args, "func", None)
@@ -172,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
     except Exception as exc:  # noqa: BLE001 - the last line of defence against tracebacks
-        from spfp_console.commands import known_exit_code, user_facing_error
+        from spfp_console.cli.commands import known_exit_code, user_facing_error
 
         known = user_facing_error(exc)
         if known is not None:

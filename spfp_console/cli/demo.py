@@ -13,9 +13,9 @@ import argparse
 import sys
 import time
 
-from spfp_console.commands import EXIT_FAILED, EXIT_OK
+from spfp_console.cli.commands import EXIT_FAILED, EXIT_OK
 from spfp_console.deployment import DeploymentSession, SessionOutcome
-from spfp_console.terminal_output import EventPrinter, choose_style
+from spfp_console.cli.terminal_output import EventPrinter, choose_style
 
 DEMO_DB = "spfp_demo"
 
