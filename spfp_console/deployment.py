@@ -1,14 +1,27 @@
-"""One operator session against one target: runbook + connection + journal + listeners.
+"""One operator session against one target: the workflows every front end drives.
 
-This is the seam between the engine and its front ends.  The headless CLI and (later) the
-Textual console both drive a :class:`DeploymentSession`; every event goes through
-:meth:`DeploymentSession.emit`, which records it in the journal first and then hands it to
-each listener (the terminal printer, a TUI pane).  One stream, several consumers.
+A :class:`DeploymentSession` holds the runbook, the connection, the journal, the folded
+:class:`~spfp_console.session.state.SessionState` and the listeners.  Its workflows
+(``check``, ``rehearse``, ``scratch_rehearse``, ``deploy``, ``validate``, ``rollback``)
+are the only place a flow is written: the headless CLI, the Textual console and the tests
+call them, and answer the session's questions through an
+:class:`~spfp_console.session.operator.Operator`.
+
+Every event goes through :meth:`DeploymentSession.emit`: redacted once, recorded in the
+journal (which must succeed), folded into ``state``, then handed to each listener.
+Listeners are called on the thread that emitted: the caller's thread for the session's
+own events, the executor's thread for statements, and the progress monitor's thread for
+index-build samples and lock waits.  A listener must be quick and must not block; the
+console's listener posts a message to the UI thread.  A listener that raises is
+recorded as a :class:`~spfp_console.events.ListenerFailed` event and the deployment goes
+on: a display is a guest, never a reason to roll back.
 """
 
 from __future__ import annotations
 
+import datetime as _dt
 import getpass
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -18,26 +31,76 @@ from typing import Any
 from spfp_console.engine.connect import Target, TargetConnection, TargetInfo, describe_target
 from spfp_console.engine.executor import CancelToken, RunResult, run_script
 from spfp_console.engine.script import Script, load_script
+from spfp_console.errors import (
+    EXIT_FAILED,
+    EXIT_NOT_CONFIRMED,
+    EXIT_OK,
+    CommittedButIncomplete,
+    TargetRefused,
+    UsageError,
+    error_line,
+)
 from spfp_console.events import (
     ChecklistItemToggled,
+    ConfirmationAnswered,
     Event,
+    GateChecked,
+    ListenerFailed,
     OperatorNote,
     OverrideRecorded,
     ResultTable,
     RollbackDecision,
+    SessionEnded,
+    SessionStarted,
+    WorkflowFinished,
+    WorkflowStarted,
+    event_from_record,
 )
 from spfp_console.runbook import Runbook
+from spfp_console.session.operator import ConfirmationRequest, Operator
+from spfp_console.session.presentation import outcome_text
+from spfp_console.session.state import SessionState
 
 Listener = Callable[[Event], None]
 
 
-@dataclass
-class SessionOutcome:
-    """What a session concluded, for the journal's end record and the exit code."""
+def utc_now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds").replace(
+        "+00:00", "Z")
 
-    outcome: str = "ended"
+
+@dataclass
+class WorkflowResult:
+    """How a workflow ended: its outcome word, whether it succeeded, the exit code a
+    headless command returns for it, and what it produced."""
+
+    workflow: str
+    outcome: str
+    ok: bool
+    exit_code: int
     message: str | None = None
-    failed: bool = False
+    run: RunResult | None = None
+    tables: list[ResultTable] = field(default_factory=list)
+    report: Any = None
+    """The engine's own report: PreflightReport, ScratchReport, RollbackImpact."""
+
+    @property
+    def failed(self) -> bool:
+        return not self.ok
+
+
+@dataclass(frozen=True)
+class DeployGates:
+    """What must hold before ``deploy`` may change the database.
+
+    The CLI checks the preflight (its operator has no checklist to tick); the console
+    also requires the required pre-deployment items and a passed rehearsal of this
+    session.  A closed gate asks the operator for an override reason.
+    """
+
+    preflight: bool = True
+    checklist: bool = False
+    rehearsal: bool = False
 
 
 @dataclass
@@ -49,6 +112,7 @@ class DeploymentSession:
     sign_key: Path | None = None
     listeners: list[Listener] = field(default_factory=list)
     operator: str = field(default_factory=getpass.getuser)
+    environment: str | None = None
 
     target: Target = field(init=False)
     conn: TargetConnection | None = field(init=False, default=None)
@@ -57,16 +121,40 @@ class DeploymentSession:
     log_path: Path | None = field(init=False, default=None)
     signature_path: Path | None = field(init=False, default=None)
     last_run_seconds: float | None = field(init=False, default=None)
+    state: SessionState = field(init=False, default_factory=SessionState)
+    """Everything that happened, folded from the events this session emitted."""
+    ended: bool = field(init=False, default=False)
+    _redactor: Any = field(init=False, default=None)
+    _emit_lock: Any = field(init=False, default_factory=threading.RLock)
 
     # ------------------------------------------------------------------ lifecycle
 
     def open(self) -> TargetInfo:
-        """Connect (ConnectError on failure) and start the journal."""
+        """Connect (ConnectError on failure), start the journal, emit SessionStarted."""
+        from spfp_console.journal.redact import Redactor, secrets_in_env
+
         self.target = Target(self.dsn, connect_timeout=self.runbook.settings.connect_timeout_s)
+        # Every output path (terminal, JSON lines, console, log) gets the same redaction.
+        import os
+
+        self._redactor = Redactor({*self.target.secrets(), *secrets_in_env(os.environ)})
         self.conn = self.target.connect(autocommit=True)
         self.info = describe_target(self.conn)
         if self.journal_enabled:
             self._start_journal()
+        phases, items = checklist_of(self.runbook)
+        self.emit(SessionStarted(
+            operator=self.operator,
+            runbook_id=self.runbook.id,
+            runbook_title=self.runbook.title,
+            target=self.info.display,
+            server_version=self.info.server_version,
+            supabase=getattr(self.info, "supabase", None),
+            environment=self.environment,
+            phases=phases,
+            items=items,
+            success_message=self.runbook.success_message,
+        ))
         return self.info
 
     def _start_journal(self) -> None:
@@ -92,11 +180,24 @@ class DeploymentSession:
         )
         self.log_path = Path(self.journal.path)
 
-    def close(self, outcome: SessionOutcome) -> None:
-        """End the journal (and sign it when a key was given), close the connection."""
+    def close(self, result: WorkflowResult | None = None, *, outcome: str | None = None,
+              message: str | None = None, exit_code: int | None = None) -> None:
+        """End the session: SessionEnded, the journal's end record (signed when a key was
+        given), the connection closed.  The outcome is the last workflow's, or given."""
+        if not self.ended and (self.journal is not None or self.state.events):
+            self.ended = True
+            if result is not None:
+                outcome = outcome or result.outcome
+                message = message or result.message
+                exit_code = result.exit_code if exit_code is None else exit_code
+            outcome = outcome or "ended"
+            exit_code = EXIT_OK if exit_code is None else exit_code
+            # The journal writes it as its closing record (the last of the chain).
+            self.emit(SessionEnded(outcome=outcome, ok=exit_code == EXIT_OK,
+                                   exit_code=exit_code, message=message))
         if self.journal is not None:
             try:
-                self.journal.end(outcome.outcome, outcome.message)
+                self.journal.end(outcome or "ended", message)
             finally:
                 self.journal.close()
             if self.sign_key is not None and self.log_path is not None:
@@ -110,22 +211,55 @@ class DeploymentSession:
     def __enter__(self) -> DeploymentSession:
         return self
 
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        if self.journal is not None or (self.conn is not None and not self.conn.closed):
-            failed = exc is not None
-            self.close(SessionOutcome(
-                outcome="aborted" if failed else "ended",
-                message=f"{type(exc).__name__}: {exc}" if failed else None,
-                failed=failed,
-            ))
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        if self.journal is None and (self.conn is None or self.conn.closed):
+            return
+        if exc is None:
+            self.close()
+            return
+        why = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        if self.state.committed:
+            # After a COMMIT nothing may read as "nothing changed".
+            message = (f"the change IS COMMITTED, but the session did not end cleanly"
+                       f" ({why}); run `spfp-console validate` now")
+            self.close(outcome="committed_incomplete", message=message,
+                       exit_code=CommittedButIncomplete.exit_code)
+            raise CommittedButIncomplete(message) from exc
+        self.close(outcome="aborted", message=why, exit_code=EXIT_FAILED)
 
     # ------------------------------------------------------------------ the event stream
 
     def emit(self, event: Event) -> None:
+        with self._emit_lock:
+            if self._redactor is not None:
+                event = self._redact(event)
+            if self.journal is not None:
+                self.journal.record(event)
+            self.state.apply(event)
+            for listener in list(self.listeners):
+                try:
+                    listener(event)
+                except Exception as exc:  # noqa: BLE001 - a listener is a guest
+                    self._listener_failed(listener, event, exc)
+
+    def _redact(self, event: Event) -> Event:
+        record = event.to_record()
+        cleaned = self._redactor.value(record)
+        return event if cleaned == record else event_from_record(cleaned)
+
+    def _listener_failed(self, listener: Listener, event: Event, exc: Exception) -> None:
+        failure = ListenerFailed(listener=_name_of(listener), event_kind=event.kind,
+                                 error=error_line(exc))
         if self.journal is not None:
-            self.journal.record(event)
-        for listener in self.listeners:
-            listener(event)
+            self.journal.record(failure)
+        self.state.apply(failure)
+        for other in self.listeners:
+            if other is listener:
+                continue
+            try:
+                other(failure)
+            except Exception:  # noqa: BLE001, S110 - its own failure is already logged
+                pass
 
     def emit_all(self, events: Iterable[Event]) -> None:
         for event in events:
@@ -134,32 +268,41 @@ class DeploymentSession:
     # ------------------------------------------------------------------ operator actions
 
     def toggle_item(self, phase: str, item_id: str, checked: bool, *,
-                    note: str | None = None, evidence: str | None = None) -> None:
+                    note: str | None = None, evidence: str | None = None,
+                    action: str | None = None) -> None:
         self.emit(ChecklistItemToggled(phase=phase, item_id=item_id, checked=checked,
-                                       who=self.operator, note=note, evidence=evidence))
+                                       who=self.operator, note=note, evidence=evidence,
+                                       action=action, when=utc_now()))
 
-    def record_override(self, what: str, reason: str) -> None:
-        self.emit(OverrideRecorded(what=what, reason=reason, who=self.operator))
+    def record_override(self, what: str, reason: str, who: str | None = None) -> None:
+        self.emit(OverrideRecorded(what=what, reason=reason, who=who or self.operator,
+                                   when=utc_now()))
 
     def note(self, text: str) -> None:
-        self.emit(OperatorNote(text=text, who=self.operator))
+        self.emit(OperatorNote(text=text, who=self.operator, when=utc_now()))
 
-    def record_rollback_decision(self, *, confirmed: bool, typed: str, rows_at_risk: int,
-                                 exported_to: str | None) -> None:
-        self.emit(RollbackDecision(confirmed=confirmed, typed=typed, who=self.operator,
-                                   rows_at_risk=rows_at_risk, exported_to=exported_to))
+    def _tick_action(self, action: str, ok: bool, evidence: str) -> None:
+        """Items whose ``action`` this is: ticked by a success (the result is the
+        evidence); a failure unticks an item an earlier success had ticked."""
+        for item in self.state.items_with_action(action):
+            if ok:
+                self.toggle_item(item.phase, item.id, True, evidence=evidence, action=action)
+            elif item.checked:
+                self.toggle_item(item.phase, item.id, False, evidence=evidence,
+                                 action=action)
 
     # ------------------------------------------------------------------ engine steps
 
     def _conn(self) -> TargetConnection:
         if self.conn is None or self.conn.closed:
-            raise RuntimeError("the session is not connected; call open() first")
+            raise UsageError("the session is not connected; call open() first")
         return self.conn
 
     def preflight(self) -> Any:
         from spfp_console.engine.preflight import run_preflight
 
-        return run_preflight(self._conn(), self.runbook, on_event=self.emit)
+        with _target_step("preflight"):
+            return run_preflight(self._conn(), self.runbook, on_event=self.emit)
 
     def load(self, role: str = "migration", *, path: Path | None = None,
              tolerant: bool = False) -> Script:
@@ -177,35 +320,40 @@ class DeploymentSession:
             self.last_run_seconds = time.perf_counter() - started
         return result
 
-    def rehearse(self, *, path: Path | None = None,
-                 cancel: CancelToken | None = None) -> RunResult:
+    def run_rehearsal(self, *, path: Path | None = None,
+                      cancel: CancelToken | None = None) -> RunResult:
         return self._execute(self.load(path=path, tolerant=True), "rehearse", cancel)
 
-    def run(self, *, cancel: CancelToken | None = None) -> RunResult:
+    def run_migration(self, *, cancel: CancelToken | None = None) -> RunResult:
         return self._execute(self.load("migration"), "run", cancel)
 
-    def rollback(self, *, cancel: CancelToken | None = None) -> RunResult:
+    def run_rollback(self, *, cancel: CancelToken | None = None) -> RunResult:
         return self._execute(self.load("rollback"), "run", cancel)
 
-    def validate(self, *, expect: str = "applied") -> list[ResultTable]:
+    def run_validation(self, *, expect: str = "applied") -> list[ResultTable]:
         from spfp_console.engine import validate
 
-        if expect == "absent":
-            return [validate.run_validation(self._conn(), self.runbook, expect="absent",
-                                            on_event=self.emit)]
-        return validate.run_full_validation(self._conn(), self.runbook, on_event=self.emit)
+        with _target_step("validation"):
+            if expect == "absent":
+                return [validate.run_validation(self._conn(), self.runbook, expect="absent",
+                                                on_event=self.emit)]
+            return validate.run_full_validation(self._conn(), self.runbook,
+                                                on_event=self.emit)
 
     def claims(self, *, speedups: dict[str, float] | None = None) -> ResultTable:
         from spfp_console.engine.claims import measure_claims
 
-        return measure_claims(self._conn(), self.runbook,
-                              migration_seconds=self.last_run_seconds, speedups=speedups,
-                              on_event=self.emit)
+        with _target_step("claims"):
+            return measure_claims(self._conn(), self.runbook,
+                                  migration_seconds=self.last_run_seconds, speedups=speedups,
+                                  on_event=self.emit)
 
     def measure_queries(self, phase: str, *, runs: int = 5) -> dict[str, Any]:
         from spfp_console.engine.performance import measure_queries, timings_table
 
-        timings = measure_queries(self._conn(), self.runbook, phase=phase, runs=runs)  # type: ignore[arg-type]
+        with _target_step("performance"):
+            timings = measure_queries(self._conn(), self.runbook, phase=phase,  # type: ignore[arg-type]
+                                      runs=runs)
         self.emit(timings_table(timings.values()))
         return timings
 
@@ -218,9 +366,328 @@ class DeploymentSession:
     def rollback_impact(self) -> Any:
         from spfp_console.engine.rollback_impact import rollback_impact
 
-        return rollback_impact(self._conn(), self.runbook, on_event=self.emit)
+        with _target_step("rollback impact"):
+            return rollback_impact(self._conn(), self.runbook, on_event=self.emit)
 
     def export_at_risk(self, out_dir: Path) -> list[Path]:
         from spfp_console.engine.rollback_impact import export_at_risk
 
-        return export_at_risk(self._conn(), out_dir, self.runbook)
+        with _target_step("export"):
+            return export_at_risk(self._conn(), out_dir, self.runbook)
+
+    # ------------------------------------------------------------------ workflows
+
+    def _begin(self, name: str) -> None:
+        self.emit(WorkflowStarted(workflow=name))
+
+    def _finish(self, result: WorkflowResult) -> WorkflowResult:
+        self.emit(WorkflowFinished(workflow=result.workflow, outcome=result.outcome,
+                                   ok=result.ok, exit_code=result.exit_code,
+                                   message=result.message))
+        return result
+
+    def check(self) -> WorkflowResult:
+        """Preflight: read-only checks of the target; ticks the preflight items."""
+        self._begin("check")
+        report = self.preflight()
+        blockers = len(report.blockers)
+        self._tick_action("preflight", report.passed,
+                          f"preflight passed, state {report.state}" if report.passed
+                          else f"preflight failed: {blockers} blocker(s)")
+        return self._finish(WorkflowResult(
+            "check", "preflight_passed" if report.passed else "preflight_failed",
+            ok=report.passed, exit_code=EXIT_OK if report.passed else EXIT_FAILED,
+            tables=list(report.tables), report=report))
+
+    def rehearse(self, *, path: Path | None = None,
+                 cancel: CancelToken | None = None) -> WorkflowResult:
+        """Every statement in a savepoint, everything rolled back; lists every failure."""
+        self._begin("rehearse")
+        run = self.run_rehearsal(path=path, cancel=cancel)
+        failed = len(run.failures)
+        if run.ok:
+            outcome, message = "rehearsed", None
+        elif run.outcome == "rehearsed":
+            outcome = "rehearsal_failed"
+            message = f"{failed} failing statement(s); nothing was changed"
+        else:
+            outcome, message = run.outcome, run.message
+        if path is None:  # a rehearsal of another script says nothing about the runbook's
+            self._tick_action("rehearse", run.ok,
+                              f"{run.statements_ok} statements ran, 0 failed" if run.ok
+                              else f"{failed} statement(s) failed")
+        return self._finish(WorkflowResult(
+            "rehearse", outcome, ok=run.ok, exit_code=EXIT_OK if run.ok else EXIT_FAILED,
+            message=message, run=run))
+
+    def scratch_rehearse(self) -> WorkflowResult:
+        """On a throwaway local copy of the target's schema: apply, validate, re-apply,
+        roll back, diff."""
+        from spfp_console.engine.scratch_rehearsal import scratch_rehearse
+
+        self._begin("scratch-rehearse")
+        report = scratch_rehearse(self.target, self.runbook, on_event=self.emit)
+        self._tick_action("scratch-rehearse", report.passed,
+                          "apply, validate, re-apply, roll back, diff: all passed"
+                          if report.passed else "scratch rehearsal failed")
+        return self._finish(WorkflowResult(
+            "scratch-rehearse",
+            "scratch_rehearsal_passed" if report.passed else "scratch_rehearsal_failed",
+            ok=report.passed, exit_code=EXIT_OK if report.passed else EXIT_FAILED,
+            report=report))
+
+    def validate(self, *, expect: str = "applied", claims: bool = True) -> WorkflowResult:
+        """Every object of the migration (or its absence after a rollback)."""
+        self._begin("validate")
+        tables = self.run_validation(expect=expect)
+        # The paper's claims are measured and shown, not a verdict on the database.
+        failed = any(t.passed is False for t in tables)
+        if expect == "applied" and claims:
+            tables.append(self.claims())
+        if expect == "applied":
+            self._tick_action("validate", not failed,
+                              "every check passed" if not failed else _failed_checks(tables))
+        return self._finish(WorkflowResult(
+            "validate", "validation_failed" if failed else "validation_passed",
+            ok=not failed, exit_code=EXIT_FAILED if failed else EXIT_OK, tables=tables))
+
+    def gate_reasons(self, gates: DeployGates, report: Any) -> dict[str, list[str]]:
+        """Why each closed gate is closed (an empty dict: every gate is open)."""
+        closed: dict[str, list[str]] = {}
+        if gates.preflight and report is not None and not report.passed:
+            closed["preflight"] = list(report.blockers)
+        if gates.checklist:
+            open_items = [f"{item.phase}/{item.id}" for item in self.pre_deployment_open()]
+            if open_items:
+                closed["checklist"] = [f"required item not ticked: {i}" for i in open_items]
+        if gates.rehearsal:
+            rehearsal = self.state.workflow_outcome("rehearse")
+            if rehearsal is None or not rehearsal.ok:
+                closed["rehearsal"] = ["no passed rehearsal in this session"]
+        return closed
+
+    def pre_deployment_open(self) -> list[Any]:
+        """Required items of the phases before the one that runs the migration."""
+        items = []
+        for phase in self.state.phases:
+            if any(item.action == "run" for item in phase.items):
+                break
+            items.extend(phase.required_open)
+        return items
+
+    def deploy(self, operator: Operator, *, cancel: CancelToken | None = None,
+               gates: DeployGates = DeployGates(), performance: bool = False,
+               preflight: bool = True) -> WorkflowResult:
+        """Preflight -> gates -> typed confirmation -> run -> validate -> claims."""
+        assert self.info is not None, "open() the session first"
+        self._begin("deploy")
+        report = self.preflight() if preflight else None
+        if report is not None:
+            self._tick_action("preflight", report.passed,
+                              f"preflight passed, state {report.state}" if report.passed
+                              else f"preflight failed: {len(report.blockers)} blocker(s)")
+        closed = self.gate_reasons(gates, report)
+        overridden: list[str] = []
+        for gate in ("preflight", "checklist", "rehearsal"):
+            reasons = closed.get(gate)
+            if gates.__dict__[gate] and (report is not None or gate != "preflight"):
+                self.emit(GateChecked(gate=gate, passed=not reasons,
+                                      reasons=tuple(reasons or ())))
+            if not reasons:
+                continue
+            reason = operator.override_reason(gate, reasons)
+            if not reason or not reason.strip():
+                return self._finish(WorkflowResult(
+                    "deploy", "refused_by_preflight" if gate == "preflight"
+                    else "refused_by_gate", ok=False, exit_code=EXIT_FAILED,
+                    message=f"{gate}: " + "; ".join(reasons), report=report))
+            self.record_override(f"{gate}: " + "; ".join(reasons), reason.strip(),
+                                 who=operator.name)
+            overridden.append(gate)
+
+        script = self.runbook.script("migration")
+        expected = self.info.dbname
+        request = ConfirmationRequest(
+            action="run",
+            title=f"Run {script.name} on {self.info.display} in one transaction",
+            expected=expected,
+            summary=tuple(self._run_summary(report, overridden)),
+        )
+        typed = operator.confirm(request)
+        confirmed = typed == expected
+        self.emit(ConfirmationAnswered(action="run", expected=expected, typed=typed,
+                                       confirmed=confirmed, who=operator.name,
+                                       when=utc_now()))
+        if not confirmed:
+            return self._finish(WorkflowResult(
+                "deploy", "not_confirmed", ok=False, exit_code=EXIT_NOT_CONFIRMED,
+                message="not confirmed: nothing was run", report=report))
+
+        before = self.measure_queries("before") if performance else None
+        run = self.run_migration(cancel=cancel)
+        self._tick_action("run", run.ok, f"{run.outcome} in {run.duration_s:.2f} s,"
+                                         f" {run.statements_ok} statements" if run.ok
+                          else f"{run.outcome}: {run.message or ''}".strip())
+        if not run.ok:
+            return self._finish(WorkflowResult(
+                "deploy", run.outcome, ok=False, exit_code=EXIT_FAILED,
+                message=run.message, run=run, report=report))
+        self._check_success_message()
+        tables = self.run_validation()
+        speedups = None
+        if before is not None:
+            after = self.measure_queries("after")
+            speedups = self.compare_queries(before, after)
+            self._tick_action("performance", True, "before/after timings measured")
+        failed = any(t.passed is False for t in tables)
+        tables.append(self.claims(speedups=speedups))
+        self._tick_action("validate", not failed,
+                          "every check passed" if not failed else _failed_checks(tables))
+        return self._finish(WorkflowResult(
+            "deploy", "committed_validation_failed" if failed else "committed",
+            ok=not failed, exit_code=EXIT_FAILED if failed else EXIT_OK,
+            run=run, tables=tables, report=report))
+
+    def _check_success_message(self) -> None:
+        """Tick the success-message item only when the run's notices contain it."""
+        wanted = self.runbook.success_message
+        if not wanted:
+            return
+        run_number = self.state.current_run.number if self.state.current_run else 0
+        seen = any(wanted in notice
+                   for row in self.state.statements if row.run == run_number
+                   for notice in row.notices)
+        self._tick_action("success-message", seen,
+                          f"server notice: {wanted}" if seen
+                          else f"the run did not send {wanted!r}")
+
+    def _run_summary(self, report: Any, overridden: list[str]) -> list[str]:
+        lines: list[str] = []
+        for gate in overridden:
+            lines.append(f"OVERRIDDEN: the {gate} gate")
+        if report is not None:
+            for blocker in report.blockers:
+                lines.append(f"blocker: {blocker}")
+            lines.append(f"current state: {report.state.replace('_', ' ')}")
+        from spfp_console.engine.script_analysis import LOCK_EFFECT, script_relations
+
+        relations = script_relations(self.runbook.script("migration"),
+                                     self.runbook.settings.schema)
+        strong = sorted((rel, mode) for rel, mode in relations.locks.items()
+                        if mode in LOCK_EFFECT)
+        if strong:
+            lines.append("held until COMMIT: " + ", ".join(
+                f"{table} {mode} ({LOCK_EFFECT[mode]})" for (_, table), mode in strong))
+        changes: dict[str, int] = {}
+        for check in self.runbook.checks:
+            if check.added_by_migration:
+                changes[check.kind] = changes.get(check.kind, 0) + 1
+        if changes:
+            lines.append("creates: " + ", ".join(f"{n} {kind}{'s' if n > 1 else ''}"
+                                                 for kind, n in changes.items()))
+        return lines
+
+    def rollback(self, operator: Operator, *, export_dir: Path | None = None,
+                 cancel: CancelToken | None = None) -> WorkflowResult:
+        """Impact -> export -> typed confirmation -> rollback -> validate absent."""
+        assert self.info is not None, "open() the session first"
+        self._begin("rollback")
+        impact = self.rollback_impact()
+        self._tick_action("rollback-impact", True,
+                          f"{impact.total} rows/values would be lost")
+        exported: list[Path] = []
+        if export_dir is not None:
+            exported = self.export_at_risk(export_dir)
+        expected = f"rollback {self.info.dbname}"
+        summary = [f"destroys {impact.total} rows/values"]
+        summary += [f"exported {len(exported)} file(s) to {export_dir}"] if exported else (
+            ["NOT exported (use an export directory to keep a copy)"] if impact.total else [])
+        request = ConfirmationRequest(
+            action="rollback",
+            title=f"Roll back {self.runbook.id} on {self.info.display}",
+            expected=expected, summary=tuple(summary), impact=impact,
+            exported_to=str(export_dir) if exported else None,
+        )
+        typed = operator.confirm(request)
+        confirmed = typed == expected
+        self.emit(RollbackDecision(confirmed=confirmed, typed=typed, who=operator.name,
+                                   rows_at_risk=impact.total,
+                                   exported_to=str(export_dir) if exported else None,
+                                   when=utc_now()))
+        if not confirmed:
+            return self._finish(WorkflowResult(
+                "rollback", "not_confirmed", ok=False, exit_code=EXIT_NOT_CONFIRMED,
+                message="not confirmed: nothing was rolled back", report=impact))
+        run = self.run_rollback(cancel=cancel)
+        if not run.ok:
+            self._tick_action("rollback", False, f"{run.outcome}: {run.message or ''}")
+            return self._finish(WorkflowResult(
+                "rollback", run.outcome, ok=False, exit_code=EXIT_FAILED,
+                message=run.message, run=run, report=impact))
+        tables = self.run_validation(expect="absent")
+        failed = any(t.passed is False for t in tables)
+        self._tick_action("rollback", not failed,
+                          "rolled back; every object is gone" if not failed
+                          else _failed_checks(tables))
+        return self._finish(WorkflowResult(
+            "rollback", "rolled_back_validation_failed" if failed else "rolled_back",
+            ok=not failed, exit_code=EXIT_FAILED if failed else EXIT_OK,
+            run=run, tables=tables, report=impact))
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def checklist_of(runbook: Runbook) -> tuple[tuple[tuple[str, ...], ...],
+                                              tuple[tuple[str, ...], ...]]:
+    """The runbook's phases and items as SessionStarted carries them."""
+    phases = tuple((phase.id, phase.title) for phase in runbook.phases)
+    items = tuple(
+        (phase.id, item.id, item.text, "required" if item.required else "optional",
+         item.action or "", item.evidence or "")
+        for phase in runbook.phases for item in phase.items
+    )
+    return phases, items
+
+
+def _failed_checks(tables: list[ResultTable]) -> str:
+    failed = [t.title for t in tables if t.passed is False]
+    return "failed: " + ", ".join(failed)
+
+
+def _name_of(listener: Listener) -> str:
+    name = getattr(listener, "__qualname__", None) or type(listener).__qualname__
+    return str(name)
+
+
+class _target_step:
+    """Database errors between statements (not inside a run, where the executor reports
+    them as events) become one clear ConsoleError naming the step."""
+
+    def __init__(self, step: str) -> None:
+        self.step = step
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        import psycopg
+
+        if exc is None or not isinstance(exc, psycopg.Error):
+            return
+        if isinstance(exc, psycopg.errors.LockNotAvailable):
+            raise TargetRefused(
+                f"{self.step}: another session holds a lock this step needs (lock_timeout"
+                " reached); see `spfp-console check` for who holds it, and try again"
+            ) from exc
+        if isinstance(exc, psycopg.errors.QueryCanceled):
+            raise TargetRefused(f"{self.step} took too long and was cancelled:"
+                                f" {error_line(exc)}") from exc
+        if isinstance(exc, psycopg.OperationalError):
+            raise TargetRefused(f"{self.step}: lost the database connection:"
+                                f" {error_line(exc)}") from exc
+        raise TargetRefused(f"{self.step} failed: {error_line(exc)}") from exc
+
+
+__all__ = ["DeployGates", "DeploymentSession", "WorkflowResult", "checklist_of",
+           "outcome_text"]

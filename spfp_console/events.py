@@ -198,6 +198,19 @@ class RunFinished(Event):
     statements_failed: int = 0
     message: str | None = None
 
+    @property
+    def ok(self) -> bool:
+        """The one success rule of a run: committed, or rehearsed without a failure."""
+        return run_succeeded(self.outcome, self.statements_failed)
+
+
+SUCCESS_OUTCOMES = ("committed", "rehearsed")
+
+
+def run_succeeded(outcome: str, failed: int) -> bool:
+    """A run succeeded when it committed, or rehearsed with no statement failing."""
+    return outcome in SUCCESS_OUTCOMES and failed == 0
+
 
 # --------------------------------------------------------------------------- engine: results
 
@@ -224,6 +237,9 @@ class ResultTable(Event):
 
 @dataclass(frozen=True, kw_only=True)
 class ChecklistItemToggled(Event):
+    """A checklist item ticked or unticked: by the operator, or by the session when the
+    item's ``action`` produced a result (``action`` names it; ``evidence`` is the result)."""
+
     kind: ClassVar[str] = "checklist_item_toggled"
     phase: str
     item_id: str
@@ -231,6 +247,8 @@ class ChecklistItemToggled(Event):
     who: str
     note: str | None = None
     evidence: str | None = None
+    action: str | None = None
+    when: str | None = None  # UTC ISO 8601, stamped by the session
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -241,6 +259,7 @@ class OverrideRecorded(Event):
     what: str
     reason: str
     who: str
+    when: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -251,6 +270,7 @@ class RollbackDecision(Event):
     who: str
     rows_at_risk: int = 0
     exported_to: str | None = None
+    when: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -258,3 +278,112 @@ class OperatorNote(Event):
     kind: ClassVar[str] = "operator_note"
     text: str
     who: str
+    when: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConfirmationAnswered(Event):
+    """The operator was asked to type ``expected`` before ``action`` and typed ``typed``."""
+
+    kind: ClassVar[str] = "confirmation_answered"
+    action: str  # run | rollback
+    expected: str
+    typed: str
+    confirmed: bool
+    who: str
+    when: str | None = None
+
+
+# --------------------------------------------------------------------------- session
+
+
+@dataclass(frozen=True, kw_only=True)
+class SessionStarted(Event):
+    """First event of a session: who, where, and the runbook's checklist as it was, so a
+    log alone rebuilds every pane (replay has no runbook file and no database).
+
+    ``phases`` holds ``(id, title)`` per phase; ``items`` holds ``(phase, id, text,
+    "required" | "optional", action, evidence asked)`` per item ("" when unset).  Flat
+    arrays of strings: the log stays one flat table per event.
+    """
+
+    kind: ClassVar[str] = "session_started"
+    operator: str
+    runbook_id: str
+    runbook_title: str = ""
+    target: str | None = None  # user@host:port/dbname, never a password
+    server_version: str | None = None
+    supabase: bool | None = None
+    read_only: bool = False
+    environment: str | None = None  # e.g. production, staging (from the runbook or flag)
+    phases: tuple[tuple[str, ...], ...] = ()
+    items: tuple[tuple[str, ...], ...] = ()
+    success_message: str | None = None
+    resumed_from: str | None = None  # "<log file> <final hash>" of an interrupted session
+
+
+@dataclass(frozen=True, kw_only=True)
+class SessionEnded(Event):
+    """Last event of a session: its outcome, and the exit code a headless run returns."""
+
+    kind: ClassVar[str] = "session_ended"
+    outcome: str
+    ok: bool | None = None
+    exit_code: int | None = None
+    message: str | None = None
+    events: int | None = None  # written by the journal: events before this record
+    progress_samples_dropped: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkflowStarted(Event):
+    """A workflow of the session begins: check, rehearse, scratch-rehearse, deploy,
+    validate, rollback."""
+
+    kind: ClassVar[str] = "workflow_started"
+    workflow: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkflowFinished(Event):
+    kind: ClassVar[str] = "workflow_finished"
+    workflow: str
+    outcome: str
+    ok: bool
+    exit_code: int
+    message: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Finding(Event):
+    """Something a check found that the operator must know: a blocker (the run must not
+    go ahead), a warning, or a note; with the advice that resolves it."""
+
+    kind: ClassVar[str] = "finding"
+    source: str  # preflight | lint | rehearsal | rollback-impact ...
+    section: str  # e.g. "privileges", "uniqueness rules"
+    severity: str  # blocker | warning | info
+    message: str
+    subject: str | None = None  # the object it is about, when there is one
+    advice: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class GateChecked(Event):
+    """A gate before a change: may the workflow go on?  ``reasons`` say why not."""
+
+    kind: ClassVar[str] = "gate_checked"
+    gate: str  # preflight | checklist | rehearsal | confirmation
+    passed: bool
+    reasons: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class ListenerFailed(Event):
+    """A front end's listener raised on an event.  The deployment went on: a listener
+    is a guest, and the log is the record."""
+
+    kind: ClassVar[str] = "listener_failed"
+    listener: str
+    event_kind: str
+    error: str

@@ -1,71 +1,82 @@
-"""Handlers of the headless commands: check, rehearse, run, validate, rollback.
+"""The headless commands: check, rehearse, run, validate, rollback.
 
-Each builds a :class:`~spfp_console.deployment.DeploymentSession`, attaches the terminal
-printer, and maps what happened to an exit code (0 ok, 1 failed, 2 usage/connection).
-Interactive confirmation happens here, never in the engine.
+Each is a thin adapter: it builds a :class:`~spfp_console.deployment.DeploymentSession`,
+attaches the terminal printer, calls one workflow of the session, and returns the
+workflow's exit code.  The workflows themselves (gates, confirmation, validation...) live
+on the session; this module only answers the session's questions on the terminal.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import getpass
 import signal
 import sys
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Iterator, Sequence
 from typing import Any
 
-from spfp_console.deployment import DeploymentSession, SessionOutcome
-from spfp_console.engine.executor import CancelToken, RunResult
 from spfp_console.cli.terminal_output import EventPrinter, choose_style
+from spfp_console.deployment import DeploymentSession, WorkflowResult
+from spfp_console.engine.executor import CancelToken
+from spfp_console.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError
+from spfp_console.session.operator import ConfirmationRequest
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-
-
-class UsageError(Exception):
-    """A problem with how the command was called (exit 2)."""
-
-
-def user_facing_error(exc: BaseException) -> str | None:
-    """The one-line message for an error we expect, or None for a bug."""
-    from spfp_console.engine.errors import EngineError
-    from spfp_console.runbook import RunbookError
-
-    if isinstance(exc, (EngineError, RunbookError, UsageError)):
-        return str(exc)
-    try:
-        from spfp_console.journal.record import JournalError
-        from spfp_console.journal.sign import SigningError
-    except ImportError:  # pragma: no cover
-        return None
-    if isinstance(exc, (JournalError, SigningError)):
-        return str(exc)
-    import psycopg
-
-    if isinstance(exc, psycopg.errors.LockNotAvailable):
-        return ("another session holds a lock this check needs (lock_timeout reached);"
-                " see `spfp-console check` for who holds it, and try again")
-    if isinstance(exc, psycopg.errors.QueryCanceled):
-        return f"a check took too long and was cancelled: {str(exc).strip().splitlines()[0]}"
-    if isinstance(exc, psycopg.OperationalError):
-        # The connection dropped between steps (not inside a statement, where the
-        # executor reports it as an event).
-        return f"lost the database connection: {str(exc).strip().splitlines()[0]}"
-    return None
+__all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "UsageError"]
 
 
-def known_exit_code(exc: BaseException) -> int:
-    """Exit code of an expected error: 2 for usage, input and connection problems; 1
-    when the target refused us for a reason of its own (another deployment holds the
-    lock, a lock or timeout stopped a check)."""
-    import psycopg
+# ----------------------------------------------------------------------------- the operator
 
-    from spfp_console.engine.errors import LockHeldError
 
-    if isinstance(exc, (LockHeldError, psycopg.errors.LockNotAvailable,
-                        psycopg.errors.QueryCanceled)):
-        return EXIT_FAILED
-    return EXIT_USAGE
+class TerminalOperator:
+    """Answers the session's questions on the terminal (``input()`` on stdin).
+
+    With ``--yes`` every confirmation is answered with the expected text and the
+    operator is recorded as ``<user> (--yes)``; overrides come only from
+    ``--override-reason``, never from a prompt.
+    """
+
+    def __init__(self, printer: EventPrinter, *, assume_yes: bool = False,
+                 override_reason: str | None = None) -> None:
+        self.printer = printer
+        self.assume_yes = assume_yes
+        self.override = override_reason
+        self.name = getpass.getuser() + (" (--yes)" if assume_yes else "")
+
+    def confirm(self, request: ConfirmationRequest) -> str:
+        if self.assume_yes:
+            return request.expected
+        require_terminal(request.action)
+        # A short summary right before the question: the tables above have scrolled
+        # away on an 80x24 terminal.
+        self.printer.message("")
+        self.printer.message(request.title, "bold")
+        for line in request.summary:
+            self.printer.message(f"  {line}", "bold red" if line.startswith(
+                ("OVERRIDDEN", "blocker", "NOT exported")) else "")
+        try:
+            return input(f"Type {request.expected!r} to continue: ").strip()
+        except EOFError:
+            return ""
+
+    def override_reason(self, gate: str, reasons: Sequence[str]) -> str | None:
+        for reason in reasons:
+            self.printer.message(f"BLOCKER: {reason}", "bold red")
+        if not self.override:
+            self.printer.message(
+                f"the {gate} gate is closed: nothing was run (fix it, or pass"
+                " --override-reason TEXT to run anyway)", "bold red")
+        return self.override
+
+
+def require_terminal(action: str) -> None:
+    """Refuse when nobody could type a confirmation.  stdin is what matters: the output
+    may be piped (``| tee run.txt``) while the operator still types."""
+    if not sys.stdin.isatty():
+        raise UsageError(
+            f"{action} changes the database and needs confirmation: run it in a "
+            "terminal, or pass --yes to confirm non-interactively"
+        )
 
 
 # ----------------------------------------------------------------------------- plumbing
@@ -114,40 +125,17 @@ def cancel_on_hangup(cancel: CancelToken) -> Iterator[None]:
             signal.signal(sig, old)
 
 
-def _require_confirmation_channel(args: argparse.Namespace) -> None:
-    """Refuse up front, before connecting, when nobody could confirm."""
-    if not args.yes and not (sys.stdin.isatty() and sys.stdout.isatty()):
-        raise UsageError(
-            f"{args.command} changes the database and needs confirmation: run it in a "
-            "terminal, or pass --yes to confirm non-interactively"
-        )
-
-
-def _confirm_on_terminal(args: argparse.Namespace, printer: EventPrinter, prompt: str,
-                         expected: str) -> tuple[bool, str]:
-    """Ask the operator to type ``expected``.  (confirmed, what they typed)."""
-    if args.yes:
-        return True, "--yes"
-    _require_confirmation_channel(args)
-    printer.message(prompt, "bold")
-    try:
-        typed = input(f"Type {expected!r} to continue: ").strip()
-    except EOFError:
-        typed = ""
-    return typed == expected, typed
-
-
-def _finish(session: DeploymentSession, printer: EventPrinter, outcome: SessionOutcome) -> int:
-    session.close(outcome)
+def _finish(session: DeploymentSession, printer: EventPrinter, result: WorkflowResult) -> int:
+    session.close(result)
     if session.log_path is not None:
         sig = f", signed: {session.signature_path}" if session.signature_path else ", unsigned"
         printer.message(f"deployment log: {session.log_path}{sig}", "dim")
-    return EXIT_FAILED if outcome.failed else EXIT_OK
+    return result.exit_code
 
 
-def _run_outcome(result: RunResult) -> SessionOutcome:
-    return SessionOutcome(outcome=result.outcome, message=result.message,
-                          failed=not result.ok)
+def _open(session: DeploymentSession, printer: EventPrinter) -> None:
+    info = session.open()
+    printer.message(f"target: {info.display} (PostgreSQL {info.server_version})", "bold")
 
 
 # ----------------------------------------------------------------------------- commands
@@ -156,134 +144,56 @@ def _run_outcome(result: RunResult) -> SessionOutcome:
 def cmd_check(args: argparse.Namespace) -> int:
     printer = _printer(args)
     with _session(args, printer) as session:
-        info = session.open()
-        printer.message(f"target: {info.display} (PostgreSQL {info.server_version})", "bold")
-        report = session.preflight()
-        for blocker in report.blockers:
-            printer.message(f"BLOCKER: {blocker}", "bold red")
-        for warning in report.warnings:
-            printer.message(f"warning: {warning}", "yellow")
+        _open(session, printer)
+        result = session.check()
+        report = result.report
         printer.message(f"state: {report.state}; preflight "
                         f"{'passed' if report.passed else 'FAILED'}",
                         "bold green" if report.passed else "bold red")
-        return _finish(session, printer, SessionOutcome(
-            outcome="preflight_passed" if report.passed else "preflight_failed",
-            failed=not report.passed))
+        return _finish(session, printer, result)
 
 
 def cmd_rehearse(args: argparse.Namespace) -> int:
     printer = _printer(args)
-    if args.scratch:
-        from spfp_console.engine.scratch_rehearsal import scratch_rehearse
-
-        with _session(args, printer) as session:
-            session.open()
-            report = scratch_rehearse(session.target, session.runbook, on_event=session.emit)
-            return _finish(session, printer, SessionOutcome(
-                outcome="scratch_rehearsal_passed" if report.passed
-                else "scratch_rehearsal_failed", failed=not report.passed))
     with _session(args, printer) as session:
         session.open()
+        if args.scratch:
+            return _finish(session, printer, session.scratch_rehearse())
         cancel = CancelToken()
         with cancel_on_hangup(cancel):
             result = session.rehearse(path=args.script, cancel=cancel)
-        if result.failures:
-            printer.message(f"rehearsal found {len(result.failures)} failing statement(s);"
-                            " nothing was changed", "bold red")
-        else:
-            printer.message("rehearsal passed: every statement ran; everything was rolled"
-                            " back", "bold green")
-        return _finish(session, printer, _run_outcome(result))
+        return _finish(session, printer, result)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    _require_confirmation_channel(args)
+    if not args.yes:
+        require_terminal("run")
     printer = _printer(args)
+    operator = TerminalOperator(printer, assume_yes=args.yes,
+                                override_reason=args.override_reason)
     with _session(args, printer) as session:
-        info = session.open()
-        printer.message(f"target: {info.display} (PostgreSQL {info.server_version})", "bold")
-        report = session.preflight()
-        if not report.passed:
-            for blocker in report.blockers:
-                printer.message(f"BLOCKER: {blocker}", "bold red")
-            if not args.override_reason:
-                printer.message("preflight failed: nothing was run (fix the blockers, or"
-                                " pass --override-reason TEXT to run anyway)", "bold red")
-                return _finish(session, printer, SessionOutcome(
-                    outcome="refused_by_preflight", failed=True))
-            session.record_override("preflight blockers: " + "; ".join(report.blockers),
-                                    args.override_reason)
-        confirmed, typed = _confirm_on_terminal(
-            args, printer,
-            f"About to run {session.runbook.script('migration').name} on {info.display}"
-            " in one transaction.", info.dbname)
-        if not confirmed:
-            session.note(f"run not confirmed (typed {typed!r})")
-            printer.message("not confirmed: nothing was run", "yellow")
-            return _finish(session, printer, SessionOutcome(outcome="not_confirmed"))
-        before = session.measure_queries("before") if args.performance else None
+        _open(session, printer)
         cancel = CancelToken()
         with cancel_on_hangup(cancel):
-            result = session.run(cancel=cancel)
-        if not result.ok:
-            return _finish(session, printer, _run_outcome(result))
-        tables = session.validate()
-        speedups = None
-        if before is not None:
-            after = session.measure_queries("after")
-            speedups = session.compare_queries(before, after)
-        session.claims(speedups=speedups)
-        failed = any(t.passed is False for t in tables)
-        return _finish(session, printer, SessionOutcome(
-            outcome="committed_validation_failed" if failed else "committed",
-            failed=failed))
+            result = session.deploy(operator, cancel=cancel, performance=args.performance)
+        return _finish(session, printer, result)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
     printer = _printer(args)
     with _session(args, printer) as session:
         session.open()
-        tables = session.validate(expect=args.expect)
-        if args.expect == "applied":
-            session.claims()
-        failed = any(t.passed is False for t in tables)
-        printer.message("validation " + ("FAILED" if failed else "passed"),
-                        "bold red" if failed else "bold green")
-        return _finish(session, printer, SessionOutcome(
-            outcome="validation_failed" if failed else "validation_passed", failed=failed))
+        return _finish(session, printer, session.validate(expect=args.expect))
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
-    _require_confirmation_channel(args)
+    if not args.yes:
+        require_terminal("rollback")
     printer = _printer(args)
+    operator = TerminalOperator(printer, assume_yes=args.yes)
     with _session(args, printer) as session:
-        info = session.open()
-        impact = session.rollback_impact()
-        exported: list[Path] = []
-        if args.export_dir is not None:
-            exported = session.export_at_risk(args.export_dir)
-            printer.message(f"exported {len(exported)} file(s) to {args.export_dir}", "bold")
-        elif impact.total and not args.yes:
-            printer.message(f"{impact.total} rows/values would be lost and were not exported"
-                            " (use --export-dir DIR to keep a copy)", "bold yellow")
-        expected = f"rollback {info.dbname}"
-        confirmed, typed = _confirm_on_terminal(
-            args, printer,
-            f"About to roll back {session.runbook.id} on {info.display}: "
-            f"{impact.total} rows/values are destroyed.", expected)
-        session.record_rollback_decision(
-            confirmed=confirmed, typed=typed, rows_at_risk=impact.total,
-            exported_to=str(args.export_dir) if exported else None)
-        if not confirmed:
-            printer.message("not confirmed: nothing was rolled back", "yellow")
-            return _finish(session, printer, SessionOutcome(outcome="not_confirmed"))
+        _open(session, printer)
         cancel = CancelToken()
         with cancel_on_hangup(cancel):
-            result = session.rollback(cancel=cancel)
-        if not result.ok:
-            return _finish(session, printer, _run_outcome(result))
-        tables = session.validate(expect="absent")
-        failed = any(t.passed is False for t in tables)
-        return _finish(session, printer, SessionOutcome(
-            outcome="rolled_back_validation_failed" if failed else "rolled_back",
-            failed=failed))
+            result = session.rollback(operator, export_dir=args.export_dir, cancel=cancel)
+        return _finish(session, printer, result)

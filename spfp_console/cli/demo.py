@@ -12,41 +12,60 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
+from typing import Any
 
-from spfp_console.cli.commands import EXIT_FAILED, EXIT_OK
-from spfp_console.deployment import DeploymentSession, SessionOutcome
 from spfp_console.cli.terminal_output import EventPrinter, choose_style
+from spfp_console.deployment import DeploymentSession, WorkflowResult
+from spfp_console.session.operator import ScriptedOperator
 
 DEMO_DB = "spfp_demo"
+DEMO_OPERATOR = "spfp-console demo"
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
+def start_demo_database(scale: float, say: Callable[[str], None]) -> tuple[Any, str]:
+    """A throwaway PostgreSQL with the SPFP base schema and sample data: (cluster, dsn).
+
+    The caller stops the cluster (``cluster.stop()``) when done; ClusterError (a clear
+    ConsoleError) when no PostgreSQL server can be started here.
+    """
     import psycopg
 
     from spfp_console.localpg import LocalCluster
-    from spfp_console.paths import DEFAULT_RUNBOOK, base_schema_files
-    from spfp_console.runbook import load_runbook
+    from spfp_console.paths import base_schema_files
     from spfp_console.sampledata import load_sample_data
 
-    printer = EventPrinter(choose_style(args.json, sys.stdout), verbose=args.verbose)
-    runbook = load_runbook(DEFAULT_RUNBOOK)
-    printer.message("starting a throwaway PostgreSQL for the demo ...", "bold")
+    say("starting a throwaway PostgreSQL for the demo ...")
     cluster = LocalCluster().start()
     try:
         dsn = cluster.create_database(DEMO_DB)
         with psycopg.connect(dsn, autocommit=True) as conn:
             for path in base_schema_files():
                 conn.execute(path.read_text())
-        printer.message(f"base schema loaded; loading sample data (scale {args.scale}) ...")
+        say(f"base schema loaded; loading sample data (scale {scale}) ...")
         started = time.perf_counter()
-        data = load_sample_data(dsn, scale=args.scale)
-        printer.message(f"{sum(data.rows.values())} rows in {len(data.rows)} tables"
-                        f" in {time.perf_counter() - started:.1f} s")
+        data = load_sample_data(dsn, scale=scale)
+        say(f"{sum(data.rows.values())} rows in {len(data.rows)} tables"
+            f" in {time.perf_counter() - started:.1f} s")
+    except BaseException:
+        cluster.stop()
+        raise
+    return cluster, dsn
 
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from spfp_console.paths import DEFAULT_RUNBOOK
+    from spfp_console.runbook import load_runbook
+
+    printer = EventPrinter(choose_style(args.json, sys.stdout), verbose=args.verbose)
+    runbook = load_runbook(DEFAULT_RUNBOOK)
+    cluster, dsn = start_demo_database(args.scale, printer.message)
+    try:
         session = DeploymentSession(runbook=runbook, dsn=dsn, log_dir=args.log_dir,
-                                    listeners=[printer], operator="spfp-console demo")
-        outcome = _walk_runbook(session, printer)
-        session.close(outcome)
+                                    listeners=[printer], operator=DEMO_OPERATOR)
+        with session:
+            outcome = _walk_runbook(session, printer)
+            session.close(outcome)
         if session.log_path is not None:
             from spfp_console.journal.verify import verify_log
 
@@ -62,45 +81,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
                     time.sleep(3600)
             except KeyboardInterrupt:
                 pass
-        return EXIT_FAILED if outcome.failed else EXIT_OK
+        return outcome.exit_code
     finally:
         cluster.stop()
 
 
-def _tick(session: DeploymentSession, phase: str, item: str, ok: bool, note: str) -> None:
-    """Tick the runbook item an automated step stands for, when the step passed."""
-    if ok:
-        session.toggle_item(phase, item, True, note=note)
-
-
-def _walk_runbook(session: DeploymentSession, printer: EventPrinter) -> SessionOutcome:
+def _walk_runbook(session: DeploymentSession, printer: EventPrinter) -> WorkflowResult:
+    """The runbook's automated steps, each a workflow of the session; the demo's
+    operator confirms what a person would (the log names it "spfp-console demo")."""
     info = session.open()
     printer.message(f"target: {info.display} (PostgreSQL {info.server_version})", "bold")
-
-    report = session.preflight()
-    _tick(session, "pre-deployment", "verify-access", True, "connected")
-    _tick(session, "pre-deployment", "preflight", report.passed, f"state {report.state}")
-    if not report.passed:
-        return SessionOutcome(outcome="refused_by_preflight", failed=True)
-
+    check = session.check()
+    if not check.ok:
+        return check
     rehearsal = session.rehearse()
-    _tick(session, "pre-deployment", "rehearse", rehearsal.ok, "no failing statement")
     if not rehearsal.ok:
-        return SessionOutcome(outcome="rehearsal_failed", failed=True)
-
-    before = session.measure_queries("before")
-    result = session.run()
-    _tick(session, "execution", "run-migration", result.ok, result.outcome)
-    if not result.ok:
-        return SessionOutcome(outcome=result.outcome, message=result.message, failed=True)
-    _tick(session, "execution", "success-message", True, "notice seen")
-
-    tables = session.validate()
-    valid = all(t.passed is not False for t in tables)
-    _tick(session, "post-deployment", "full-validation", valid, "every check")
-    after = session.measure_queries("after")
-    speedups = session.compare_queries(before, after)
-    _tick(session, "post-deployment", "explain-analyze", True, "before/after timings")
-    session.claims(speedups=speedups)
-    return SessionOutcome(outcome="committed" if valid else "committed_validation_failed",
-                          failed=not valid)
+        return rehearsal
+    operator = ScriptedOperator(name=DEMO_OPERATOR)
+    return session.deploy(operator, performance=True, preflight=False)

@@ -4,7 +4,9 @@ Also ``demo`` (a local PostgreSQL with the SPFP base schema and sample data), ``
 and the journal's ``verify``, ``sign`` and ``export``.
 
 Exit codes: 0 ok; 1 a check or a statement failed (or a log does not verify); 2 usage,
-input or connection error; 130 interrupted before anything changed.  Every expected error
+input or connection error; 3 the operator declined the confirmation (nothing changed);
+4 the change is committed but the session did not end cleanly (validate now); 130
+interrupted before anything changed.  Every expected error
 is one clear line on stderr, never a traceback.
 
 Imports are lazy: building the parser imports nothing heavy, and no headless command ever
@@ -21,10 +23,15 @@ from pathlib import Path
 
 from spfp_console import __version__
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
+from spfp_console.errors import (  # noqa: F401 - the exit codes, documented above
+    EXIT_COMMITTED_INCOMPLETE,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_NOT_CONFIRMED,
+    EXIT_OK,
+    EXIT_USAGE,
+    ConsoleError,
+)
 
 
 def _add_target_options(p: argparse.ArgumentParser, *, runbook: bool = True) -> None:
@@ -171,13 +178,10 @@ def main(argv: list[str] | None = None) -> int:
         # e.g. `spfp-console check | head`: not an error worth a traceback
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
+    except ConsoleError as exc:
+        _say(f"spfp-console: {exc}")
+        return exc.exit_code
     except Exception as exc:  # noqa: BLE001 - the last line of defence against tracebacks
-        from spfp_console.cli.commands import known_exit_code, user_facing_error
-
-        known = user_facing_error(exc)
-        if known is not None:
-            _say(f"spfp-console: {known}")
-            return known_exit_code(exc)
         crash = _save_crash_report()
         _say(f"spfp-console: internal error: {type(exc).__name__}: {exc}"
              f" (this is a bug; details in {crash})")

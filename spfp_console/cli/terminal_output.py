@@ -12,36 +12,22 @@ import json
 import sys
 from typing import Any, TextIO
 
-from spfp_console.events import (
-    Event,
-    IndexBuildProgress,
-    LockWait,
-    ResultTable,
-    RunFinished,
-    RunStarted,
-    ServerNotice,
-    StatementFailed,
-    StatementFinished,
-    StatementStarted,
+from spfp_console.events import Event, ResultTable, RunFinished, WorkflowFinished
+from spfp_console.session.presentation import (
+    describe,
+    display_rows,
+    row_status,
+    table_verdict,
 )
 
-STATUS_STYLE = {"pass": "green", "fail": "bold red", "warn": "yellow"}
+STYLE_OF_STATUS = {"ok": "green", "fail": "bold red", "warn": "yellow", "info": "",
+                   "heading": "bold", "progress": "dim"}
 
 
 def choose_style(json_requested: bool, stream: TextIO) -> str:
     if json_requested:
         return "json"
     return "rich" if stream.isatty() else "plain"
-
-
-def _file(path: str) -> str:
-    """Script paths are absolute in events; the file name is what a reader needs."""
-    return path.rsplit("/", 1)[-1]
-
-
-def _short_sql(sql: str, width: int = 90) -> str:
-    one_line = " ".join(sql.split())
-    return one_line if len(one_line) <= width else one_line[: width - 3] + "..."
 
 
 class EventPrinter:
@@ -103,75 +89,22 @@ class EventPrinter:
     # -------------------------------------------------------------- lines
 
     def describe(self, event: Event) -> tuple[str, str] | None:
-        """(rich style, text) for one event, or None to stay quiet about it."""
-        if isinstance(event, RunStarted):
-            return ("bold", f"== {event.mode}: {_file(event.script)} ({event.statements} statements,"
-                            f" transaction: {event.transaction})")
-        if isinstance(event, StatementStarted):
-            if not self.verbose:
-                return None
-            return ("dim", f"   {_file(event.file)}:{event.line} {_short_sql(event.sql)}")
-        if isinstance(event, StatementFinished):
-            rows = f", {event.rowcount} rows" if event.rowcount not in (None, -1) else ""
-            return ("", f"ok {_file(event.file)}:{event.line} {event.status}"
-                        f" ({event.duration_s * 1000:.0f} ms{rows})")
-        if isinstance(event, StatementFailed):
-            where = f"{_file(event.file)}:{event.error_line or event.line}"
-            text = (f"FAILED {where} SQLSTATE {event.sqlstate}: {event.message}\n"
-                    f"    statement at line {event.line}: {_short_sql(event.sql)}")
-            if event.position:
-                text += f"\n    at character {event.position} of the statement"
-            if event.detail:
-                text += f"\n    detail: {event.detail}"
-            if event.hint:
-                text += f"\n    hint: {event.hint}"
-            return ("bold red", text)
-        if isinstance(event, ServerNotice):
-            return ("cyan", f"   {event.severity}: {event.message}")
-        if isinstance(event, IndexBuildProgress):
-            if not self.verbose:
-                return None
-            total = event.blocks_total or event.tuples_total
-            done = event.blocks_done if event.blocks_total else event.tuples_done
-            pct = f" {100 * done / total:.0f}%" if total else ""
-            return ("dim", f"   index build {event.index_name or ''}: {event.phase}{pct}")
-        if isinstance(event, LockWait):
-            return ("yellow", f"   waiting {event.waited_s:.1f}s for a lock held by pid"
-                              f" {event.blocker_pid} ({event.blocker_user or '?'}, since"
-                              f" {event.blocker_since or '?'}): "
-                              f"{_short_sql(event.blocker_query or '', 60)}")
-        if isinstance(event, RunFinished):
-            style = "bold green" if event.outcome in ("committed", "rehearsed") else "bold red"
-            if event.outcome == "rehearsed" and event.statements_failed:
-                style = "bold red"
-            text = (f"== {event.mode} {event.outcome}: {event.statements_ok} ok,"
-                    f" {event.statements_failed} failed, {event.duration_s:.2f} s")
-            if event.message:
-                text += f"\n   {event.message}"
-            return (style, text)
-        return None
+        """(rich style, text) for one event, or None to stay quiet about it.  The words
+        come from the one presentation layer; only the colours are the terminal's."""
+        line = describe(event)
+        if line is None or (line.verbose and not self.verbose):
+            return None
+        style = STYLE_OF_STATUS.get(line.status, "")
+        if isinstance(event, (RunFinished, WorkflowFinished)):
+            style = "bold " + style if style else "bold"
+        text = "\n".join((line.text, *(f"    {d}" for d in line.details)))
+        return (style, text)
 
     # -------------------------------------------------------------- tables
 
-    @staticmethod
-    def _display_rows(event: ResultTable) -> tuple[tuple[str, ...], ...]:
-        """Rows as shown: an ``actual`` equal to its ``expected`` reads "= expected".
-
-        Index definitions are long; printing each twice makes a validation table twice
-        as wide for no information.  The event (and so the journal) keeps both.
-        """
-        if "expected" not in event.columns or "actual" not in event.columns:
-            return event.rows
-        e, a = event.columns.index("expected"), event.columns.index("actual")
-        return tuple(
-            tuple("= expected" if i == a and row[e] == row[a] and row[a] else cell
-                  for i, cell in enumerate(row))
-            for row in event.rows
-        )
-
     def table(self, event: ResultTable) -> None:
-        rows = self._display_rows(event)
-        verdict = "" if event.passed is None else (" - PASS" if event.passed else " - FAIL")
+        rows = display_rows(event)
+        verdict = table_verdict(event)
         if self._console is not None:
             if self._fits(event.columns, rows, self._console.width):
                 self._rich_table(event, rows, verdict)
@@ -203,9 +136,8 @@ class EventPrinter:
         return sum(natural) + 2 * len(columns) <= width
 
     def _status_style(self, event: ResultTable, row: tuple[str, ...]) -> str | None:
-        if event.status_column not in event.columns:
-            return None
-        return STATUS_STYLE.get(row[event.columns.index(event.status_column)])
+        status = row_status(event, row)
+        return STYLE_OF_STATUS.get(status) if status else None
 
     def _rich_table(self, event: ResultTable, rows: tuple[tuple[str, ...], ...],
                     verdict: str) -> None:

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from spfp_console.errors import EXIT_FAILED, ConsoleError
 
-class EngineError(Exception):
+
+class EngineError(ConsoleError):
     """Base of every error the engine raises on purpose.  ``str(exc)`` is the message."""
 
 
@@ -59,6 +61,8 @@ class LockHolder:
 
 class LockHeldError(EngineError):
     """Another session holds the deployment advisory lock on the target database."""
+
+    exit_code = EXIT_FAILED
 
     def __init__(self, dbname: str, holder: LockHolder | None) -> None:
         self.dbname = dbname

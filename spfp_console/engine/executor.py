@@ -38,6 +38,7 @@ from spfp_console.engine.connect import Target, side_connection, target_of
 from spfp_console.engine.errors import RunAborted, ScriptError
 from spfp_console.engine.monitor import StatementMonitor
 from spfp_console.engine.script import Script, Statement
+from spfp_console.errors import first_line
 from spfp_console.events import (
     Event,
     RunFinished,
@@ -47,6 +48,7 @@ from spfp_console.events import (
     StatementFinished,
     StatementSkipped,
     StatementStarted,
+    run_succeeded,
 )
 
 Mode = Literal["run", "rehearse"]
@@ -120,7 +122,7 @@ class RunResult:
     @property
     def ok(self) -> bool:
         """Committed, or rehearsed without a single failure."""
-        return not self.failures and self.outcome in ("committed", "rehearsed")
+        return run_succeeded(self.outcome, len(self.failures))
 
 
 def check_runnable(script: Script) -> None:
@@ -401,7 +403,7 @@ class _Run:
             stmt = self._lost_at
             return "rolled_back", (
                 f"connection to the server was lost during statement {stmt.index} at "
-                f"{stmt.where} ({_first_line(lost.cause)}); the server rolled back the "
+                f"{stmt.where} ({first_line(lost.cause)}); the server rolled back the "
                 "open transaction, nothing was applied"
             )
         if stopped == "cancelled" or self.cancelled:
@@ -432,7 +434,7 @@ class _Run:
         except psycopg.Error as exc:
             if self.conn.broken or self.conn.closed:
                 return "failed", (
-                    f"connection lost while committing ({_first_line(exc)}); whether the "
+                    f"connection lost while committing ({first_line(exc)}); whether the "
                     "transaction committed is unknown: validate before retrying"
                 )
             self._rollback()
@@ -556,7 +558,7 @@ class _Run:
         self, stmt: Statement, exc: psycopg.Error, duration: float, *, lost: bool
     ) -> StatementFailed:
         diag = exc.diag
-        message = diag.message_primary or _first_line(exc)
+        message = diag.message_primary or first_line(exc)
         if lost:
             message = (
                 f"connection to the server was lost during statement {stmt.index} at "
@@ -601,11 +603,6 @@ class _Run:
                 return
 
     _lost_at: Statement
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _display(conn: psycopg.Connection[Any]) -> str:

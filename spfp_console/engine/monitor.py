@@ -19,6 +19,7 @@ from typing import Any, Self
 
 import psycopg
 
+from spfp_console.errors import first_line
 from spfp_console.events import Event, IndexBuildProgress, LockWait, ServerNotice
 
 _PROGRESS_SQL = """
@@ -162,7 +163,7 @@ class StatementMonitor:
             self._emit(
                 ServerNotice(
                     severity="WARNING",
-                    message=f"progress monitor stopped ({why.strip().splitlines()[0]}); "
+                    message=f"progress monitor stopped ({first_line(why)}); "
                     "the run continues without progress or lock-wait reports",
                     index=index,
                 )

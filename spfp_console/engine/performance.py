@@ -30,6 +30,7 @@ import psycopg
 from psycopg import sql
 
 from spfp_console.engine.catalog import qualified, read_only, table_exists
+from spfp_console.errors import error_line
 from spfp_console.events import ResultTable
 from spfp_console.runbook.model import HeadlineQuery, Runbook
 
@@ -121,7 +122,7 @@ def scan_summary(plan: Any) -> list[str]:
     return scans
 
 
-def _explain(
+def explain(
     conn: psycopg.Connection, text: str, params: Mapping[str, Any], *, analyze: bool
 ) -> Any:
     options = "ANALYZE, TIMING OFF, FORMAT JSON" if analyze else "FORMAT JSON"
@@ -163,9 +164,9 @@ def measure_queries(
             )
             try:
                 with conn.transaction():
-                    _explain(conn, text, params, analyze=True)  # warm-up, not counted
+                    explain(conn, text, params, analyze=True)  # warm-up, not counted
                     plans = [
-                        _explain(conn, text, params, analyze=True) for _ in range(runs)
+                        explain(conn, text, params, analyze=True) for _ in range(runs)
                     ]
             except psycopg.Error as exc:
                 if conn.broken:
@@ -175,7 +176,7 @@ def measure_queries(
                     phase,
                     str(params["user_id"]),
                     used_sql_before=use_before,
-                    error=_one_line(exc),
+                    error=error_line(exc),
                 )
                 continue
         runs_ms = tuple(float(p[0]["Execution Time"]) for p in plans)
@@ -266,14 +267,6 @@ def _ms(timing: QueryTiming | None) -> str:
     if timing.median_ms is None:
         return "error"
     return f"{timing.median_ms:.3f}"
-
-
-def _one_line(exc: BaseException) -> str:
-    state = getattr(getattr(exc, "diag", None), "sqlstate", None)
-    message = (
-        str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    )
-    return f"{state}: {message}" if state else message
 
 
 def timings_table(timings: Iterable[QueryTiming]) -> ResultTable:

@@ -31,14 +31,19 @@ from typing import Any, Literal
 
 import psycopg
 from pglast import ast, parse_sql
-from pglast.parser import ParseError
 from pglast.stream import RawStream
 from psycopg import sql
 
 from spfp_console.engine import catalog
 from spfp_console.engine.catalog import qualified, read_only
-from spfp_console.engine.performance import _one_line
-from spfp_console.events import Event, ResultTable
+from spfp_console.engine.script_analysis import (
+    LOCK_EFFECT,
+    ScriptRelations,
+    script_creates_function,
+    script_relations,
+)
+from spfp_console.errors import error_line
+from spfp_console.events import Event, Finding, ResultTable
 from spfp_console.runbook.model import Check, Runbook
 
 State = Literal["not_applied", "applied", "partial"]
@@ -94,120 +99,19 @@ class PreflightReport:
         return not self.blockers
 
 
-# --------------------------------------------------------------------------- the script
-
-
-@dataclass
-class ScriptRelations:
-    """Which relations the migration script names, by what it does to them."""
-
-    owned: set[tuple[str, str]] = field(default_factory=set)
-    """Altered, indexed, given a trigger or a policy: needs ownership."""
-    referenced: set[tuple[str, str]] = field(default_factory=set)
-    """Targets of a new foreign key: need REFERENCES (and get a SHARE ROW EXCLUSIVE lock)."""
-    created: set[tuple[str, str]] = field(default_factory=set)
-    """Tables and views the script creates."""
-    read: set[tuple[str, str]] = field(default_factory=set)
-    """Everything else it names (e.g. the tables views select from)."""
-    locks: dict[tuple[str, str], str] = field(default_factory=dict)
-    """The strongest table lock the script takes on each relation.  The runbook runs in
-    one transaction, so each is held until COMMIT."""
-    error: str | None = None
-
-    def lock(self, relation: tuple[str, str], mode: str) -> None:
-        current = self.locks.get(relation)
-        if current is None or LOCK_LEVELS.index(mode) > LOCK_LEVELS.index(current):
-            self.locks[relation] = mode
-
-
-LOCK_LEVELS = (
-    "ACCESS SHARE",
-    "ROW SHARE",
-    "ROW EXCLUSIVE",
-    "SHARE UPDATE EXCLUSIVE",
-    "SHARE",
-    "SHARE ROW EXCLUSIVE",
-    "EXCLUSIVE",
-    "ACCESS EXCLUSIVE",
-)
-LOCK_EFFECT = {
-    "ACCESS EXCLUSIVE": "reads and writes wait",
-    "EXCLUSIVE": "writes wait",
-    "SHARE ROW EXCLUSIVE": "writes wait",
-    "SHARE": "writes wait",
-    "SHARE UPDATE EXCLUSIVE": "vacuum and DDL wait",
-}
-
-
-def script_relations(path: Path, default_schema: str = "public") -> ScriptRelations:
-    """Parse the script with PostgreSQL's own parser and classify every relation it names.
-
-    Bodies of DO blocks and functions are strings to the parser and are not looked into.
-    A script that does not parse yields ``error`` (rehearsal reports the exact line).
-    """
-    result = ScriptRelations()
-    try:
-        statements = parse_sql(path.read_text())
-    except (ParseError, OSError) as exc:
-        result.error = f"{path.name}: {exc}"
-        return result
-
-    def name(rv: Any) -> tuple[str, str]:
-        return (str(rv.schemaname or default_schema), str(rv.relname))
-
-    def walk(node: Any) -> None:
-        if isinstance(node, (list, tuple)):
-            for item in node:
-                walk(item)
-            return
-        if not isinstance(node, ast.Node):
-            return
-        # Lock levels as PostgreSQL documents them for each command.
-        if isinstance(node, ast.RangeVar):
-            result.read.add(name(node))
-            result.lock(name(node), "ACCESS SHARE")
-        elif isinstance(node, ast.AlterTableStmt):
-            result.owned.add(name(node.relation))
-            result.lock(name(node.relation), "ACCESS EXCLUSIVE")
-        elif isinstance(node, ast.IndexStmt):
-            result.owned.add(name(node.relation))
-            result.lock(
-                name(node.relation),
-                "SHARE UPDATE EXCLUSIVE" if node.concurrent else "SHARE",
-            )
-        elif isinstance(node, ast.CreateTrigStmt):
-            result.owned.add(name(node.relation))
-            result.lock(name(node.relation), "SHARE ROW EXCLUSIVE")
-        elif isinstance(node, ast.CreatePolicyStmt):
-            result.owned.add(name(node.table))
-            result.lock(name(node.table), "ACCESS EXCLUSIVE")
-        elif isinstance(node, ast.Constraint) and node.pktable is not None:
-            result.referenced.add(name(node.pktable))
-            result.lock(name(node.pktable), "SHARE ROW EXCLUSIVE")
-        elif isinstance(node, ast.CreateStmt):
-            result.created.add(name(node.relation))
-        elif isinstance(node, ast.ViewStmt):
-            result.created.add(name(node.view))
-        for slot in getattr(type(node), "__slots__", ()):
-            walk(getattr(node, slot, None))
-
-    for raw in statements:
-        walk(raw.stmt)
-    result.read -= result.owned | result.referenced | result.created
-    return result
-
-
-def script_creates_function(path: Path, function: str) -> bool:
-    """Whether the script's text creates ``function`` (also inside a DO block)."""
-    pattern = (
-        r"create\s+(?:or\s+replace\s+)?function\s+(?:\"?\w+\"?\s*\.\s*)?\"?"
-        + re.escape(function)
-        + r"\"?\s*\("
-    )
-    return re.search(pattern, path.read_text(), re.IGNORECASE) is not None
-
-
 # --------------------------------------------------------------------------- entry point
+
+
+def finding(source: str, section: str, severity: str, text: str) -> Finding:
+    """A finding from a check's one-line message: what is wrong; what to do about it.
+
+    Messages put their advice after the last "; ", so the advice stands on its own.
+    """
+    message, sep, advice = text.rpartition("; ")
+    if not sep:
+        message, advice = text, ""
+    return Finding(source=source, section=section, severity=severity, message=message,
+                   advice=advice or None)
 
 
 def run_preflight(
@@ -234,18 +138,26 @@ def run_preflight(
         ):
             # A section that waits lock_timeout for a lock becomes a blocker, and the
             # others still run: the report then shows who holds the lock.
+            tables, blockers, warnings = (len(report.tables), len(report.blockers),
+                                          len(report.warnings))
             try:
                 with conn.transaction():
                     section()
             except psycopg.errors.LockNotAvailable:
                 report.blockers.append(
                     f"{title}: another session holds a lock on a table the migration"
-                    f" touches (waited {lock_timeout}); the run would wait behind it too:"
-                    " see 'Other sessions' for who holds it"
+                    f" touches (waited {lock_timeout}), and the run would wait behind it"
+                    " too; see 'Other sessions' for who holds it"
                 )
-    if on_event is not None:
-        for table in report.tables:
-            on_event(table)
+            # Each section's findings and tables go out as it finishes: a long duplicate
+            # scan must not leave the operator looking at nothing.
+            if on_event is not None:
+                for text in report.blockers[blockers:]:
+                    on_event(finding("preflight", title, "blocker", text))
+                for text in report.warnings[warnings:]:
+                    on_event(finding("preflight", title, "warning", text))
+                for table in report.tables[tables:]:
+                    on_event(table)
     return report
 
 
@@ -310,7 +222,7 @@ def _server(
     )
     if in_recovery:
         report.blockers.append(
-            "the server is a read-only standby: connect to the primary to run the migration"
+            "the server is a read-only standby; connect to the primary to run the migration"
         )
     rows.append(
         (
@@ -322,7 +234,7 @@ def _server(
     )
     if read_only_default == "on":
         report.blockers.append(
-            "default_transaction_read_only is on for this session: every write would be"
+            "default_transaction_read_only is on for this session, every write would be"
             " refused; connect with a role/database where it is off"
         )
     run_values = {
@@ -633,7 +545,7 @@ def _uniqueness(
                 isinstance(exc, psycopg.Error) and conn.broken
             ):
                 raise
-            text = _one_line(exc) if isinstance(exc, psycopg.Error) else str(exc)
+            text = error_line(exc) if isinstance(exc, psycopg.Error) else str(exc)
             summary.append(
                 (check.name, check.table or "", "?", f"could not check: {text}", "warn")
             )
@@ -655,7 +567,7 @@ def _uniqueness(
             )
             report.blockers.append(
                 f"{check.name}: {total} group(s) of rows in {check.table} share a key; the"
-                " unique index would fail. Merge or rename them first (listed in the preflight)"
+                " unique index would fail; merge or rename them first (listed in the preflight)"
             )
             details.append((check.name, headers, groups, total, check))
         else:

@@ -28,12 +28,12 @@ from psycopg import sql
 from spfp_console.engine import catalog
 from spfp_console.engine.catalog import qualified, read_only
 from spfp_console.engine.performance import (
-    _explain,
-    _one_line,
+    explain,
     index_names_in_plan,
     query_params,
     scan_summary,
 )
+from spfp_console.errors import error_line
 from spfp_console.events import Event, ResultTable
 from spfp_console.runbook.model import Check, Runbook
 
@@ -199,7 +199,7 @@ def _probe_select(conn: psycopg.Connection, schema: str, name: str) -> str | Non
     except psycopg.Error as exc:
         if conn.broken:
             raise
-        return _one_line(exc)
+        return error_line(exc)
     return None
 
 
@@ -378,7 +378,7 @@ def check_audit_rls(
         except psycopg.Error as exc:
             if conn.broken:
                 raise
-            rows = [("RLS probe", "runs", f"could not run: {_one_line(exc)}", "fail")]
+            rows = [("RLS probe", "runs", f"could not run: {error_line(exc)}", "fail")]
     return ResultTable(
         title=title,
         source="validation",
@@ -461,7 +461,7 @@ def _rls_probe(
             (
                 "user A writes an audit row",
                 "refused",
-                f"refused: {_one_line(exc)}",
+                f"refused: {error_line(exc)}",
                 "pass",
             )
         )
@@ -497,12 +497,12 @@ def explain_headline_queries(
             params = query_params(conn, query, schema, user_id=user_id)
             try:
                 with conn.transaction():
-                    plan = _explain(conn, query.sql, params, analyze=False)
+                    plan = explain(conn, query.sql, params, analyze=False)
             except psycopg.Error as exc:
                 if conn.broken:
                     raise
                 rows.append(
-                    (query.id, query.expected_index, f"error: {_one_line(exc)}", "fail")
+                    (query.id, query.expected_index, f"error: {error_line(exc)}", "fail")
                 )
                 continue
             used = index_names_in_plan(plan)

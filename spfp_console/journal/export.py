@@ -18,11 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from spfp_console.events import UnknownEventKind
+from spfp_console.events import UnknownEventKind, run_succeeded
 from spfp_console.journal.read import Journal, JournalEntry, read_journal
 from spfp_console.journal.record import SESSION_ENDED
 from spfp_console.journal.redact import redact_patterns
 from spfp_console.journal.verify import VerifyResult
+from spfp_console.session.presentation import first_sql_line
 
 # --------------------------------------------------------------------------- document model
 
@@ -84,14 +85,6 @@ def _duration(seconds: float | None) -> str:
         return f"{int(minutes)} min {secs:04.1f} s"
     hours, minutes = divmod(minutes, 60)
     return f"{int(hours)} h {int(minutes):02d} min {int(secs):02d} s"
-
-
-def _first_line(sql: str, width: int = 100) -> str:
-    lines = [line.strip() for line in sql.strip().splitlines() if line.strip()]
-    text = lines[0] if lines else ""
-    if len(lines) > 1 or len(text) > width:
-        text = text[:width].rstrip() + " …"
-    return text
 
 
 def _session_section(journal: Journal) -> Section:
@@ -194,7 +187,7 @@ def _timeline_section(entries: list[JournalEntry]) -> Section:
                     result += f" DETAIL: {_s(f.get('detail'))}"
                 status = "fail"
             rows.append(
-                [_when(start or e), where, _first_line(sql), _duration(f.get("duration_s")),
+                [_when(start or e), where, first_sql_line(sql), _duration(f.get("duration_s")),
                  result, status]
             )
         elif e.kind == "server_notice":
@@ -213,11 +206,12 @@ def _timeline_section(entries: list[JournalEntry]) -> Section:
                 [_when(e), "", "", _duration(f.get("duration_s")),
                  f"{_s(f.get('mode'))} finished, {_s(f.get('outcome'))}: {_s(f.get('statements_ok'))} ok, "
                  f"{_s(f.get('statements_failed'))} failed {_s(f.get('message'))}".rstrip(),
-                 "ok" if f.get("outcome") in ("committed", "rehearsed") else "fail"]
+                 "ok" if run_succeeded(str(f.get("outcome")), int(f.get("statements_failed") or 0))
+                 else "fail"]
             )
     for start in started.values():
         rows.append([_when(start), f"{_s(start.fields.get('file'))}:{_s(start.fields.get('line'))}",
-                     _first_line(_s(start.fields.get("sql"))), "", "no result recorded", "fail"])
+                     first_sql_line(_s(start.fields.get("sql"))), "", "no result recorded", "fail"])
     if not rows:
         section.paragraphs.append("No SQL was run.")
     else:

@@ -39,10 +39,12 @@ from types import TracebackType
 from typing import Any
 
 from spfp_console import __version__
+from spfp_console.errors import ConsoleError
 from spfp_console.events import (
     Event,
     IndexBuildProgress,
     RunFinished,
+    SessionEnded,
     StatementFailed,
     StatementFinished,
 )
@@ -71,7 +73,7 @@ JOURNAL_FIELDS = ("seq", "at", "t", "prev", HASH_KEY)
 """Keys the journal adds to every event record; an event field must not reuse them."""
 
 
-class JournalError(Exception):
+class JournalError(ConsoleError):
     """The log could not be created or appended to."""
 
 
@@ -320,7 +322,14 @@ class JournalWriter:
             self._redactor.add(secret)
 
     def record(self, event: Event) -> None:
-        """Append ``event`` (the engine's ``Callable[[Event], None]``)."""
+        """Append ``event`` (the engine's ``Callable[[Event], None]``).
+
+        The session's SessionEnded becomes the log's closing record (see :meth:`end`)."""
+        if isinstance(event, SessionEnded):
+            extra = {k: v for k, v in event.to_record().items()
+                     if k not in ("kind", "outcome", "message")}
+            self.end(event.outcome, event.message, extra)
+            return
         with self._lock:
             if isinstance(event, IndexBuildProgress):
                 self._progress(event)
@@ -332,8 +341,11 @@ class JournalWriter:
                     self._release_held(index)
             self._append(event.to_record())
 
-    def end(self, outcome: str, message: str | None = None) -> None:
-        """Write the session end record and close the file.  Sign afterwards (seal)."""
+    def end(self, outcome: str, message: str | None = None,
+            extra: Mapping[str, Any] | None = None) -> None:
+        """Write the session end record and close the file.  Sign afterwards (seal).
+
+        ``extra``: further fields of the record (the session's typed SessionEnded)."""
         with self._lock:
             if self.ended:
                 return
@@ -347,6 +359,8 @@ class JournalWriter:
             }
             if message:
                 record["message"] = message
+            for key, value in (extra or {}).items():
+                record.setdefault(key, value)
             self._append(record)
             self.ended = True
             self._close()

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
+
+from spfp_console.errors import ConsoleError
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
@@ -46,7 +48,7 @@ _END = "-----END SSH SIGNATURE-----"
 _HASHES = {"sha512": hashlib.sha512, "sha256": hashlib.sha256}
 
 
-class SigningError(Exception):
+class SigningError(ConsoleError):
     """The log could not be signed (no key, agent unreachable, ssh-keygen failed)."""
 
 

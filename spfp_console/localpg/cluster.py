@@ -26,13 +26,15 @@ from typing import Any
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from spfp_console.errors import ConsoleError
+
 SERVER_BINARIES = ("initdb", "pg_ctl", "postgres")
 BINDIR_ENV = "SPFP_PG_BINDIR"
 SUPERUSER = "postgres"
 SUPERUSER_PASSWORD = "spfp-local-superuser"
 
 
-class ClusterError(RuntimeError):
+class ClusterError(ConsoleError, RuntimeError):
     """The throwaway cluster could not be created, started or stopped."""
 
 

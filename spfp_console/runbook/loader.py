@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from spfp_console.errors import ConsoleError
 from spfp_console.runbook.model import (
     ACTIONS,
     CHECK_KINDS,
@@ -32,7 +33,7 @@ _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
 _TIMEOUT = re.compile(r"^\d+\s*(ms|s|min|h|d)?$")
 
 
-class RunbookError(ValueError):
+class RunbookError(ConsoleError, ValueError):
     """The runbook file is missing, not TOML, or does not describe a valid runbook."""
 
     def __init__(self, path: Path, message: str, *, line: int | None = None,

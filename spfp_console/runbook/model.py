@@ -14,13 +14,16 @@ from pathlib import Path
 from typing import Literal
 
 ActionName = Literal[
-    "preflight", "rehearse", "scratch-rehearse", "run", "validate", "performance",
-    "rollback-impact", "rollback",
+    "preflight", "rehearse", "scratch-rehearse", "run", "success-message", "validate",
+    "performance", "rollback-impact", "rollback",
 ]
 ACTIONS: tuple[str, ...] = (
-    "preflight", "rehearse", "scratch-rehearse", "run", "validate", "performance",
-    "rollback-impact", "rollback",
+    "preflight", "rehearse", "scratch-rehearse", "run", "success-message", "validate",
+    "performance", "rollback-impact", "rollback",
 )
+"""What can tick an item: the session ticks it from that step's result (the result is
+the evidence).  ``success-message`` is ticked only when the run's notices contain the
+runbook's ``success_message``."""
 
 CheckKind = Literal[
     "index", "column", "view", "table", "policy", "function", "trigger", "unique_rule",

@@ -14,6 +14,8 @@ import sys
 from collections.abc import Callable
 from datetime import date
 
+from spfp_console.errors import first_line
+
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -74,7 +76,7 @@ def cmd_sample_data(args: argparse.Namespace) -> int:
     try:
         conn = psycopg.connect(dsn, connect_timeout=10)
     except psycopg.Error as exc:
-        _error(scrub(f"cannot connect to the target database: {_one_line(exc)}"
+        _error(scrub(f"cannot connect to the target database: {first_line(exc)}"
                      " (check --dsn, $DATABASE_URL or the PG* variables)"))
         return EXIT_USAGE
     try:
@@ -90,7 +92,7 @@ def cmd_sample_data(args: argparse.Namespace) -> int:
         _error(scrub(f"sample data not loaded: {exc}"))
         return EXIT_FAILED
     except psycopg.Error as exc:
-        _error(scrub(f"sample data not loaded (rolled back): {_one_line(exc)}"))
+        _error(scrub(f"sample data not loaded (rolled back): {first_line(exc)}"))
         return EXIT_FAILED
     width = max(len(name) for name in [*report.rows, *report.skipped])
     for name, count in report.rows.items():
@@ -103,11 +105,6 @@ def cmd_sample_data(args: argparse.Namespace) -> int:
           f"{', migration columns filled' if report.migrated else ''}")
     print(f"heaviest user {report.heaviest_user_id}, median user {report.median_user_id}")
     return EXIT_OK
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return text or type(exc).__name__
 
 
 def _scrubber(dsn: str) -> Callable[[str], str]:

@@ -9,13 +9,14 @@ from datetime import date
 import psycopg
 from psycopg import sql
 
+from spfp_console.errors import ConsoleError
 from spfp_console.sampledata.generator import DEFAULT_SEED, TABLES, SampleDataset, TableSpec
 
 _CHUNK_LINES = 4_000
 """Lines joined per copy.write: big enough to amortise the call, small enough to stream."""
 
 
-class SampleDataError(RuntimeError):
+class SampleDataError(ConsoleError, RuntimeError):
     """The sample data cannot be loaded into this database (and nothing was loaded)."""
 
 

@@ -25,7 +25,7 @@ from clikit import (
 from spfp_console.engine.advisory_lock import DEFAULT_LOCK_KEY
 from spfp_console.journal.read import read_journal
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NOT_CONFIRMED = 0, 1, 2, 3
 
 
 def _status_rows(records: list[dict]) -> list[tuple[str, str, str]]:
@@ -261,7 +261,7 @@ def test_on_a_terminal_run_asks_and_a_wrong_answer_changes_nothing(
     before = clean_db.schema_dump()
     rc, out = _run_on_pty(cli, ["run", "--dsn", clean_db.dsn], b"no\n")
     assert "Traceback" not in out
-    assert rc == EXIT_OK, out
+    assert rc == EXIT_NOT_CONFIRMED, out  # a run that did not run is not a success
     assert ANSI in out  # rich styling on a terminal
     assert f"Type '{clean_db.name}' to continue" in out
     assert "not confirmed: nothing was run" in out

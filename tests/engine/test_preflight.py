@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from analysis_testkit import add_users, seed_workload
 
-from spfp_console.engine.preflight import run_preflight, script_relations
+from spfp_console.engine.preflight import run_preflight
+from spfp_console.engine.script_analysis import script_relations
 from spfp_console.paths import DEFAULT_RUNBOOK, MIGRATION_SQL
 from spfp_console.runbook import load_runbook
 

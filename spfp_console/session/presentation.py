@@ -1,0 +1,238 @@
+"""One presentation of every event: its line, its status, its verdict.
+
+The terminal printer, the Markdown/HTML export, the console and replay all say what an
+event means through these functions, so they cannot disagree (they did: a rehearsal with
+a failed statement was "ok" in the export and red on the terminal).  Front ends choose
+colours and layout; the words and the verdicts come from here.
+
+Statuses: ``ok``, ``fail``, ``warn``, ``info``, ``heading``, ``progress``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from spfp_console.events import (
+    ChecklistItemToggled,
+    ConfirmationAnswered,
+    Event,
+    Finding,
+    GateChecked,
+    IndexBuildProgress,
+    ListenerFailed,
+    LockWait,
+    OperatorNote,
+    OverrideRecorded,
+    ResultTable,
+    RollbackDecision,
+    RunFinished,
+    RunStarted,
+    ServerNotice,
+    SessionEnded,
+    SessionStarted,
+    StatementFailed,
+    StatementFinished,
+    StatementSkipped,
+    StatementStarted,
+    WorkflowFinished,
+    WorkflowStarted,
+)
+
+STATUS_OF_ROW = {"pass": "ok", "fail": "fail", "warn": "warn"}
+"""Result-table row statuses (pass/fail/warn) in presentation terms."""
+
+
+@dataclass(frozen=True)
+class Line:
+    """What a front end shows for one event."""
+
+    status: str
+    text: str
+    details: tuple[str, ...] = ()
+    """Further lines (a failure's statement, position, detail, hint)."""
+    verbose: bool = False
+    """Shown only on request (each statement as it starts, progress samples)."""
+
+
+def file_name(path: str) -> str:
+    """Script paths are absolute in events; the file name is what a reader needs."""
+    return path.rsplit("/", 1)[-1]
+
+
+def one_line_sql(sql: str, width: int = 90) -> str:
+    """The statement on one line (whitespace collapsed), cut at ``width``."""
+    text = " ".join(sql.split())
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def first_sql_line(sql: str, width: int = 100) -> str:
+    """The statement's first non-empty line, marked when there is more."""
+    lines = [line.strip() for line in sql.strip().splitlines() if line.strip()]
+    text = lines[0] if lines else ""
+    if len(lines) > 1 or len(text) > width:
+        text = text[:width].rstrip() + " …"
+    return text
+
+
+def run_verdict(event: RunFinished) -> bool:
+    """The one success rule of a run (see :attr:`RunFinished.ok`)."""
+    return event.ok
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 60:
+        return f"{seconds:.2f} s"
+    minutes, secs = divmod(seconds, 60)
+    return f"{int(minutes)} min {secs:04.1f} s"
+
+
+def progress_fraction(event: IndexBuildProgress) -> float | None:
+    """How far an index build is (0..1) in its current phase, when it says."""
+    total = event.blocks_total or event.tuples_total
+    done = event.blocks_done if event.blocks_total else event.tuples_done
+    return done / total if total else None
+
+
+def statement_failure_details(event: StatementFailed) -> tuple[str, ...]:
+    details = [f"statement at line {event.line}: {one_line_sql(event.sql)}"]
+    if event.position:
+        details.append(f"at character {event.position} of the statement")
+    if event.detail:
+        details.append(f"detail: {event.detail}")
+    if event.hint:
+        details.append(f"hint: {event.hint}")
+    if event.context:
+        details.append(f"context: {event.context}")
+    return tuple(details)
+
+
+def table_verdict(event: ResultTable) -> str:
+    """" - PASS", " - FAIL" or "" for a table without a verdict."""
+    return "" if event.passed is None else (" - PASS" if event.passed else " - FAIL")
+
+
+def row_status(event: ResultTable, row: tuple[str, ...]) -> str | None:
+    """ok/fail/warn of a result-table row, when the table has a status column."""
+    if event.status_column not in event.columns:
+        return None
+    return STATUS_OF_ROW.get(row[event.columns.index(event.status_column)])
+
+
+def display_rows(event: ResultTable) -> tuple[tuple[str, ...], ...]:
+    """Rows as shown: an ``actual`` equal to its ``expected`` reads "= expected".
+
+    Index definitions are long; printing each twice makes a validation table twice as
+    wide for no information.  The event (and so the log) keeps both.
+    """
+    if "expected" not in event.columns or "actual" not in event.columns:
+        return event.rows
+    e, a = event.columns.index("expected"), event.columns.index("actual")
+    return tuple(
+        tuple("= expected" if i == a and row[e] == row[a] and row[a] else cell
+              for i, cell in enumerate(row))
+        for row in event.rows
+    )
+
+
+def describe(event: Event) -> Line | None:
+    """The line for one event, or None when it has none (tables render as tables)."""
+    if isinstance(event, RunStarted):
+        return Line("heading", f"== {event.mode}: {file_name(event.script)}"
+                               f" ({event.statements} statements, transaction:"
+                               f" {event.transaction})")
+    if isinstance(event, StatementStarted):
+        return Line("info", f"   {file_name(event.file)}:{event.line}"
+                            f" {one_line_sql(event.sql)}", verbose=True)
+    if isinstance(event, StatementFinished):
+        rows = f", {event.rowcount} rows" if event.rowcount not in (None, -1) else ""
+        return Line("ok", f"ok {file_name(event.file)}:{event.line} {event.status}"
+                          f" ({event.duration_s * 1000:.0f} ms{rows})")
+    if isinstance(event, StatementFailed):
+        where = f"{file_name(event.file)}:{event.error_line or event.line}"
+        return Line("fail", f"FAILED {where} SQLSTATE {event.sqlstate}: {event.message}",
+                    statement_failure_details(event))
+    if isinstance(event, StatementSkipped):
+        return Line("info", f"skipped {file_name(event.file)}:{event.line}"
+                            f" {one_line_sql(event.sql, 40)}: {event.reason}")
+    if isinstance(event, ServerNotice):
+        return Line("info", f"   {event.severity}: {event.message}")
+    if isinstance(event, IndexBuildProgress):
+        fraction = progress_fraction(event)
+        pct = f" {100 * fraction:.0f}%" if fraction is not None else ""
+        return Line("progress", f"   index build {event.index_name or ''}: {event.phase}{pct}",
+                    verbose=True)
+    if isinstance(event, LockWait):
+        return Line("warn", f"   waiting {event.waited_s:.1f}s for a lock held by pid"
+                            f" {event.blocker_pid} ({event.blocker_user or '?'}, since"
+                            f" {event.blocker_since or '?'}): "
+                            f"{one_line_sql(event.blocker_query or '', 60)}")
+    if isinstance(event, RunFinished):
+        text = (f"== {event.mode} {event.outcome}: {event.statements_ok} ok,"
+                f" {event.statements_failed} failed, {event.duration_s:.2f} s")
+        return Line("ok" if event.ok else "fail", text,
+                    (event.message,) if event.message else ())
+    if isinstance(event, Finding):
+        status = {"blocker": "fail", "warning": "warn"}.get(event.severity, "info")
+        label = {"blocker": "BLOCKER", "warning": "warning"}.get(event.severity, "note")
+        return Line(status, f"{label}: {event.message}",
+                    (f"advice: {event.advice}",) if event.advice else ())
+    if isinstance(event, GateChecked):
+        if event.passed:
+            return None
+        return Line("fail", f"gate '{event.gate}' closed: " + "; ".join(event.reasons))
+    if isinstance(event, ChecklistItemToggled):
+        mark = "ticked" if event.checked else "unticked"
+        by = f" by {event.action}" if event.action else ""
+        evidence = f" ({event.evidence})" if event.evidence else ""
+        return Line("info", f"   [{'x' if event.checked else ' '}] {event.phase}/"
+                            f"{event.item_id} {mark}{by}{evidence}", verbose=True)
+    if isinstance(event, OverrideRecorded):
+        return Line("warn", f"override by {event.who}: {event.what}; reason: {event.reason}")
+    if isinstance(event, ConfirmationAnswered):
+        if event.confirmed:
+            return Line("info", f"{event.action} confirmed by {event.who}", verbose=True)
+        return Line("warn", f"{event.action} not confirmed (typed {event.typed!r},"
+                            f" expected {event.expected!r})")
+    if isinstance(event, RollbackDecision):
+        return None  # the confirmation line says it; the decision is for the record
+    if isinstance(event, OperatorNote):
+        return Line("info", f"note ({event.who}): {event.text}")
+    if isinstance(event, ListenerFailed):
+        return Line("warn", f"a display failed on a {event.event_kind} event ({event.listener}:"
+                            f" {event.error}); the deployment went on")
+    if isinstance(event, WorkflowFinished):
+        return Line("ok" if event.ok else "fail",
+                    f"{event.workflow}: {outcome_text(event.outcome)}",
+                    (event.message,) if event.message else ())
+    if isinstance(event, (WorkflowStarted, SessionStarted, SessionEnded)):
+        return None
+    return None
+
+
+OUTCOME_TEXT = {
+    "preflight_passed": "preflight passed",
+    "preflight_failed": "preflight FAILED: nothing was changed",
+    "rehearsed": "rehearsal passed: every statement ran; the transaction was rolled back",
+    "rehearsal_failed": "rehearsal FAILED: nothing was changed",
+    "scratch_rehearsal_passed": "scratch rehearsal passed",
+    "scratch_rehearsal_failed": "scratch rehearsal FAILED",
+    "refused_by_preflight": "preflight failed: nothing was run",
+    "refused_by_gate": "a gate is closed: nothing was run",
+    "not_confirmed": "not confirmed: nothing was changed",
+    "committed": "committed; validation passed",
+    "committed_validation_failed": "committed, but validation FAILED",
+    "validation_passed": "validation passed",
+    "validation_failed": "validation FAILED",
+    "rolled_back": "rolled back; every object is gone",
+    "rolled_back_validation_failed": "rolled back, but validation FAILED",
+    "failed": "FAILED: the transaction was rolled back, nothing changed",
+    "cancelled": "cancelled: the transaction was rolled back, nothing changed",
+}
+
+
+def outcome_text(outcome: str) -> str:
+    return OUTCOME_TEXT.get(outcome, outcome.replace("_", " "))
