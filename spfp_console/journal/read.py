@@ -162,14 +162,10 @@ class JournalEntry:
         return {k: v for k, v in self.record.items() if k not in ("seq", "at", "t", "prev", "hash")}
 
     def event(self) -> Event | None:
-        """The domain event, or None for the journal's own records (session end).
+        """The domain event (the session end record reads as a SessionEnded).
 
         Raises ``UnknownEventKind`` for a kind a newer console wrote.
         """
-        from spfp_console.journal.record import SESSION_ENDED
-
-        if self.kind == SESSION_ENDED:
-            return None
         return event_from_record(self.fields)
 
 

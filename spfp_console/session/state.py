@@ -14,6 +14,7 @@ log equals the live state, field by field (a test holds it to that).
 from __future__ import annotations
 
 import copy
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -442,7 +443,9 @@ def _listener_failed(state: SessionState, e: ListenerFailed) -> None:
 
 
 def _session_ended(state: SessionState, e: SessionEnded) -> None:
-    state.ended = e
+    # The journal adds its own counts to its closing record; the session's state is the
+    # outcome itself, the same live and replayed.
+    state.ended = dataclasses.replace(e, events=None, progress_samples_dropped=None)
 
 
 _HANDLERS: dict[type[Event], Any] = {
