@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from spfp_console.events import UnknownEventKind, run_succeeded
+from spfp_console.events import Event, GateChecked, StatementFailed, UnknownEventKind
 from spfp_console.journal.read import Journal, JournalEntry, read_journal
 from spfp_console.journal.record import SESSION_ENDED
 from spfp_console.journal.redact import redact_patterns
 from spfp_console.journal.verify import VerifyResult
-from spfp_console.session.presentation import first_sql_line
+from spfp_console.session.presentation import describe, first_sql_line
 
 # --------------------------------------------------------------------------- document model
 
@@ -158,6 +158,27 @@ def _checklist_section(entries: list[JournalEntry]) -> Section:
     return section
 
 
+_TIMELINE_KINDS = ("statement_finished", "statement_failed", "server_notice", "lock_wait",
+                   "run_finished", "statement_skipped")
+
+
+def _event_of(entry: JournalEntry) -> Event | None:
+    try:
+        return entry.event()
+    except (UnknownEventKind, TypeError):
+        return None
+
+
+def _line_cells(event: Event) -> tuple[str, str]:
+    """(result text, status) of an event in the one presentation every front end uses."""
+    line = describe(event)
+    if line is None:
+        return "", ""
+    text = " ".join([line.text.strip(), *line.details[1:]]) if isinstance(
+        event, StatementFailed) else " ".join([line.text.strip(), *line.details])
+    return _s(text), {"ok": "ok", "fail": "fail", "warn": "warn"}.get(line.status, "")
+
+
 def _timeline_section(entries: list[JournalEntry]) -> Section:
     section = Section("SQL timeline")
     rows: list[list[str]] = []
@@ -170,45 +191,25 @@ def _timeline_section(entries: list[JournalEntry]) -> Section:
                  f"{_s(f.get('mode'))} started: {_s(f.get('statements'))} statements, "
                  f"transaction {_s(f.get('transaction'))}", ""]
             )
-        elif e.kind == "statement_started":
+            continue
+        if e.kind == "statement_started":
             started[int(f.get("index", -1))] = e
-        elif e.kind in ("statement_finished", "statement_failed"):
+            continue
+        if e.kind not in _TIMELINE_KINDS:
+            continue
+        event = _event_of(e)
+        if event is None:
+            continue
+        result, status = _line_cells(event)
+        if e.kind in ("statement_finished", "statement_failed", "statement_skipped"):
             start = started.pop(int(f.get("index", -1)), None)
             sql = _s(f.get("sql")) or (_s(start.fields.get("sql")) if start else "")
             where = f"{_s(f.get('file'))}:{_s(f.get('line'))}"
-            if e.kind == "statement_finished":
-                result = _s(f.get("status"))
-                if f.get("rowcount") is not None:
-                    result += f", rows: {_s(f.get('rowcount'))}"
-                status = "ok"
-            else:
-                result = f"FAILED {_s(f.get('sqlstate'))}: {_s(f.get('message'))}"
-                if f.get("detail"):
-                    result += f" DETAIL: {_s(f.get('detail'))}"
-                status = "fail"
-            rows.append(
-                [_when(start or e), where, first_sql_line(sql), _duration(f.get("duration_s")),
-                 result, status]
-            )
-        elif e.kind == "server_notice":
-            rows.append(
-                [_when(e), "", "", "",
-                 f"{_s(f.get('severity'))} {_s(f.get('sqlstate'))}: {_s(f.get('message'))}", "warn"]
-            )
-        elif e.kind == "lock_wait":
-            rows.append(
-                [_when(e), "", "", _duration(f.get("waited_s")),
-                 f"waiting for a lock held by pid {_s(f.get('blocker_pid'))} "
-                 f"({_s(f.get('blocker_user'))}): {_s(f.get('blocker_query'))}", "warn"]
-            )
-        elif e.kind == "run_finished":
-            rows.append(
-                [_when(e), "", "", _duration(f.get("duration_s")),
-                 f"{_s(f.get('mode'))} finished, {_s(f.get('outcome'))}: {_s(f.get('statements_ok'))} ok, "
-                 f"{_s(f.get('statements_failed'))} failed {_s(f.get('message'))}".rstrip(),
-                 "ok" if run_succeeded(str(f.get("outcome")), int(f.get("statements_failed") or 0))
-                 else "fail"]
-            )
+            rows.append([_when(start or e), where, first_sql_line(sql),
+                         _duration(f.get("duration_s")), result, status])
+        else:
+            duration = f.get("waited_s") if e.kind == "lock_wait" else f.get("duration_s")
+            rows.append([_when(e), "", "", _duration(duration), result, status])
     for start in started.values():
         rows.append([_when(start), f"{_s(start.fields.get('file'))}:{_s(start.fields.get('line'))}",
                      first_sql_line(_s(start.fields.get("sql"))), "", "no result recorded", "fail"])
@@ -219,6 +220,34 @@ def _timeline_section(entries: list[JournalEntry]) -> Section:
             ("", Table(["When", "Where", "Statement", "Duration", "Result", "Status"], rows,
                        frozenset({2}), status_column=5))
         )
+    return section
+
+
+_DECISION_KINDS = ("workflow_finished", "finding", "gate_checked", "confirmation_answered",
+                   "listener_failed")
+
+
+def _findings_section(entries: list[JournalEntry]) -> Section | None:
+    """Workflows, findings, gates and confirmations, in the words the terminal used."""
+    rows: list[list[str]] = []
+    for e in entries:
+        if e.kind not in _DECISION_KINDS:
+            continue
+        event = _event_of(e)
+        if event is None:
+            continue
+        line = describe(event)
+        if line is None and isinstance(event, GateChecked):
+            rows.append([_when(e), f"gate '{_s(event.gate)}' open", "ok"])
+            continue
+        if line is None:
+            continue
+        result, status = _line_cells(event)
+        rows.append([_when(e), result, status])
+    if not rows:
+        return None
+    section = Section("Workflows, findings and gates")
+    section.tables.append(("", Table(["When", "What", "Status"], rows, status_column=2)))
     return section
 
 
@@ -315,6 +344,7 @@ def build_report(journal: Journal, verification: VerifyResult) -> Report:
         _session_section(journal),
         _checklist_section(journal.entries),
         _timeline_section(journal.entries),
+        *filter(None, [_findings_section(journal.entries)]),
         _results_section(journal.entries),
         _decisions_section(journal.entries),
     ]

@@ -159,7 +159,8 @@ def describe(event: Event) -> Line | None:
         return Line("info", f"skipped {file_name(event.file)}:{event.line}"
                             f" {one_line_sql(event.sql, 40)}: {event.reason}")
     if isinstance(event, ServerNotice):
-        return Line("info", f"   {event.severity}: {event.message}")
+        code = f" {event.sqlstate}" if event.sqlstate and event.sqlstate != "00000" else ""
+        return Line("info", f"   {event.severity}{code}: {event.message}")
     if isinstance(event, IndexBuildProgress):
         fraction = progress_fraction(event)
         pct = f" {100 * fraction:.0f}%" if fraction is not None else ""

@@ -32,10 +32,15 @@ def test_markdown_report_has_every_part_of_a_deployment_log(tmp_path: Path) -> N
     assert re.search(r"\| \d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ \(\+[\d.]+ s\) \| backup-taken \| ticked \| alice \| "
                      r"pg\\_dump at 09:58 \| s3://backups/app-0958.dump \|", md)
     # SQL timeline with durations and SQLSTATE
-    assert "`CREATE INDEX CONCURRENTLY idx_orders_user ON orders (user_id);` | 12.250 s | CREATE INDEX | ok |" in md
-    assert "| 0.500 s | FAILED 23503: insert or update violates foreign key constraint DETAIL: Key (user\\_id)=(7) is not present. | fail |" in md
+    # The timeline's words and statuses are the terminal's (session.presentation).
+    assert ("`CREATE INDEX CONCURRENTLY idx_orders_user ON orders (user_id);` | 12.250 s |"
+            " ok 20260216\\_database\\_optimizations.sql:3 CREATE INDEX (12250 ms) | ok |") in md
+    assert ("| 0.500 s | FAILED 20260216\\_database\\_optimizations.sql:9 SQLSTATE 23503: insert or"
+            " update violates foreign key constraint at character 12 of the statement detail:"
+            " Key (user\\_id)=(7) is not present. | fail |") in md
+    assert "| == run rolled\\_back: 1 ok, 1 failed, 13.00 s rolled back after failure | fail |" in md
     assert "NOTICE 42P07: relation exists, skipping" in md
-    assert "waiting for a lock held by pid 42 (report)" in md
+    assert "waiting 1.5s for a lock held by pid 42 (report, since 2026-02-16T10:00:00Z)" in md
     # results, claims vs measured, overrides, rollback decisions, notes
     assert "### Preflight: Preflight (FAILED)" in md
     assert "| no long xacts | fail | pid 42 &lt;idle&gt; |" in md

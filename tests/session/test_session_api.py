@@ -183,7 +183,7 @@ def test_the_state_folded_from_the_log_equals_the_live_state(
                           verify_log(session.log_path))  # type: ignore[arg-type]
     (timeline,) = [s for s in report.sections if s.title == "SQL timeline"]
     (_, table), = timeline.tables
-    finished = [row for row in table.rows if " finished, " in row[4]]
+    finished = [row for row in table.rows if row[4].startswith("== ")]
     assert [row[5] for row in finished] == ["fail", "ok", "ok"]
 
 
