@@ -36,6 +36,7 @@ from spfp_console.errors import (
     EXIT_NOT_CONFIRMED,
     EXIT_OK,
     CommittedButIncomplete,
+    ConsoleError,
     TargetRefused,
     UsageError,
     error_line,
@@ -131,7 +132,7 @@ class DeploymentSession:
 
     def open(self) -> TargetInfo:
         """Connect (ConnectError on failure), start the journal, emit SessionStarted."""
-        from spfp_console.journal.redact import Redactor, secrets_in_env
+        from spfp_console.redact import Redactor, secrets_in_env
 
         self.target = Target(self.dsn, connect_timeout=self.runbook.settings.connect_timeout_s)
         # Every output path (terminal, JSON lines, console, log) gets the same redaction.
@@ -222,8 +223,11 @@ class DeploymentSession:
             # After a COMMIT nothing may read as "nothing changed".
             message = (f"the change IS COMMITTED, but the session did not end cleanly"
                        f" ({why}); run `spfp-console validate` now")
-            self.close(outcome="committed_incomplete", message=message,
-                       exit_code=CommittedButIncomplete.exit_code)
+            try:
+                self.close(outcome="committed_incomplete", message=message,
+                           exit_code=CommittedButIncomplete.exit_code)
+            except (ConsoleError, OSError) as closing:  # e.g. the disk is still full
+                message += f"; the log could not be ended either ({error_line(closing)})"
             raise CommittedButIncomplete(message) from exc
         self.close(outcome="aborted", message=why, exit_code=EXIT_FAILED)
 

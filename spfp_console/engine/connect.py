@@ -166,9 +166,9 @@ class Target:
         return ConnectError(message, target=self.display, reason=reason)
 
     def _scrub(self, text: str) -> str:
-        for secret in self.secrets():
-            text = text.replace(secret, "[redacted]")
-        return text
+        from spfp_console.redact import Redactor
+
+        return Redactor(self.secrets()).text(text)
 
 
 def connect(

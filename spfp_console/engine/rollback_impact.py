@@ -134,7 +134,7 @@ def rollback_impact(
             count, status, note = "-", "info", "already absent: nothing to lose"
         else:
             count, status = str(n), "warn" if n else "pass"
-            note = "exported by export_at_risk" if n else ""
+            note = "export it first: rollback --export-dir DIR" if n else ""
             if item.column == "updated_at" and n:
                 note = "includes rows older than the migration (upper bound)"
         rows.append(

@@ -21,7 +21,7 @@ from typing import Any
 from spfp_console.events import Event, GateChecked, StatementFailed, UnknownEventKind
 from spfp_console.journal.read import Journal, JournalEntry, read_journal
 from spfp_console.journal.record import SESSION_ENDED
-from spfp_console.journal.redact import redact_patterns
+from spfp_console.redact import redact_patterns
 from spfp_console.journal.verify import VerifyResult
 from spfp_console.session.presentation import describe, first_sql_line
 

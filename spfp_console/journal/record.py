@@ -58,7 +58,7 @@ from spfp_console.journal.canonical import (
     render_header,
     tomli_w_version,
 )
-from spfp_console.journal.redact import Redactor, secrets_in_env
+from spfp_console.redact import Redactor, secrets_in_env
 from spfp_console.journal.session_info import collect_session_info
 
 DEFAULT_LOG_DIR = Path("deploy-logs")

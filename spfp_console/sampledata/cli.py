@@ -108,23 +108,10 @@ def cmd_sample_data(args: argparse.Namespace) -> int:
 
 
 def _scrubber(dsn: str) -> Callable[[str], str]:
-    """Scrub passwords: DSN patterns, plus the actual secrets of this DSN and $PGPASSWORD."""
-    from spfp_console.journal.redact import (
-        REDACTED,
-        redact_patterns,
-        secrets_in_conninfo,
-        secrets_in_env,
-    )
+    """Scrub passwords: patterns, plus the actual secrets of this DSN and $PGPASSWORD."""
+    from spfp_console.redact import Redactor, secrets_in_conninfo, secrets_in_env
 
-    secrets = secrets_in_conninfo(dsn) | secrets_in_env(os.environ)
-
-    def scrub(text: str) -> str:
-        text = redact_patterns(text)
-        for secret in sorted(secrets, key=len, reverse=True):
-            text = text.replace(secret, REDACTED)
-        return text
-
-    return scrub
+    return Redactor(secrets_in_conninfo(dsn) | secrets_in_env(os.environ)).text
 
 
 def _error(message: str) -> None:

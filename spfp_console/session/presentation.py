@@ -111,8 +111,13 @@ def statement_failure_details(event: StatementFailed) -> tuple[str, ...]:
 
 
 def table_verdict(event: ResultTable) -> str:
-    """" - PASS", " - FAIL" or "" for a table without a verdict."""
-    return "" if event.passed is None else (" - PASS" if event.passed else " - FAIL")
+    """" - PASS", " - PASS, 2 warnings", " - FAIL" or "" for a table without a verdict."""
+    if event.passed is None:
+        return ""
+    if not event.passed:
+        return " - FAIL"
+    warnings = sum(1 for row in event.rows if row_status(event, row) == "warn")
+    return f" - PASS, {warnings} warning{'s' if warnings > 1 else ''}" if warnings else " - PASS"
 
 
 def row_status(event: ResultTable, row: tuple[str, ...]) -> str | None:

@@ -130,3 +130,23 @@ def test_password_never_appears_after_a_lost_connection(
     assert "connection to the server was lost" in out.read_text()
     results = _reports(cli, tmp_path)
     assert_secret_nowhere(SECRET, tmp_path, *results)
+
+
+def test_verbose_and_json_output_redact_passwords_in_sql_text(
+    cli: Cli, tmp_path: Path, clean_db
+) -> None:
+    """A password inside the SQL itself (CREATE ROLE ... PASSWORD) is redacted on the
+    terminal and in JSON lines exactly as in the log: one redaction for every output."""
+    role_secret = "hunter2-in-the-sql"
+    script = tmp_path / "with_role.sql"
+    script.write_text(
+        f"CREATE ROLE spfp_report_reader LOGIN PASSWORD '{role_secret}';\n"
+        "SELECT 1;\n"
+    )
+    for extra in (["-v"], ["--json", "-v"]):
+        result = cli("rehearse", "--dsn", clean_db.dsn, "--script", script, *extra)
+        assert result.rc == EXIT_OK, str(result)
+        assert "spfp_report_reader" in result.out  # the statement is shown ...
+        assert role_secret not in result.out + result.err  # ... its password is not
+    for log in deploy_logs(tmp_path):
+        assert role_secret not in log.read_text()

@@ -18,7 +18,7 @@ from spfp_console import __version__
 from spfp_console import events as ev
 from spfp_console.journal.canonical import canonical_bytes, record_hash
 from spfp_console.journal.read import read_journal
-from spfp_console.journal.redact import Redactor
+from spfp_console.redact import Redactor
 from spfp_console.journal.record import (
     JOURNAL_FIELDS,
     JournalError,

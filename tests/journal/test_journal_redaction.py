@@ -11,7 +11,7 @@ from journal_testkit import SSH_KEYGEN, header, make_ed25519_key, sample_events
 
 from spfp_console import events as ev
 from spfp_console.journal.record import JournalWriter, Target
-from spfp_console.journal.redact import (
+from spfp_console.redact import (
     REDACTED,
     Redactor,
     redact_conninfo,

@@ -1,4 +1,5 @@
-"""Keep passwords out of everything the console writes down.
+"""Keep passwords out of everything the console writes or shows: the one redaction of
+the log, the terminal, JSON lines, the console, error messages and exports.
 
 Two complementary defences:
 
