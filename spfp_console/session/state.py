@@ -13,7 +13,6 @@ log equals the live state, field by field (a test holds it to that).
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
@@ -86,9 +85,12 @@ class PhaseState:
         return [item for item in self.items if item.required and not item.checked]
 
 
-@dataclass
+@dataclass(frozen=True)
 class StatementRow:
-    """One statement of one run, as the live SQL log shows it."""
+    """One statement of one run, as the live SQL log shows it.
+
+    Frozen: the fold replaces a row rather than changing it, so a snapshot of the state
+    shares every row with the live state (a replay seek copies pointers, not rows)."""
 
     run: int
     """Which run of the session (1-based) it belongs to."""
@@ -107,7 +109,7 @@ class StatementRow:
     position: int | None = None
     detail: str | None = None
     hint: str | None = None
-    notices: list[str] = field(default_factory=list)
+    notices: tuple[str, ...] = ()
     index_progress: IndexBuildProgress | None = None
     """The last index-build sample of this statement."""
 
@@ -238,8 +240,24 @@ class SessionState:
         return [t for (s, _), t in self.tables.items() if s == source]
 
     def snapshot(self) -> SessionState:
-        """An independent copy (replay keeps these as seek points)."""
-        return copy.deepcopy(self)
+        """An independent copy (replay keeps these as seek points).
+
+        Cheap: statement rows and events are immutable and shared; only the few mutable
+        parts (checklist, runs, workflows) are copied."""
+        return dataclasses.replace(
+            self,
+            phases=[PhaseState(p.id, p.title, [dataclasses.replace(i) for i in p.items])
+                    for p in self.phases],
+            runs=[dataclasses.replace(r) for r in self.runs],
+            statements=list(self.statements),
+            notices=list(self.notices),
+            tables=dict(self.tables),
+            findings=list(self.findings),
+            gates=list(self.gates),
+            decisions=list(self.decisions),
+            workflows=[dataclasses.replace(w) for w in self.workflows],
+            listener_errors=list(self.listener_errors),
+        )
 
     # ------------------------------------------------------------------ the fold
 
@@ -277,9 +295,13 @@ def _session_started(state: SessionState, e: SessionStarted) -> None:
     state.resumed_from = e.resumed_from
     if state.phases:  # a resumed session keeps the ticks it folded from the old log
         return
-    for phase_id, title, *_ in e.phases:
-        state.phases.append(PhaseState(id=phase_id, title=title))
-    for phase_id, item_id, text, required, action, evidence, *_ in e.items:
+    # A log is input: a short or odd entry (an edited log) is padded, never a crash.
+    for entry in e.phases:
+        phase_id, title = (tuple(str(x) for x in entry) + ("", ""))[:2]
+        state.phases.append(PhaseState(id=phase_id, title=title or phase_id))
+    for entry in e.items:
+        phase_id, item_id, text, required, action, evidence = (
+            tuple(str(x) for x in entry) + ("",) * 6)[:6]
         phase = state.phase(phase_id)
         if phase is not None:
             phase.items.append(ItemState(
@@ -310,14 +332,24 @@ def _run_started(state: SessionState, e: RunStarted) -> None:
     state.lock_wait = None
 
 
-def _row(state: SessionState, index: int) -> StatementRow | None:
+def _row_at(state: SessionState, index: int) -> int | None:
+    """Position in ``state.statements`` of statement ``index`` of the current run."""
     run = state.current_run
-    for row in reversed(state.statements):
+    for i in range(len(state.statements) - 1, -1, -1):
+        row = state.statements[i]
         if run is not None and row.run != run.number:
             return None
         if row.index == index:
-            return row
+            return i
     return None
+
+
+def _update_row(state: SessionState, index: int, **changes: Any) -> bool:
+    at = _row_at(state, index)
+    if at is None:
+        return False
+    state.statements[at] = dataclasses.replace(state.statements[at], **changes)
+    return True
 
 
 def _statement_started(state: SessionState, e: StatementStarted) -> None:
@@ -328,33 +360,22 @@ def _statement_started(state: SessionState, e: StatementStarted) -> None:
 
 
 def _statement_finished(state: SessionState, e: StatementFinished) -> None:
-    row = _row(state, e.index)
-    if row is None:
+    if not _update_row(state, e.index, status="ok", duration_s=e.duration_s,
+                       command_status=e.status, rowcount=e.rowcount):
         return
-    row.status = "ok"
-    row.duration_s = e.duration_s
-    row.command_status = e.status
-    row.rowcount = e.rowcount
     state.lock_wait = None
     if state.current_run is not None:
         state.current_run.statements_ok += 1
 
 
 def _statement_failed(state: SessionState, e: StatementFailed) -> None:
-    row = _row(state, e.index)
-    if row is None:  # failed before it started (e.g. it does not parse)
+    if _row_at(state, e.index) is None:  # failed before it started (it does not parse)
         run = state.current_run
-        row = StatementRow(run=run.number if run else 0, index=e.index, file=e.file,
-                           line=e.line, sql=e.sql)
-        state.statements.append(row)
-    row.status = "failed"
-    row.duration_s = e.duration_s
-    row.sqlstate = e.sqlstate
-    row.message = e.message
-    row.error_line = e.error_line
-    row.position = e.position
-    row.detail = e.detail
-    row.hint = e.hint
+        state.statements.append(StatementRow(run=run.number if run else 0, index=e.index,
+                                             file=e.file, line=e.line, sql=e.sql))
+    _update_row(state, e.index, status="failed", duration_s=e.duration_s,
+                sqlstate=e.sqlstate, message=e.message, error_line=e.error_line,
+                position=e.position, detail=e.detail, hint=e.hint)
     state.lock_wait = None
     if state.current_run is not None:
         state.current_run.statements_failed += 1
@@ -372,15 +393,15 @@ def _statement_skipped(state: SessionState, e: StatementSkipped) -> None:
 def _notice(state: SessionState, e: ServerNotice) -> None:
     state.notices.append(e)
     if e.index is not None:
-        row = _row(state, e.index)
-        if row is not None:
-            row.notices.append(f"{e.severity}: {e.message}")
+        at = _row_at(state, e.index)
+        if at is not None:
+            row = state.statements[at]
+            state.statements[at] = dataclasses.replace(
+                row, notices=(*row.notices, f"{e.severity}: {e.message}"))
 
 
 def _progress(state: SessionState, e: IndexBuildProgress) -> None:
-    row = _row(state, e.index)
-    if row is not None:
-        row.index_progress = e
+    _update_row(state, e.index, index_progress=e)
 
 
 def _lock_wait(state: SessionState, e: LockWait) -> None:
@@ -400,9 +421,9 @@ def _run_finished(state: SessionState, e: RunFinished) -> None:
     run.statements_failed = e.statements_failed
     run.message = e.message
     state.lock_wait = None
-    for row in state.statements:
+    for i, row in enumerate(state.statements):
         if row.run == run.number and row.status == "running":
-            row.status = "not finished"
+            state.statements[i] = dataclasses.replace(row, status="not finished")
 
 
 def _table(state: SessionState, e: ResultTable) -> None:

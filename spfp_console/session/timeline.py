@@ -1,0 +1,260 @@
+"""A recorded session as a timeline a reviewer can move through: the core of replay.
+
+:class:`Timeline` holds the events of a log (with their recorded wall-clock ``at`` and
+session offset ``t``), the markers a reviewer jumps between (errors, decisions,
+overrides, workflows, checklist ticks), and seek points: a copy of the folded state every
+``snapshot_every`` events.  The state at any cursor is the nearest seek point at or
+before it plus at most ``snapshot_every`` events, never a fold from event 0; stepping
+forward applies one event.  ``extend`` appends events of a log still being written
+(``replay --follow``).
+
+Pure and Textual-free: the console's replay screen renders :meth:`Timeline.state_at`.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from spfp_console.events import (
+    ChecklistItemToggled,
+    ConfirmationAnswered,
+    Event,
+    Finding,
+    GateChecked,
+    OverrideRecorded,
+    RollbackDecision,
+    RunFinished,
+    StatementFailed,
+    WorkflowStarted,
+)
+from spfp_console.session.state import SessionState
+
+SNAPSHOT_EVERY = 256
+"""Events between seek points: a seek applies at most this many events to a copy."""
+
+MAX_IDLE_S = 2.0
+"""Playback compresses any pause longer than this (a session idle for an hour plays in
+two seconds at 1x)."""
+
+
+@dataclass(frozen=True)
+class Marker:
+    """A place worth jumping to: ``position`` is the cursor just after the event."""
+
+    position: int
+    kind: str
+    """error | decision | override | workflow | tick"""
+    label: str
+
+
+@dataclass(frozen=True)
+class Stamp:
+    at: str
+    """UTC ISO 8601 as recorded."""
+    t: float
+    """Seconds since the session started."""
+
+
+def marker_of(event: Event, position: int) -> Marker | None:
+    """The marker an event places on the timeline, if any."""
+    if isinstance(event, StatementFailed):
+        return Marker(position, "error", f"SQLSTATE {event.sqlstate} at line "
+                                         f"{event.error_line or event.line}")
+    if isinstance(event, RunFinished) and not event.ok:
+        return Marker(position, "error", f"{event.mode} {event.outcome}")
+    if isinstance(event, Finding) and event.severity == "blocker":
+        return Marker(position, "error", f"blocker: {event.message[:60]}")
+    if isinstance(event, OverrideRecorded):
+        return Marker(position, "override", f"override: {event.what[:60]}")
+    if isinstance(event, (ConfirmationAnswered, RollbackDecision)):
+        what = "rollback" if isinstance(event, RollbackDecision) else event.action
+        answer = "confirmed" if event.confirmed else "declined"
+        return Marker(position, "decision", f"{what} {answer} by {event.who}")
+    if isinstance(event, GateChecked) and not event.passed:
+        return Marker(position, "decision", f"gate {event.gate} closed")
+    if isinstance(event, WorkflowStarted):
+        return Marker(position, "workflow", event.workflow)
+    if isinstance(event, ChecklistItemToggled):
+        return Marker(position, "tick", f"{'ticked' if event.checked else 'unticked'}"
+                                        f" {event.phase}/{event.item_id}")
+    return None
+
+
+@dataclass
+class Timeline:
+    """Events with their stamps, markers and seek points."""
+
+    snapshot_every: int = SNAPSHOT_EVERY
+    events: list[Event] = field(default_factory=list)
+    stamps: list[Stamp] = field(default_factory=list)
+    markers: list[Marker] = field(default_factory=list)
+    _seek_points: list[SessionState] = field(default_factory=list)
+    """_seek_points[i] is the state after i * snapshot_every events."""
+    _head: SessionState = field(default_factory=SessionState)
+    """The state after every event (the live end of a followed log)."""
+
+    def __post_init__(self) -> None:
+        if not self._seek_points:
+            self._seek_points.append(self._head.snapshot())
+
+    @classmethod
+    def of(cls, events: Iterable[tuple[Event, Stamp]], *,
+           snapshot_every: int = SNAPSHOT_EVERY) -> Timeline:
+        timeline = cls(snapshot_every=snapshot_every)
+        timeline.extend(events)
+        return timeline
+
+    def __len__(self) -> int:
+        return len(self.events)
+
+    def extend(self, events: Iterable[tuple[Event, Stamp]]) -> None:
+        """Append events (a followed log grows)."""
+        for event, stamp in events:
+            self.events.append(event)
+            self.stamps.append(stamp)
+            self._head.apply(event)
+            position = len(self.events)
+            marker = marker_of(event, position)
+            if marker is not None:
+                self.markers.append(marker)
+            if position % self.snapshot_every == 0:
+                self._seek_points.append(self._head.snapshot())
+
+    @property
+    def head(self) -> SessionState:
+        """The state after the last event (do not modify)."""
+        return self._head
+
+    def state_at(self, position: int) -> SessionState:
+        """A fresh state after the first ``position`` events (0 <= position <= len)."""
+        position = max(0, min(position, len(self.events)))
+        point = position // self.snapshot_every
+        state = self._seek_points[point].snapshot()
+        for event in self.events[point * self.snapshot_every:position]:
+            state.apply(event)
+        return state
+
+    def advance(self, state: SessionState, position: int, to: int) -> SessionState:
+        """Move a state at ``position`` to ``to``: in place when moving forward a little,
+        from a seek point otherwise."""
+        if position <= to <= position + self.snapshot_every:
+            for event in self.events[position:to]:
+                state.apply(event)
+            return state
+        return self.state_at(to)
+
+    # ------------------------------------------------------------------ navigation
+
+    def next_marker(self, position: int, kinds: Iterable[str] | None = None) -> Marker | None:
+        wanted = set(kinds) if kinds is not None else None
+        start = bisect.bisect_right([m.position for m in self.markers], position)
+        for marker in self.markers[start:]:
+            if wanted is None or marker.kind in wanted:
+                return marker
+        return None
+
+    def previous_marker(self, position: int,
+                        kinds: Iterable[str] | None = None) -> Marker | None:
+        wanted = set(kinds) if kinds is not None else None
+        end = bisect.bisect_left([m.position for m in self.markers], position)
+        for marker in reversed(self.markers[:end]):
+            if wanted is None or marker.kind in wanted:
+                return marker
+        return None
+
+    def position_at(self, when: str | float) -> int:
+        """The cursor at a time: seconds since the start, or an ISO timestamp (or its
+        ``HH:MM:SS`` part).  The position just after the last event at or before it."""
+        if isinstance(when, (int, float)):
+            return bisect.bisect_right([s.t for s in self.stamps], float(when))
+        text = when.strip()
+        if "T" not in text:  # a time of day: match against the time part of each stamp
+            return bisect.bisect_right([s.at.split("T", 1)[-1][: len(text)]
+                                        for s in self.stamps], text)
+        return bisect.bisect_right([s.at[: len(text)] for s in self.stamps], text)
+
+    def delay_before(self, position: int, speed: float = 1.0) -> float:
+        """Seconds to wait before playing event ``position`` (0-based) at ``speed``; idle
+        stretches are compressed to MAX_IDLE_S."""
+        if position <= 0 or position >= len(self.stamps) or speed <= 0:
+            return 0.0
+        gap = self.stamps[position].t - self.stamps[position - 1].t
+        return max(0.0, min(gap, MAX_IDLE_S)) / speed
+
+
+# ---------------------------------------------------------------------- trust
+
+
+@dataclass(frozen=True)
+class TrustBadge:
+    """What a reviewer must know before believing a log, in one line."""
+
+    level: str
+    """trusted | unsigned | unchecked | tampered | truncated | live"""
+    text: str
+    bad_from: int | None = None
+    """The first event (1-based seq) that cannot be trusted, when there is one."""
+
+
+def trust_badge(result: object, *, events: int, live: bool = False) -> TrustBadge:
+    """The badge for a :class:`~spfp_console.journal.verify.VerifyResult`."""
+    chain = result.chain  # type: ignore[attr-defined]
+    signature = result.signature  # type: ignore[attr-defined]
+    if not chain.ok:
+        seq = chain.first_bad_seq
+        if chain.problem == "truncated" or (live and chain.problem in ("truncated", "torn")):
+            if live:
+                return TrustBadge("live", f"live, chain intact up to event {chain.events}")
+            return TrustBadge("truncated", f"TRUNCATED after event {chain.events} (the"
+                                           " console was killed, or the file was cut)",
+                              bad_from=(seq or chain.events + 1))
+        return TrustBadge("tampered", f"TAMPERED at event {seq}: {chain.problem}:"
+                                      f" {chain.detail}", bad_from=seq)
+    if live and chain.outcome is None:
+        return TrustBadge("live", f"live, chain intact up to event {chain.events}")
+    if signature.status == "unsigned":
+        return TrustBadge("unsigned", f"UNSIGNED: anyone could have written this"
+                                      f" ({events} events, chain intact)")
+    if not signature.ok:
+        return TrustBadge("tampered", f"BAD SIGNATURE: {signature.status}: {signature.detail}")
+    if not signature.signer_checked:
+        return TrustBadge("unchecked", f"signed, signer NOT checked (pass --allowed-signers):"
+                                       f" {signature.detail}; chain intact, {events} events")
+    who = signature.signer or "an allowed signer"
+    key = f" ({signature.fingerprint})" if signature.fingerprint else ""
+    return TrustBadge("trusted", f"signed by {who}{key}, chain intact, {events} events")
+
+
+# ---------------------------------------------------------------------- from a log
+
+
+@dataclass
+class LoadedLog:
+    timeline: Timeline
+    stopped: str | None
+    """Why reading stopped early (a torn or unreadable event), None when it read to the end."""
+    unknown: int = 0
+    """Events of kinds this console does not know (skipped, counted)."""
+
+
+def timeline_from_log(path: object, *, snapshot_every: int = SNAPSHOT_EVERY) -> LoadedLog:
+    """Read a log (as far as it parses) into a timeline.  Never raises on a bad event:
+    a tampered or cut log is still replayable up to where it stops making sense."""
+    from spfp_console.events import UnknownEventKind
+    from spfp_console.journal.read import read_journal
+
+    journal = read_journal(path)  # type: ignore[arg-type]
+    pairs: list[tuple[Event, Stamp]] = []
+    unknown = 0
+    for entry in journal.entries:
+        try:
+            event = entry.event()
+        except (UnknownEventKind, TypeError, ValueError):
+            unknown += 1
+            continue
+        if event is not None:
+            pairs.append((event, Stamp(at=str(entry.at), t=float(entry.t))))
+    return LoadedLog(Timeline.of(pairs, snapshot_every=snapshot_every), journal.stopped,
+                     unknown)

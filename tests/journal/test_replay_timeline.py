@@ -1,0 +1,111 @@
+"""The replay timeline: the state at any cursor equals the fold of the events before it,
+markers and seeking find the right event, and the trust badge names what is wrong."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from journal_testkit import (
+    ANY_EVENT,
+    SSH_KEYGEN,
+    allowed_signers,
+    make_ed25519_key,
+    sample_events,
+    write_session,
+)
+
+from spfp_console import events as ev
+from spfp_console.journal.sign import sign_log
+from spfp_console.journal.verify import verify_log
+from spfp_console.session.state import fold
+from spfp_console.session.timeline import Stamp, Timeline, timeline_from_log, trust_badge
+
+
+def _stamped(events: list[ev.Event]) -> list[tuple[ev.Event, Stamp]]:
+    return [(e, Stamp(at=f"2026-02-16T10:00:{i:02d}.000000Z", t=float(i)))
+            for i, e in enumerate(events)]
+
+
+def test_state_at_every_position_equals_the_fold_of_the_events_before_it(tmp_path: Path) -> None:
+    log = write_session(tmp_path, sample_events())
+    loaded = timeline_from_log(log, snapshot_every=3)
+    timeline = loaded.timeline
+    assert loaded.stopped is None and loaded.unknown == 0
+    assert len(timeline) == len(sample_events()) + 1  # + the session end record
+    for position in range(len(timeline) + 1):
+        assert timeline.state_at(position) == fold(timeline.events[:position]), position
+    # Stepping forward in place and seeking back agree with the fold too.
+    state = timeline.state_at(0)
+    for position in range(len(timeline)):
+        state = timeline.advance(state, position, position + 1)
+    assert state == timeline.head
+    assert timeline.advance(state, len(timeline), 2) == fold(timeline.events[:2])
+
+
+def test_markers_and_seeking_find_the_right_events() -> None:
+    timeline = Timeline.of(_stamped(sample_events()), snapshot_every=4)
+    kinds = {m.kind for m in timeline.markers}
+    assert {"error", "override", "decision", "tick"} <= kinds
+    error = timeline.next_marker(0, ["error"])
+    assert error is not None and isinstance(timeline.events[error.position - 1],
+                                            (ev.StatementFailed, ev.RunFinished))
+    assert "23503" in error.label
+    assert timeline.previous_marker(error.position, ["tick"]) == timeline.markers[0]
+    assert timeline.next_marker(len(timeline), None) is None
+    assert timeline.position_at(2.5) == 3
+    assert timeline.position_at("10:00:04") == 5
+    assert timeline.position_at("2026-02-16T10:00:01") == 2
+    assert timeline.delay_before(1, speed=10) == 0.1
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(ANY_EVENT, max_size=25), st.integers(1, 5))
+def test_any_events_fold_without_crashing_and_seek_consistently(
+    events: list[ev.Event], every: int
+) -> None:
+    timeline = Timeline.of(_stamped(events), snapshot_every=every)
+    for position in range(len(events) + 1):
+        assert timeline.state_at(position) == fold(events[:position])
+
+
+def test_badge_of_an_unsigned_log(tmp_path: Path) -> None:
+    log = write_session(tmp_path, sample_events())
+    badge = trust_badge(verify_log(log), events=len(sample_events()) + 1)
+    assert badge.level == "unsigned"
+    assert badge.text.startswith("UNSIGNED: anyone could have written this")
+
+
+def test_badge_of_an_edited_and_of_a_cut_log(tmp_path: Path) -> None:
+    log = write_session(tmp_path / "edited", sample_events())
+    data = log.read_bytes()
+    log.write_bytes(data.replace(b"pg_dump at 09:58", b"pg_dump at 09:59"))
+    badge = trust_badge(verify_log(log), events=0)
+    assert badge.level == "tampered" and badge.bad_from == 1
+    assert badge.text.startswith("TAMPERED at event 1: edited")
+    assert timeline_from_log(log).timeline.events  # still replayable
+
+    cut = write_session(tmp_path / "cut", sample_events())
+    raw = cut.read_bytes()
+    cut.write_bytes(raw[: raw.rindex(b"[[event]]") + 20])
+    badge = trust_badge(verify_log(cut), events=0)
+    assert badge.level == "truncated"
+    assert badge.text.startswith(f"TRUNCATED after event {len(sample_events())}")
+    loaded = timeline_from_log(cut)
+    assert loaded.stopped is not None and len(loaded.timeline) == len(sample_events())
+
+
+def test_badge_of_a_signed_log_names_the_signer(tmp_path: Path) -> None:
+    if SSH_KEYGEN is None:  # pragma: no cover - .ci/install installs OpenSSH
+        raise AssertionError("ssh-keygen is required")
+    key = make_ed25519_key(tmp_path)
+    allowed = allowed_signers(tmp_path, "alice@example.com", key.with_suffix(".pub"))
+    log = write_session(tmp_path / "logs", sample_events())
+    sign_log(log, key_file=key, env={})
+    checked = trust_badge(verify_log(log, allowed_signers=allowed, identity="alice@example.com"),
+                          events=7)
+    assert checked.level == "trusted"
+    assert checked.text.startswith("signed by alice@example.com (SHA256:")
+    unchecked = trust_badge(verify_log(log), events=7)
+    assert unchecked.level == "unchecked" and "NOT checked" in unchecked.text
