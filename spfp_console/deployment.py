@@ -587,7 +587,7 @@ class DeploymentSession:
             if check.added_by_migration:
                 changes[check.kind] = changes.get(check.kind, 0) + 1
         if changes:
-            lines.append("creates: " + ", ".join(f"{n} {kind}{'s' if n > 1 else ''}"
+            lines.append("creates: " + ", ".join(f"{n} {_KIND_NAMES.get(kind, kind)}"
                                                  for kind, n in changes.items()))
         return lines
 
@@ -652,6 +652,12 @@ def checklist_of(runbook: Runbook) -> tuple[tuple[tuple[str, ...], ...],
         for phase in runbook.phases for item in phase.items
     )
     return phases, items
+
+
+_KIND_NAMES = {"index": "indexes", "column": "columns", "view": "views", "table": "tables",
+               "policy": "policies", "function": "functions", "trigger": "triggers",
+               "unique_rule": "uniqueness rules"}
+"""Validation check kinds as the confirmation summary counts them."""
 
 
 def _failed_checks(tables: list[ResultTable]) -> str:

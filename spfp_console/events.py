@@ -197,6 +197,7 @@ class RunFinished(Event):
     statements_ok: int = 0
     statements_failed: int = 0
     message: str | None = None
+    statements_skipped: int = 0  # e.g. the script's own BEGIN/COMMIT
 
     @property
     def ok(self) -> bool:

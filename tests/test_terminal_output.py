@@ -97,3 +97,43 @@ def test_a_table_too_wide_for_the_terminal_becomes_records():
     out.truncate(0)
     EventPrinter("rich", console=console)(narrow)
     assert "check" in out.getvalue() and "─" in out.getvalue()  # a real table header
+
+
+WIDE = ResultTable(
+    title="Indexes", source="validation", columns=("check", "expected", "actual", "status"),
+    rows=(("index idx_transactions_user_date_paid",
+           "CREATE INDEX idx_transactions_user_date_paid ON public.transactions USING btree"
+           " (user_id, date DESC, paid)", "missing", "fail"),),
+    status_column="status", passed=False)
+
+
+def test_piped_tables_honour_columns_and_never_cut_a_word(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "60")
+    out = io.StringIO()
+    EventPrinter("plain", out)(WIDE)
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "Indexes - FAIL"
+    assert max(len(line) for line in lines) <= 60, lines
+    words = " ".join(lines).split()
+    assert "idx_transactions_user_date_paid" in words  # whole, not cut mid-name
+    monkeypatch.delenv("COLUMNS")
+    out = io.StringIO()
+    EventPrinter("plain", out)(WIDE)
+    assert max(len(line) for line in out.getvalue().splitlines()) > 60  # one line per row
+
+
+def test_a_run_says_how_many_statements_it_skipped_and_why():
+    out = io.StringIO()
+    EventPrinter("plain", out)(RunFinished(mode="run", outcome="committed", duration_s=0.5,
+                                           statements_ok=43, statements_skipped=2))
+    assert ("== run committed: 43 ok, 0 failed, 2 skipped (the script's own BEGIN/COMMIT:"
+            " the engine owns the transaction)") in out.getvalue()
+
+
+def test_a_passing_table_with_warnings_says_so():
+    table = ResultTable(title="Claims", source="performance", columns=("claim", "status"),
+                        rows=(("14 indexes", "warn"), ("6 views", "pass")),
+                        status_column="status", passed=True)
+    out = io.StringIO()
+    EventPrinter("plain", out)(table)
+    assert out.getvalue().startswith("Claims - PASS, 1 warning\n")

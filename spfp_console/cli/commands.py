@@ -21,6 +21,7 @@ from spfp_console.deployment import DeploymentSession, WorkflowResult
 from spfp_console.engine.executor import CancelToken
 from spfp_console.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError
 from spfp_console.session.operator import ConfirmationRequest
+from spfp_console.session.presentation import session_summary
 
 __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "UsageError"]
 
@@ -127,6 +128,10 @@ def cancel_on_hangup(cancel: CancelToken) -> Iterator[None]:
 
 def _finish(session: DeploymentSession, printer: EventPrinter, result: WorkflowResult) -> int:
     session.close(result)
+    # The tables have scrolled away on an 80x24 terminal: the few lines that matter.
+    printer.message("")
+    for line in session_summary(session.state):
+        printer.message(f"summary: {line}", "bold")
     if session.log_path is not None:
         sig = f", signed: {session.signature_path}" if session.signature_path else ", unsigned"
         printer.message(f"deployment log: {session.log_path}{sig}", "dim")

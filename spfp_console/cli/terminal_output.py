@@ -9,6 +9,7 @@ piped or ``--json`` run does not pay for it.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Any, TextIO
 
@@ -28,6 +29,15 @@ def choose_style(json_requested: bool, stream: TextIO) -> str:
     if json_requested:
         return "json"
     return "rich" if stream.isatty() else "plain"
+
+
+def _columns_from_env() -> int | None:
+    """$COLUMNS when it is set to a sane width (piped output has no terminal to ask)."""
+    try:
+        columns = int(os.environ.get("COLUMNS", ""))
+    except ValueError:
+        return None
+    return columns if columns >= 20 else None
 
 
 class EventPrinter:
@@ -80,7 +90,8 @@ class EventPrinter:
             return
         try:
             if self._console is not None:
-                self._console.print(text, style=style or None, markup=False)
+                # soft_wrap: a log path or a command to copy is never broken mid-word
+                self._console.print(text, style=style or None, markup=False, soft_wrap=True)
             else:
                 print(text, file=self.stream, flush=True)
         except OSError:
@@ -112,6 +123,10 @@ class EventPrinter:
                 self._rich_records(event, rows, verdict)
             return
         print(f"{event.title}{verdict}", file=self.stream)
+        columns = _columns_from_env()
+        if columns is not None and not self._fits(event.columns, rows, columns - 2):
+            self._plain_records(event, rows, columns)
+            return
         widths = [len(c) for c in event.columns]
         for row in rows:
             for i, cell in enumerate(row):
@@ -124,6 +139,21 @@ class EventPrinter:
         print("  " + fmt(event.columns), file=self.stream)
         for row in rows:
             print("  " + fmt(row), file=self.stream)
+        print(file=self.stream, flush=True)
+
+    def _plain_records(self, event: ResultTable, rows: tuple[tuple[str, ...], ...],
+                       width: int) -> None:
+        """Piped output narrower than the table (COLUMNS): one record per row, wrapped at
+        spaces only (a path or an identifier is never cut)."""
+        import textwrap
+
+        for row in rows:
+            text = " · ".join(f"{name}: {cell}" for name, cell in zip(event.columns, row)
+                              if cell)
+            for line in textwrap.wrap(text, width=width, initial_indent="  ",
+                                      subsequent_indent="    ", break_long_words=False,
+                                      break_on_hyphens=False):
+                print(line, file=self.stream)
         print(file=self.stream, flush=True)
 
     @staticmethod

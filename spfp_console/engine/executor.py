@@ -364,6 +364,7 @@ class _Run:
                 duration_s=round(duration, 6),
                 statements_ok=self.ok,
                 statements_failed=len(self.failures),
+                statements_skipped=self.skipped,
                 message=message,
             )
         )

@@ -11,6 +11,7 @@ Statuses: ``ok``, ``fail``, ``warn``, ``info``, ``heading``, ``progress``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from spfp_console.events import (
     ChecklistItemToggled,
@@ -177,8 +178,11 @@ def describe(event: Event) -> Line | None:
                             f" {event.blocker_since or '?'}): "
                             f"{one_line_sql(event.blocker_query or '', 60)}")
     if isinstance(event, RunFinished):
+        skipped = (f", {event.statements_skipped} skipped (the script's own"
+                   " BEGIN/COMMIT: the engine owns the transaction)"
+                   if event.statements_skipped else "")
         text = (f"== {event.mode} {event.outcome}: {event.statements_ok} ok,"
-                f" {event.statements_failed} failed, {event.duration_s:.2f} s")
+                f" {event.statements_failed} failed{skipped}, {event.duration_s:.2f} s")
         return Line("ok" if event.ok else "fail", text,
                     (event.message,) if event.message else ())
     if isinstance(event, Finding):
@@ -242,3 +246,32 @@ OUTCOME_TEXT = {
 
 def outcome_text(outcome: str) -> str:
     return OUTCOME_TEXT.get(outcome, outcome.replace("_", " "))
+
+
+def session_summary(state: Any) -> list[str]:
+    """A few lines that say how a session went (the end of a headless command, the
+    console's status line): workflows, the last run, validation, blockers, overrides."""
+    lines: list[str] = []
+    for workflow in state.workflows:
+        if workflow.outcome is not None:
+            lines.append(f"{workflow.name}: {outcome_text(workflow.outcome)}")
+    run = state.current_run
+    if run is not None and run.outcome is not None:
+        skipped = f", {run.statements_skipped} skipped" if run.statements_skipped else ""
+        lines.append(f"last {run.mode}: {run.outcome}, {run.statements_ok} ok,"
+                     f" {run.statements_failed} failed{skipped}"
+                     f" in {duration(run.duration_s)}")
+    checked = [t for (source, _), t in state.tables.items() if source == "validation"]
+    if checked:
+        failing = [t.title for t in checked if t.passed is False]
+        lines.append(f"validation: {len(checked) - len(failing)}/{len(checked)} tables pass"
+                     + (f"; FAILED: {', '.join(failing)}" if failing else ""))
+    blockers = [f for f in state.findings if f.severity == "blocker"]
+    if blockers:
+        lines.append(f"{len(blockers)} blocker(s): {blockers[0].message}"
+                     + (" ..." if len(blockers) > 1 else ""))
+    overrides = [d for d in state.decisions if isinstance(d, OverrideRecorded)]
+    if overrides:
+        lines.append(f"{len(overrides)} override(s), the first by {overrides[0].who}:"
+                     f" {overrides[0].reason}")
+    return lines

@@ -419,6 +419,7 @@ def _run_finished(state: SessionState, e: RunFinished) -> None:
     run.duration_s = e.duration_s
     run.statements_ok = e.statements_ok
     run.statements_failed = e.statements_failed
+    run.statements_skipped = e.statements_skipped or run.statements_skipped
     run.message = e.message
     state.lock_wait = None
     for i, row in enumerate(state.statements):

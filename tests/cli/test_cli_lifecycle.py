@@ -8,6 +8,7 @@ import os
 import stat
 import subprocess
 import time
+import re
 from pathlib import Path
 
 import psycopg
@@ -51,6 +52,9 @@ def test_run_validate_rollback_validate_round_trip(
     assert run.rc == EXIT_OK, str(run)
     assert "== run committed" in run.out
     assert "FAILED" not in run.out
+    # The end of the output says how it went: the tables above have scrolled away.
+    assert "summary: deploy: committed; validation passed" in run.out
+    assert re.search(r"summary: validation: (\d+)/\1 tables pass", run.out), run.out
     assert ANSI not in run.out + run.err
 
     validate = cli("validate", "--dsn", clean_db.dsn, env=env)
@@ -264,6 +268,9 @@ def test_on_a_terminal_run_asks_and_a_wrong_answer_changes_nothing(
     assert rc == EXIT_NOT_CONFIRMED, out  # a run that did not run is not a success
     assert ANSI in out  # rich styling on a terminal
     assert f"Type '{clean_db.name}' to continue" in out
+    # right before the question: the locks the run holds until COMMIT, what it creates
+    assert "held until COMMIT:" in out and "ACCESS EXCLUSIVE" in out
+    assert re.search(r"creates: \d+ indexes, .*\d+ views", out), out
     assert "not confirmed: nothing was run" in out
     assert clean_db.schema_dump() == before
 
