@@ -232,6 +232,19 @@ class ResultTable(Event):
     status_column: str | None = None
     passed: bool | None = None
 
+    @classmethod
+    def checked(cls, *, title: str, source: str, columns: tuple[str, ...],
+                rows: Any, status_column: str | None = "status") -> ResultTable:
+        """A table whose verdict is its rows': it passes unless a row's status is
+        "fail" (warnings pass); no verdict without a status column."""
+        rows = tuple(tuple(row) for row in rows)
+        passed = None
+        if status_column is not None:
+            at = columns.index(status_column)
+            passed = all(row[at] != "fail" for row in rows)
+        return cls(title=title, source=source, columns=columns, rows=rows,
+                   status_column=status_column, passed=passed)
+
 
 # --------------------------------------------------------------------------- operator
 

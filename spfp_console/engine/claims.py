@@ -147,13 +147,11 @@ def measure_claims(
         rows.append(
             (claim.text, claimed, _fmt(value, claim.unit), status, note)
         )
-    table = ResultTable(
+    table = ResultTable.checked(
         title="The paper's claims, measured",
         source="validation",
         columns=("claim", "claimed", "measured", "status", "note"),
-        rows=tuple(rows),
-        status_column="status",
-        passed=all(r[3] != "fail" for r in rows),
+        rows=rows,
     )
     if on_event is not None:
         on_event(table)

@@ -169,19 +169,8 @@ def _table(
     *,
     status_column: str | None = "status",
 ) -> ResultTable:
-    rows = tuple(rows)
-    passed = None
-    if status_column is not None:
-        index = columns.index(status_column)
-        passed = all(r[index] != "fail" for r in rows)
-    table = ResultTable(
-        title=title,
-        source="preflight",
-        columns=columns,
-        rows=rows,
-        status_column=status_column,
-        passed=passed,
-    )
+    table = ResultTable.checked(title=title, source="preflight", columns=columns, rows=rows,
+                                status_column=status_column)
     report.tables.append(table)
     return table
 

@@ -164,11 +164,10 @@ def scratch_rehearse(
             if owned:
                 scratch.stop()
 
-    report.passed = all(r[2] != "fail" for r in rows)
-    report.table = ResultTable(
+    report.table = ResultTable.checked(
         title="Scratch rehearsal on a copy of the target's schema",
-        source="rehearsal", columns=("claim", "measured", "status"), rows=tuple(rows),
-        status_column="status", passed=report.passed,
+        source="rehearsal", columns=("claim", "measured", "status"), rows=rows,
     )
+    report.passed = bool(report.table.passed)
     emit(report.table)
     return report

@@ -70,14 +70,7 @@ def run_validation(
         if expect == "applied"
         else f"Validation after rollback: every object {runbook.id} added is gone"
     )
-    table = ResultTable(
-        title=title,
-        source="validation",
-        columns=COLUMNS,
-        rows=tuple(rows),
-        status_column="status",
-        passed=all(r[3] != "fail" for r in rows),
-    )
+    table = ResultTable.checked(title=title, source="validation", columns=COLUMNS, rows=rows)
     if on_event is not None:
         on_event(table)
     return table
@@ -379,14 +372,7 @@ def check_audit_rls(
             if conn.broken:
                 raise
             rows = [("RLS probe", "runs", f"could not run: {error_line(exc)}", "fail")]
-    return ResultTable(
-        title=title,
-        source="validation",
-        columns=columns,
-        rows=tuple(rows),
-        status_column="status",
-        passed=all(r[3] != "fail" for r in rows),
-    )
+    return ResultTable.checked(title=title, source="validation", columns=columns, rows=rows)
 
 
 def _rls_probe(
@@ -513,13 +499,11 @@ def explain_headline_queries(
             )
             status = "pass" if query.expected_index in used else "warn"
             rows.append((query.id, query.expected_index, shown, status))
-    return ResultTable(
+    return ResultTable.checked(
         title="Headline queries: the index each plan uses (EXPLAIN)",
         source="validation",
         columns=("query", "expected index", "indexes used", "status"),
-        rows=tuple(rows),
-        status_column="status",
-        passed=all(r[-1] != "fail" for r in rows),
+        rows=rows,
     )
 
 
