@@ -111,13 +111,18 @@ class Script:
         return tuple(s for s in self.statements if s.kind != "transaction_control")
 
 
-def load_script(path: str | Path, *, tolerant: bool = False) -> Script:
-    """Read and split a SQL file.  See the module docstring for strict vs tolerant.
+def read_script_text(path: str | Path) -> str:
+    """The text of a SQL file, for every reader of a script (split, analysis, preflight).
 
-    Raises :class:`ScriptError` when the file is missing or unreadable, is not UTF-8, or
-    (strict only) does not parse.
+    One loader so that every command fails the same way on a bad file: a
+    :class:`ScriptError` naming the file (and, for bytes that are not UTF-8, the line and
+    the byte offset) instead of a ``UnicodeDecodeError`` from deep inside an analysis.
+    A UTF-8 byte order mark is dropped (editors on Windows write one).
     """
-    path = Path(path)
+    return _read_script(Path(path))[1]
+
+
+def _read_script(path: Path) -> tuple[bytes, str]:
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -129,13 +134,48 @@ def load_script(path: str | Path, *, tolerant: bool = False) -> Script:
             str(path), None, f"cannot read the SQL file: {exc.strerror}"
         ) from None
     try:
-        text = data.decode("utf-8-sig")
+        return data, data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
-        raise ScriptError(str(path), line, "not valid UTF-8; save the file as UTF-8") from None
-    return parse_script(
+        raise ScriptError(
+            str(path),
+            line,
+            f"not valid UTF-8 (byte 0x{data[exc.start]:02x} at byte offset {exc.start}); "
+            "save the file as UTF-8 (nothing was run)",
+        ) from None
+
+
+def load_script(path: str | Path, *, tolerant: bool = False) -> Script:
+    """Read and split a SQL file.  See the module docstring for strict vs tolerant.
+
+    Raises :class:`ScriptError` when the file is missing or unreadable, is not UTF-8,
+    holds no statement at all (empty, or only comments), or (strict only) does not parse.
+    """
+    path = Path(path)
+    data, text = _read_script(path)
+    script = parse_script(
         text, file=str(path), tolerant=tolerant, sha256=hashlib.sha256(data).hexdigest()
     )
+    require_statements(script)
+    return script
+
+
+def require_statements(script: Script) -> None:
+    """Refuse a script without a single statement to send.
+
+    An empty or comment-only file is almost always the wrong file (a truncated copy, the
+    wrong path in the runbook): "rehearsal passed" or a preflight verdict about it would
+    be a claim about nothing.  Transaction control alone (``BEGIN; COMMIT;``) counts as
+    empty too: the engine skips it.
+    """
+    if not script.executable:
+        what = "only BEGIN/COMMIT" if script.statements else "no SQL statement"
+        raise ScriptError(
+            script.file,
+            None,
+            f"contains {what} (the file is empty or holds only comments); nothing was "
+            "run: check that the runbook points at the right script",
+        )
 
 
 def parse_script(

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from spfp_console.engine.errors import ScriptError
-from spfp_console.engine.script import load_script, parse_script
+from spfp_console.engine.script import load_script, parse_script, read_script_text
 from spfp_console.paths import MIGRATION_SQL
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -202,6 +202,44 @@ def test_non_utf8_file(tmp_path: Path) -> None:
     path.write_bytes(b"select 1;\nselect 'caf\xe9';\n")
     with pytest.raises(ScriptError, match=r"latin1\.sql:2: not valid UTF-8"):
         load_script(path)
+
+
+def test_one_loader_names_the_file_line_and_byte_offset(tmp_path: Path) -> None:
+    """Issue 8.8: every reader of a script fails the same way on bytes that are not
+    UTF-8 (preflight's read_text() raised a bare UnicodeDecodeError)."""
+    path = tmp_path / "latin1.sql"
+    path.write_bytes(b"select 1;\nselect 'caf\xe9';\n")
+    for read in (read_script_text, load_script, lambda p: load_script(p, tolerant=True)):
+        with pytest.raises(ScriptError) as info:
+            read(path)
+        assert str(info.value) == (
+            f"{path}:2: not valid UTF-8 (byte 0xe9 at byte offset 21); save the file as "
+            "UTF-8 (nothing was run)"
+        )
+
+
+def test_read_script_text_drops_a_byte_order_mark(tmp_path: Path) -> None:
+    path = tmp_path / "bom.sql"
+    path.write_bytes(b"\xef\xbb\xbfselect 'ok';\n")
+    assert read_script_text(path) == "select 'ok';\n"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "\n\n  \n", "-- nothing to see\n/* really */\n", "BEGIN;\nCOMMIT;\n", ";;\n"],
+    ids=["empty", "blank", "comments", "begin-commit", "semicolons"],
+)
+@pytest.mark.parametrize("tolerant", [False, True], ids=["strict", "tolerant"])
+def test_a_script_without_statements_is_refused(
+    tmp_path: Path, text: str, tolerant: bool
+) -> None:
+    """Issue 8.9: an empty or comment-only script is the wrong file, not a success."""
+    path = tmp_path / "empty.sql"
+    path.write_text(text)
+    with pytest.raises(ScriptError) as info:
+        load_script(path, tolerant=tolerant)
+    assert str(info.value).startswith(f"{path}: contains ")
+    assert "the file is empty or holds only comments" in str(info.value)
 
 
 _pieces = st.sampled_from(
