@@ -30,7 +30,18 @@ from spfp_console.runbook.model import (
 )
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
-_TIMEOUT = re.compile(r"^\d+\s*(ms|s|min|h|d)?$")
+_TIMEOUT = re.compile(r"^(\d+)\s*(ms|s|min|h|d)?$")
+_UNIT_MS = {"ms": 1, "s": 1000, "min": 60_000, "h": 3_600_000, "d": 86_400_000}
+
+LOCK_TIMEOUT_BOUNDS = ("100ms", "5min")
+"""lock_timeout: how long one statement may queue for a table lock.  While an ALTER
+TABLE waits for its ACCESS EXCLUSIVE lock, every later query on that table queues behind
+it: a long wait is an outage of the table, and 0 (PostgreSQL's "wait forever") an
+unbounded one.  Below 100 ms even a quiet database fails for nothing."""
+STATEMENT_TIMEOUT_BOUNDS = ("1s", "24h")
+"""statement_timeout: how long one statement may run (0 would be "forever").  A day is
+far beyond any index build this console should run in one transaction; under a second
+fails ordinary DDL."""
 
 
 class RunbookError(ConsoleError, ValueError):
@@ -202,8 +213,31 @@ def _identifier(value: str) -> str | None:
     return None if _ID.match(value) else "must be an identifier (letters, digits, _ . : -)"
 
 
-def _timeout(value: str) -> str | None:
-    return None if _TIMEOUT.match(value) else "must be a PostgreSQL duration like 5s, 500ms, 2min"
+def _milliseconds(value: str) -> int | None:
+    """A duration as PostgreSQL reads it for a timeout (no unit: milliseconds)."""
+    match = _TIMEOUT.match(value.strip())
+    if match is None:
+        return None
+    return int(match.group(1)) * _UNIT_MS[match.group(2) or "ms"]
+
+
+def _timeout(bounds: tuple[str, str]) -> Callable[[str], str | None]:
+    low, high = bounds
+    low_ms, high_ms = _milliseconds(low), _milliseconds(high)
+    assert low_ms is not None and high_ms is not None
+
+    def check(value: str) -> str | None:
+        ms = _milliseconds(value)
+        if ms is None:
+            return "must be a PostgreSQL duration like 5s, 500ms, 2min"
+        if ms == 0:
+            return (f"{value!r} means no limit at all; set a duration between {low} and "
+                    f"{high}")
+        if not low_ms <= ms <= high_ms:
+            return f"{value!r} is out of range; set a duration between {low} and {high}"
+        return None
+
+    return check
 
 
 def _unique_ids(ctx: _Context, key: str, ids: list[tuple[str, str]]) -> None:
@@ -341,8 +375,10 @@ def load_runbook(path: str | Path) -> Runbook:
 
     st = top.table("settings", required=False)
     settings = Settings(
-        lock_timeout=st.get("lock_timeout", str, "5s", check=_timeout),
-        statement_timeout=st.get("statement_timeout", str, "0", check=_timeout),
+        lock_timeout=st.get("lock_timeout", str, "5s",
+                            check=_timeout(LOCK_TIMEOUT_BOUNDS)),
+        statement_timeout=st.get("statement_timeout", str, "1h",
+                                 check=_timeout(STATEMENT_TIMEOUT_BOUNDS)),
         connect_timeout_s=st.get("connect_timeout_s", float, 10.0),
         min_server_version_num=st.get("min_server_version_num", int, 150000),
         schema=st.get("schema", str, "public"),

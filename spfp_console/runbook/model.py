@@ -63,7 +63,7 @@ class ScriptRef:
 @dataclass(frozen=True)
 class Settings:
     lock_timeout: str = "5s"
-    statement_timeout: str = "0"
+    statement_timeout: str = "1h"
     connect_timeout_s: float = 10.0
     min_server_version_num: int = 150000
     schema: str = "public"

@@ -136,3 +136,51 @@ def test_unknown_action(tmp_path):
     path = _write(tmp_path, MINIMAL.replace('text = "A"', 'text = "A"\naction = "deploy"'))
     with pytest.raises(RunbookError, match=r"action: must be one of preflight"):
         load_runbook(path)
+
+
+def _with_settings(tmp_path: Path, settings: str) -> Path:
+    # [settings] after [scripts] and before the phases: lines 9 (header) and 10, 11
+    text = MINIMAL.replace("[[phases]]", f"[settings]\n{settings}\n\n[[phases]]", 1)
+    return _write(tmp_path, text)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "problem"),
+    [
+        ("lock_timeout", "0", "'0' means no limit at all"),
+        ("lock_timeout", "0s", "'0s' means no limit at all"),
+        ("lock_timeout", "10ms", "'10ms' is out of range"),
+        ("lock_timeout", "50", "'50' is out of range"),  # no unit: milliseconds
+        ("lock_timeout", "1h", "'1h' is out of range"),
+        ("statement_timeout", "0", "'0' means no limit at all"),
+        ("statement_timeout", "500ms", "'500ms' is out of range"),
+        ("statement_timeout", "2d", "'2d' is out of range"),
+        ("statement_timeout", "5 parsecs", "must be a PostgreSQL duration"),
+    ],
+)
+def test_timeouts_of_zero_or_absurd_size_are_refused(tmp_path, field, value, problem):
+    """Issue 8.10: lock_timeout = "0" (wait forever) was accepted."""
+    path = _with_settings(tmp_path, f'{field} = "{value}"')
+    line = path.read_text().splitlines().index(f'{field} = "{value}"') + 1
+    with pytest.raises(RunbookError) as info:
+        load_runbook(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}:{line}: settings.{field}: {problem}"), message
+    if "duration like" not in message:
+        assert "set a duration between" in message
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("lock_timeout", "100ms"), ("lock_timeout", "5min"), ("lock_timeout", "2000"),
+     ("statement_timeout", "1s"), ("statement_timeout", "24h"),
+     ("statement_timeout", "1d")],
+)
+def test_timeouts_within_bounds_load(tmp_path, field, value):
+    rb = load_runbook(_with_settings(tmp_path, f'{field} = "{value}"'))
+    assert getattr(rb.settings, field) == value
+
+
+def test_a_runbook_without_timeouts_gets_bounded_defaults(tmp_path):
+    rb = load_runbook(_write(tmp_path, MINIMAL))
+    assert (rb.settings.lock_timeout, rb.settings.statement_timeout) == ("5s", "1h")
