@@ -179,3 +179,41 @@ def test_a_signal_outside_the_run_still_ends_the_log(
     (log,) = deploy_logs(tmp_path)
     verified = cli("verify", log)
     assert verified.rc == EXIT_OK, str(verified)
+
+
+def test_a_killed_console_releases_its_locks_within_seconds(
+    cli: Cli, tmp_path: Path, clean_db
+) -> None:
+    """Issue 8.11: SIGKILL cannot be caught, so the server must notice the dead client
+    by itself (client_connection_check_interval); without it the backend ran its
+    statement to the end (here a 60 s sleep) holding the deployment lock and six
+    ACCESS EXCLUSIVE table locks."""
+    proc, out, err = _start_slow_run(cli, tmp_path, clean_db)
+    try:
+        pid = wait_for_backend(clean_db, "pg_sleep", proc=proc)
+        held = clean_db.query(
+            "select count(*) filter (where locktype = 'advisory'),"
+            " count(*) filter (where mode = 'AccessExclusiveLock'"
+            " and locktype = 'relation')"
+            " from pg_locks where pid = %s and granted",
+            (pid,),
+        )[0]
+        assert held[0] == 1 and held[1] >= 6, held  # the premise: it holds them
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        killed = time.monotonic()
+        while time.monotonic() - killed < 8:
+            left = clean_db.scalar("select count(*) from pg_locks where pid = %s", (pid,))
+            if left == 0:
+                break
+            time.sleep(0.05)
+        released_after = time.monotonic() - killed
+    finally:
+        stop(proc)
+        # never leave a backend behind for the next test, whatever happened above
+        clean_db.query("select pg_terminate_backend(pid) from pg_stat_activity"
+                       " where application_name = 'spfp-console'")
+    assert left == 0, f"backend {pid} still holds {left} lock(s) 8 s after SIGKILL"
+    assert released_after < 5, f"locks released only after {released_after:.1f} s"
+    assert clean_db.scalar(
+        "select count(*) from pg_stat_activity where pid = %s", (pid,)) == 0

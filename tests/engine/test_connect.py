@@ -180,3 +180,14 @@ def test_sslmode_require_against_a_server_without_tls(base_db) -> None:
     assert "SSL" in message
     assert SUPERUSER_PASSWORD not in message
     assert "\n" not in message
+
+
+def test_sessions_check_that_their_client_is_still_there(base_db) -> None:
+    """Issue 8.11: a backend notices a vanished client while running a statement."""
+    from spfp_console.engine.connect import CLIENT_CONNECTION_CHECK_INTERVAL, connect
+
+    assert CLIENT_CONNECTION_CHECK_INTERVAL == "2s"
+    for autocommit in (True, False):
+        with connect(base_db.dsn, autocommit=autocommit) as conn:
+            row = conn.execute("show client_connection_check_interval").fetchone()
+            assert row == ("2s",)
