@@ -35,9 +35,14 @@ from psycopg.pq import TransactionStatus
 from spfp_console.engine import advisory_lock
 from spfp_console.engine.advisory_lock import DEFAULT_LOCK_KEY
 from spfp_console.engine.connect import Target, side_connection, target_of
-from spfp_console.engine.errors import RunAborted, ScriptError
+from spfp_console.engine.errors import EngineError, RunAborted, ScriptError
 from spfp_console.engine.monitor import StatementMonitor
-from spfp_console.engine.script import Script, Statement
+from spfp_console.engine.rehearsal_effects import (
+    IrreversibleEffect,
+    describe_irreversible,
+    irreversible_effects,
+)
+from spfp_console.engine.script import Script, Statement, require_statements
 from spfp_console.errors import first_line
 from spfp_console.events import (
     Event,
@@ -52,7 +57,8 @@ from spfp_console.events import (
 )
 
 Mode = Literal["run", "rehearse"]
-Outcome = Literal["committed", "rolled_back", "failed", "cancelled", "rehearsed"]
+Outcome = Literal["committed", "rolled_back", "failed", "cancelled", "rehearsed", "refused"]
+"""``refused``: the ``before_statements`` hook stopped the run before any statement."""
 
 _SAVEPOINT = "spfp_statement"
 _CANCEL_RESEND_S = 0.2
@@ -110,7 +116,7 @@ class RunResult:
 
     mode: str
     outcome: str
-    """committed, rolled_back, failed, cancelled or rehearsed."""
+    """committed, rolled_back, failed, cancelled, rehearsed or refused."""
     statements_ok: int
     failures: list[StatementFailed] = field(default_factory=list)
     duration_s: float = 0.0
@@ -163,6 +169,7 @@ def run_script(
     cancel: CancelToken | None = None,
     advisory_lock_key: int | None = DEFAULT_LOCK_KEY,
     monitor_interval: float = 0.5,
+    before_statements: Callable[[psycopg.Connection[Any]], None] | None = None,
 ) -> RunResult:
     """Run or rehearse ``script`` on a target (see the module docstring).
 
@@ -171,6 +178,12 @@ def run_script(
     ``advisory_lock_key=None`` skips the deployment lock (scratch databases only).
     ``monitor_interval <= 0`` turns the progress/lock-wait monitor off.
 
+    ``before_statements(conn)`` runs inside the engine's transaction, after the timeouts
+    are set and before the first statement: what it reads or locks is what the script
+    then acts on (the rollback re-counts the data it destroys there, under lock).  An
+    :class:`EngineError` or a database error it raises ends the run rolled back, with
+    its message, before any statement ran.
+
     Statement failures do not raise: they are events and :attr:`RunResult.failures`.
     Raises :class:`ScriptError` (run mode refuses the script up front),
     :class:`ConnectError`, :class:`LockHeldError` (another deployment holds the lock) or
@@ -178,6 +191,7 @@ def run_script(
     """
     if mode not in ("run", "rehearse"):
         raise ValueError(f"unknown mode {mode!r}: expected 'run' or 'rehearse'")
+    require_statements(script)
     if mode == "run":
         check_runnable(script)
 
@@ -210,6 +224,7 @@ def run_script(
                 statement_timeout=statement_timeout,
                 cancel=cancel,
                 monitor_interval=monitor_interval,
+                before_statements=before_statements,
             )
             return run.execute()
         finally:
@@ -251,6 +266,7 @@ class _Run:
         statement_timeout: str,
         cancel: CancelToken | None,
         monitor_interval: float,
+        before_statements: Callable[[psycopg.Connection[Any]], None] | None = None,
     ) -> None:
         self.conn = conn
         self.script = script
@@ -260,6 +276,7 @@ class _Run:
         self.statement_timeout = statement_timeout
         self.cancel = cancel
         self.monitor_interval = monitor_interval
+        self.before_statements = before_statements
 
         self.pid = conn.info.backend_pid
         self.events = 0
@@ -274,6 +291,7 @@ class _Run:
         self._last_index: int | None = None
         self._finished = threading.Event()
         self._monitor: StatementMonitor | None = None
+        self.irreversible: list[IrreversibleEffect] = []
 
     # ------------------------------------------------------------------ events
 
@@ -319,6 +337,8 @@ class _Run:
 
     def execute(self) -> RunResult:
         started = time.perf_counter()
+        if self.mode == "rehearse":
+            self.irreversible = self._irreversible()
         self._begin()
         target = target_of(self.conn)
         self.emit(
@@ -398,6 +418,10 @@ class _Run:
             ) from None
 
     def _statements_then_end(self) -> tuple[str, str | None]:
+        refused = self._before_statements()
+        if refused is not None:
+            self._rollback()
+            return "refused", refused
         try:
             stopped = self._statements()
         except _LostConnection as lost:
@@ -418,9 +442,14 @@ class _Run:
             self._rollback()
             n = len(self.failures)
             verdict = "no failures" if n == 0 else f"{n} failing statement{'s' * (n != 1)}"
-            return (
-                "rehearsed",
-                f"rehearsal: {self.ok} ok, {verdict}; everything was rolled back",
+            if not self.irreversible:
+                return (
+                    "rehearsed",
+                    f"rehearsal: {self.ok} ok, {verdict}; everything was rolled back",
+                )
+            return "rehearsed", (
+                f"rehearsal: {self.ok} ok, {verdict}; rolled back, except what a rollback "
+                f"cannot undo: {describe_irreversible(self.irreversible)}"
             )
         if self.failures:
             self._rollback()
@@ -444,6 +473,36 @@ class _Run:
                 "(a deferred constraint?); nothing was applied"
             )
         return "committed", f"committed {self.ok} statements"
+
+    def _irreversible(self) -> list[IrreversibleEffect]:
+        try:
+            return irreversible_effects(self.script, conn=self.conn)
+        except psycopg.Error:
+            # The catalog lookup of INSERT targets is a courtesy: without it the sequence
+            # calls the text names are still reported.
+            if self.conn.broken or self.conn.closed:
+                raise
+            return irreversible_effects(self.script)
+
+    def _before_statements(self) -> str | None:
+        """Run the caller's hook; the reason to stop, or None to go on."""
+        if self.before_statements is None:
+            return None
+        try:
+            self.before_statements(self.conn)
+        except EngineError as exc:
+            return f"{exc}; nothing was changed"
+        except psycopg.Error as exc:
+            if self.conn.broken or self.conn.closed:
+                return (
+                    f"connection to the server was lost before the first statement "
+                    f"({first_line(exc)}); nothing was changed"
+                )
+            return (
+                f"stopped before the first statement ({exc.sqlstate}: "
+                f"{exc.diag.message_primary or first_line(exc)}); nothing was changed"
+            )
+        return None
 
     def _statements(self) -> str | None:
         """Run the statements; 'cancelled' when stopped by a cancel, else None."""

@@ -16,7 +16,7 @@ effects are outside the transaction altogether, the way PostgreSQL defines them:
 :func:`irreversible_effects` finds these in a parsed :class:`Script`, inside DO blocks
 too (their body is scanned for the same calls); calls hidden in functions the script
 calls, or in dynamic SQL strings, cannot be seen statically.  :func:`rehearsal_locks`
-reuses the preflight's lock analysis (:func:`script_relations`), so both report the same
+reuses the lock analysis the preflight uses (:func:`script_relations`), so both report the same
 lock for a table.
 """
 
@@ -30,7 +30,7 @@ import psycopg
 from pglast import ast, parse_sql, parser
 from pglast.parser import ParseError
 
-from spfp_console.engine.preflight import LOCK_EFFECT, LOCK_LEVELS, script_relations
+from spfp_console.engine.script_analysis import LOCK_EFFECT, LOCK_LEVELS, script_relations
 from spfp_console.engine.script import Script, Statement
 from spfp_console.events import ResultTable
 

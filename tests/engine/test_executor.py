@@ -190,3 +190,40 @@ def test_caller_connection_is_left_open_and_idle(base_db) -> None:
         assert conn.execute(
             "select count(*) from pg_locks where locktype = 'advisory'"
         ).fetchone() == (0,)
+
+
+@pytest.mark.parametrize("mode", ["run", "rehearse"])
+def test_a_script_without_statements_is_refused_in_both_modes(base_db, mode) -> None:
+    """Issue 8.9: 'rehearsal passed' about nothing was a claim about nothing."""
+    script = parse_script("-- the real statements were lost in a copy\n", file="empty.sql")
+    with pytest.raises(ScriptError, match=r"^empty\.sql: contains no SQL statement"):
+        run_script(base_db.dsn, script, mode=mode)
+
+
+def test_a_rehearsal_names_the_sequence_change_it_cannot_undo(base_db) -> None:
+    """Issue 8.12: "everything was rolled back" was false after a setval."""
+    with base_db.connect() as conn:
+        conn.execute("create sequence public.invoice_no")
+    script = parse_script(
+        "create table public.t (a int);\n"
+        "select setval('public.invoice_no', 42);\n"
+        "do $$ begin perform nextval('public.invoice_no'); end $$;\n",
+        file="seq.sql",
+    )
+    result = run_script(base_db.dsn, script, mode="rehearse")
+    assert result.outcome == "rehearsed" and result.ok
+    # the premise: the sequence really moved although the rehearsal rolled back
+    assert base_db.scalar("select last_value from public.invoice_no") == 43
+    assert base_db.scalar("select to_regclass('public.t')") is None
+    assert "everything was rolled back" not in result.message
+    assert "rolled back, except what a rollback cannot undo" in result.message
+    assert "setval public.invoice_no" in result.message
+    assert "statement 2 at seq.sql:2" in result.message
+    assert "nextval public.invoice_no" in result.message
+    assert "statement 3 at seq.sql:3" in result.message
+
+
+def test_a_clean_rehearsal_still_says_everything_was_rolled_back(base_db) -> None:
+    result = run_script(base_db.dsn, parse_script("create table public.t (a int);"),
+                        mode="rehearse")
+    assert result.message.endswith("everything was rolled back")

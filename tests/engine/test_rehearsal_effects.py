@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from spfp_console.engine.preflight import script_relations
+from spfp_console.engine.script_analysis import script_relations
 from spfp_console.engine.rehearsal_effects import (
     irreversible_effects,
     rehearsal_locks,
