@@ -312,13 +312,15 @@ class DeploymentSession:
              tolerant: bool = False) -> Script:
         return load_script(path or self.runbook.script(role), tolerant=tolerant)
 
-    def _execute(self, script: Script, mode: str, cancel: CancelToken | None) -> RunResult:
+    def _execute(self, script: Script, mode: str, cancel: CancelToken | None,
+                 before_statements: Callable[[Any], None] | None = None) -> RunResult:
         settings = self.runbook.settings
         started = time.perf_counter()
         result = run_script(
             self._conn(), script, mode=mode,  # type: ignore[arg-type]
             on_event=self.emit, lock_timeout=settings.lock_timeout,
             statement_timeout=settings.statement_timeout, cancel=cancel,
+            before_statements=before_statements,
         )
         if mode == "run":
             self.last_run_seconds = time.perf_counter() - started
@@ -331,8 +333,10 @@ class DeploymentSession:
     def run_migration(self, *, cancel: CancelToken | None = None) -> RunResult:
         return self._execute(self.load("migration"), "run", cancel)
 
-    def run_rollback(self, *, cancel: CancelToken | None = None) -> RunResult:
-        return self._execute(self.load("rollback"), "run", cancel)
+    def run_rollback(self, *, cancel: CancelToken | None = None,
+                     recheck: Callable[[Any], None] | None = None) -> RunResult:
+        """``recheck`` (an ImpactRecheck) runs under lock in the rollback's transaction."""
+        return self._execute(self.load("rollback"), "run", cancel, recheck)
 
     def run_validation(self, *, expect: str = "applied") -> list[ResultTable]:
         from spfp_console.engine import validate
@@ -373,7 +377,8 @@ class DeploymentSession:
         with _target_step("rollback impact"):
             return rollback_impact(self._conn(), self.runbook, on_event=self.emit)
 
-    def export_at_risk(self, out_dir: Path) -> list[Path]:
+    def export_at_risk(self, out_dir: Path) -> Any:
+        """An AtRiskExport: a new folder under ``out_dir`` and the files in it."""
         from spfp_console.engine.rollback_impact import export_at_risk
 
         with _target_step("export"):
@@ -393,6 +398,7 @@ class DeploymentSession:
     def check(self) -> WorkflowResult:
         """Preflight: read-only checks of the target; ticks the preflight items."""
         self._begin("check")
+        self.load(tolerant=True)  # unreadable, not UTF-8 or empty: one clear error
         report = self.preflight()
         blockers = len(report.blockers)
         self._tick_action("preflight", report.passed,
@@ -407,6 +413,7 @@ class DeploymentSession:
                  cancel: CancelToken | None = None) -> WorkflowResult:
         """Every statement in a savepoint, everything rolled back; lists every failure."""
         self._begin("rehearse")
+        effects = self._rehearsal_warning(self.load(path=path, tolerant=True))
         run = self.run_rehearsal(path=path, cancel=cancel)
         failed = len(run.failures)
         if run.ok:
@@ -416,6 +423,12 @@ class DeploymentSession:
             message = f"{failed} failing statement(s); nothing was changed"
         else:
             outcome, message = run.outcome, run.message
+        if effects and run.outcome == "rehearsed":
+            from spfp_console.engine.rehearsal_effects import describe_irreversible
+
+            message = (f"{failed} failing statement(s); " if failed else "") + (
+                f"rolled back, except {len(effects)} effect(s) a rollback cannot undo: "
+                f"{describe_irreversible(effects)}")
         if path is None:  # a rehearsal of another script says nothing about the runbook's
             self._tick_action("rehearse", run.ok,
                               f"{run.statements_ok} statements ran, 0 failed" if run.ok
@@ -423,6 +436,24 @@ class DeploymentSession:
         return self._finish(WorkflowResult(
             "rehearse", outcome, ok=run.ok, exit_code=EXIT_OK if run.ok else EXIT_FAILED,
             message=message, run=run))
+
+    def _rehearsal_warning(self, script: Script) -> list[Any]:
+        """Before a rehearsal on the target: the table locks it will hold until it ends
+        and the effects its rollback cannot undo, as one warning table.  Returns the
+        effects (IrreversibleEffect)."""
+        from spfp_console.engine.rehearsal_effects import (
+            irreversible_effects,
+            rehearsal_locks,
+            rehearsal_warning_table,
+        )
+
+        schema = self.runbook.settings.schema
+        locks = rehearsal_locks(script.path, schema)
+        with _target_step("rehearsal analysis"):
+            effects = irreversible_effects(script, conn=self._conn(), default_schema=schema)
+        if locks or effects:
+            self.emit(rehearsal_warning_table(locks, effects))
+        return effects
 
     def scratch_rehearse(self) -> WorkflowResult:
         """On a throwaway local copy of the target's schema: apply, validate, re-apply,
@@ -485,6 +516,7 @@ class DeploymentSession:
         """Preflight -> gates -> typed confirmation -> run -> validate -> claims."""
         assert self.info is not None, "open() the session first"
         self._begin("deploy")
+        self.load("migration")  # unreadable, empty or unparsable: refused before anything
         report = self.preflight() if preflight else None
         if report is not None:
             self._tick_action("preflight", report.passed,
@@ -599,30 +631,39 @@ class DeploymentSession:
         impact = self.rollback_impact()
         self._tick_action("rollback-impact", True,
                           f"{impact.total} rows/values would be lost")
-        exported: list[Path] = []
-        if export_dir is not None:
-            exported = self.export_at_risk(export_dir)
-        expected = f"rollback {self.info.dbname}"
+        from spfp_console.engine.rollback_impact import ImpactRecheck
+
+        # Each rollback exports into a folder of its own: never over an earlier export.
+        folder: Path | None = None
         summary = [f"destroys {impact.total} rows/values"]
-        summary += [f"exported {len(exported)} file(s) to {export_dir}"] if exported else (
-            ["NOT exported (use an export directory to keep a copy)"] if impact.total else [])
+        if export_dir is not None:
+            export = self.export_at_risk(export_dir)
+            folder = export.folder
+            summary.append(f"exported {len(export.files)} file(s) to {folder}")
+        elif impact.total:
+            summary.append("NOT exported (use an export directory to keep a copy)")
+        expected = f"rollback {self.info.dbname}"
+        exported_to = str(folder) if folder is not None else None
         request = ConfirmationRequest(
             action="rollback",
             title=f"Roll back {self.runbook.id} on {self.info.display}",
             expected=expected, summary=tuple(summary), impact=impact,
-            exported_to=str(export_dir) if exported else None,
+            exported_to=exported_to,
         )
         typed = operator.confirm(request)
         confirmed = typed == expected
         self.emit(RollbackDecision(confirmed=confirmed, typed=typed, who=operator.name,
-                                   rows_at_risk=impact.total,
-                                   exported_to=str(export_dir) if exported else None,
+                                   rows_at_risk=impact.total, exported_to=exported_to,
                                    when=utc_now()))
         if not confirmed:
             return self._finish(WorkflowResult(
                 "rollback", "not_confirmed", ok=False, exit_code=EXIT_NOT_CONFIRMED,
                 message="not confirmed: nothing was rolled back", report=impact))
-        run = self.run_rollback(cancel=cancel)
+        # Rows written since the count are counted (and exported) again, under lock,
+        # inside the rollback's own transaction.
+        recheck = ImpactRecheck(self.runbook, confirmed=impact.total, export_folder=folder,
+                                on_event=self.emit)
+        run = self.run_rollback(cancel=cancel, recheck=recheck)
         if not run.ok:
             self._tick_action("rollback", False, f"{run.outcome}: {run.message or ''}")
             return self._finish(WorkflowResult(

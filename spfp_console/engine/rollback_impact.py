@@ -10,6 +10,17 @@ objects come from the runbook's checks (``table`` and ``column`` checks with
 Both functions only read, in one REPEATABLE READ, READ ONLY transaction, so the counts and
 the exported files describe the same snapshot.  Objects already absent (a rollback that
 ran half-way, a column dropped by hand) are reported as such and skipped.
+
+Each export goes into a folder of its own (``rollback-<UTC time>`` under the directory
+given), never over an earlier one: a second rollback must not destroy the only copy of
+what the first one saved.
+
+Between that export and the operator's confirmation, the application keeps writing.
+:class:`ImpactRecheck` closes the gap: it runs inside the rollback's own transaction
+(the executor's ``before_statements`` hook), locks the tables the rollback drops from,
+counts again, exports what is there now when an export was asked for, and stops the
+rollback when more data would be lost than the operator confirmed and nothing keeps a
+copy of it.
 """
 
 from __future__ import annotations
@@ -17,13 +28,16 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from psycopg import sql
 
 from spfp_console.engine import catalog
 from spfp_console.engine.catalog import qualified, read_only
+from spfp_console.engine.errors import EngineError
 from spfp_console.events import Event, ResultTable
 from spfp_console.runbook.model import Check, Runbook
 
@@ -118,6 +132,13 @@ def rollback_impact(
     """Count the rows and values the rollback would destroy.  Read-only."""
     with read_only(conn, repeatable_read=True):
         items = _items(conn, runbook)
+    impact = _impact(items, title="Data the rollback would destroy")
+    if on_event is not None and impact.table is not None:
+        on_event(impact.table)
+    return impact
+
+
+def _impact(items: list[AtRisk], *, title: str, exported: bool = False) -> RollbackImpact:
     impact = RollbackImpact(items=items)
     rows: list[tuple[str, ...]] = []
     for item in items:
@@ -148,15 +169,13 @@ def rollback_impact(
             )
         )
     impact.table = ResultTable(
-        title=f"Data the rollback would destroy: {impact.total} rows and values",
+        title=f"{title}: {impact.total} rows and values",
         source="rollback-impact",
         columns=("table", "column", "what is lost", "count", "status", "note"),
         rows=tuple(rows),
         status_column="status",
         passed=True,
     )
-    if on_event is not None:
-        on_event(impact.table)
     return impact
 
 
@@ -167,61 +186,170 @@ def _default_runbook() -> Runbook:
     return load_runbook(DEFAULT_RUNBOOK)
 
 
+@dataclass(frozen=True)
+class AtRiskExport:
+    """Where one export of the data at risk went."""
+
+    folder: Path
+    """A folder of its own, created for this export."""
+    files: list[Path]
+
+
+def new_export_folder(out_dir: Path | str) -> Path:
+    """Create and return a folder no earlier export used, under ``out_dir``.
+
+    ``rollback-<UTC time>``, with ``-2``, ``-3``... when two exports start within the same
+    second; ``mkdir`` without ``exist_ok`` makes the choice race-free.  Mode 0700 (the
+    files hold user data), ``out_dir`` created 0700 too when missing.
+    """
+    out = Path(out_dir)
+    out.mkdir(mode=0o700, parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    for n in range(1, 1000):
+        folder = out / (f"rollback-{stamp}" if n == 1 else f"rollback-{stamp}-{n}")
+        try:
+            folder.mkdir(mode=0o700)
+        except FileExistsError:
+            continue
+        return folder
+    raise EngineError(f"{out}: cannot create a new export folder (1000 exports this "
+                      "second?); choose another --export-dir")
+
+
 def export_at_risk(
     conn: psycopg.Connection, out_dir: Path | str, runbook: Runbook | None = None
-) -> list[Path]:
+) -> AtRiskExport:
     """Write the data the rollback would destroy as CSV files, one per table or column.
 
     ``<table>.csv`` holds every column of a dropped table; ``<table>.<column>.csv`` holds
     ``id`` and the value for the rows whose value is lost.  Files are created mode 0600
-    (they hold user data) in ``out_dir`` (created 0700 if missing) and overwritten if they
-    exist.  Absent tables and columns are skipped.  Returns the paths written.
+    (they hold user data) in a new folder under ``out_dir`` (see
+    :func:`new_export_folder`); nothing is ever overwritten.  Absent tables and columns
+    are skipped.
     """
     runbook = runbook or _default_runbook()
-    out = Path(out_dir)
-    out.mkdir(mode=0o700, parents=True, exist_ok=True)
-    paths: list[Path] = []
+    folder = new_export_folder(out_dir)
     with read_only(conn, repeatable_read=True):
-        for item in _items(conn, runbook):
-            if item.count is None or item.condition is None:
-                continue
-            columns = catalog.column_names(conn, item.schema, item.table)
-            order = (
-                sql.SQL(" ORDER BY {}").format(sql.Identifier("id"))
-                if "id" in columns
-                else sql.SQL("")
+        files = _export_items(conn, _items(conn, runbook), folder)
+    return AtRiskExport(folder, files)
+
+
+def _export_items(conn: psycopg.Connection, items: list[AtRisk], out: Path) -> list[Path]:
+    """COPY each item out, in the caller's transaction (one snapshot for all)."""
+    paths: list[Path] = []
+    for item in items:
+        if item.count is None or item.condition is None:
+            continue
+        columns = catalog.column_names(conn, item.schema, item.table)
+        order = (
+            sql.SQL(" ORDER BY {}").format(sql.Identifier("id"))
+            if "id" in columns
+            else sql.SQL("")
+        )
+        if item.column is None:
+            select = sql.SQL("SELECT * FROM {}").format(qualified(item.schema, item.table))
+            name = f"{item.table}.csv"
+        else:
+            keep = [sql.Identifier(c) for c in ("id",) if c in columns]
+            keep.append(sql.Identifier(item.column))
+            select = sql.SQL("SELECT {} FROM {} WHERE {}").format(
+                sql.SQL(", ").join(keep),
+                qualified(item.schema, item.table),
+                sql.SQL(item.condition),  # type: ignore[arg-type]
             )
-            if item.column is None:
-                select = sql.SQL("SELECT * FROM {}").format(
-                    qualified(item.schema, item.table)
-                )
-                name = f"{item.table}.csv"
-            else:
-                keep = [sql.Identifier(c) for c in ("id",) if c in columns]
-                keep.append(sql.Identifier(item.column))
-                select = sql.SQL("SELECT {} FROM {} WHERE {}").format(
-                    sql.SQL(", ").join(keep),
-                    qualified(item.schema, item.table),
-                    sql.SQL(item.condition),  # type: ignore[arg-type]
-                )
-                name = f"{item.table}.{item.column}.csv"
-            query = sql.SQL("COPY ({}{}) TO STDOUT WITH (FORMAT csv, HEADER)").format(
-                select, order
-            )
-            path = out / name
-            _copy_to_file(conn, query, path)
-            paths.append(path)
+            name = f"{item.table}.{item.column}.csv"
+        query = sql.SQL("COPY ({}{}) TO STDOUT WITH (FORMAT csv, HEADER)").format(
+            select, order
+        )
+        path = out / name
+        _copy_to_file(conn, query, path)
+        paths.append(path)
     return paths
 
 
 def _copy_to_file(conn: psycopg.Connection, query: sql.Composed, path: Path) -> None:
-    fd = os.open(
-        path,
-        os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0),
-        0o600,
-    )
-    # The mode given to open() only applies to a new file; an existing one keeps its own.
-    os.fchmod(fd, 0o600)
+    # O_EXCL: an export never replaces a file, whatever is already there (a symlink
+    # included: O_EXCL fails on one rather than following it).
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as f, conn.cursor() as cur, cur.copy(query) as copy:
         for data in copy:
             f.write(data)
+
+
+class ImpactGrew(EngineError):
+    """More data would be destroyed than the operator confirmed, and no copy was asked
+    for: the rollback stops so that they can look again."""
+
+
+class ImpactRecheck:
+    """The rollback's ``before_statements`` hook: count again under lock, in the
+    rollback's own transaction, so that what is counted (and exported) is exactly what
+    the rollback then destroys.
+
+    ``confirmed``: the total the operator saw and confirmed.  ``export_folder``: the
+    folder of the export made before the confirmation, or None when they chose not to
+    keep a copy.  With a folder, everything at risk is exported again into its
+    ``at-rollback/`` subfolder from inside the transaction (rows written after the first
+    export included); without one, a total larger than ``confirmed`` stops the rollback
+    (:class:`ImpactGrew`).  Either way the count under lock is emitted as a result table,
+    so the log records the real number, and kept in :attr:`total`.
+    """
+
+    def __init__(
+        self,
+        runbook: Runbook,
+        *,
+        confirmed: int,
+        export_folder: Path | None,
+        on_event: Callable[[Event], None] | None = None,
+    ) -> None:
+        self.runbook = runbook
+        self.confirmed = confirmed
+        self.export_folder = export_folder
+        self.on_event = on_event
+        self.total: int | None = None
+        """The count under lock, once the hook ran."""
+        self.exported: list[Path] = []
+        """Files written under lock."""
+
+    def __call__(self, conn: psycopg.Connection[Any]) -> None:
+        self._lock_tables(conn)
+        items = _items(conn, self.runbook)
+        total = sum(item.count or 0 for item in items)
+        self.total = total
+        if self.export_folder is not None:
+            under_lock = self.export_folder / "at-rollback"
+            under_lock.mkdir(mode=0o700)
+            self.exported = _export_items(conn, items, under_lock)
+        grew = total - self.confirmed
+        if grew > 0:
+            title = (f"Data the rollback destroys, counted again under lock: {grew} more "
+                     f"than the {self.confirmed} confirmed")
+        else:
+            title = "Data the rollback destroys, counted again under lock"
+        impact = _impact(items, title=title, exported=self.export_folder is not None)
+        if self.on_event is not None and impact.table is not None:
+            self.on_event(impact.table)
+        if grew > 0 and self.export_folder is None:
+            raise ImpactGrew(
+                f"{total} rows/values would be destroyed, {grew} more than the "
+                f"{self.confirmed} you confirmed (written since the count); the rollback "
+                "stopped before dropping anything: run rollback again to review them, "
+                "with --export-dir DIR to keep a copy"
+            )
+
+    def _lock_tables(self, conn: psycopg.Connection[Any]) -> None:
+        # The rollback takes ACCESS EXCLUSIVE on these tables anyway when it drops; taking
+        # it first means no row can be written between this count and the DROP.  The
+        # executor's lock_timeout bounds the wait.
+        schema = self.runbook.settings.schema
+        tables: set[str] = set()
+        for check in self.runbook.checks:
+            if check.added_by_migration and check.kind == "table":
+                tables.add(check.name)
+            elif check.added_by_migration and check.kind == "column" and check.table:
+                tables.add(check.table)
+        present = [t for t in sorted(tables) if catalog.table_exists(conn, schema, t)]
+        if present:
+            conn.execute(sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(
+                sql.SQL(", ").join(qualified(schema, t) for t in present)))

@@ -84,12 +84,13 @@ def test_run_validate_rollback_validate_round_trip(
     )
     assert rollback.rc == EXIT_OK, str(rollback)
     assert "== run committed" in rollback.out
-    csvs = sorted(export_dir.glob("*.csv"))
+    (folder,) = export_dir.glob("rollback-*")  # each rollback exports into its own
+    csvs = sorted(folder.glob("*.csv"))
     assert csvs, "nothing exported"
     assert any(p.name == "automation_permissions_audit.csv" for p in csvs)
     for path in csvs:
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
-    updated_at = export_dir / "sent_atas.updated_at.csv"
+    updated_at = folder / "sent_atas.updated_at.csv"
     assert len(updated_at.read_text().splitlines()) == 1 + counts["sent_atas"]
 
     absent = cli("validate", "--expect", "absent", "--dsn", clean_db.dsn)

@@ -80,7 +80,7 @@ def test_password_never_appears(cli: Cli, tmp_path: Path, clean_db, how: str) ->
     # over TCP, so the password was really needed
     assert f"target: postgres@127.0.0.1:{port}/{clean_db.name}" in results[0].out
     assert len(deploy_logs(tmp_path)) == len(results)
-    assert list((tmp_path / "export").glob("*.csv"))
+    assert list((tmp_path / "export").glob("rollback-*/*.csv"))
     results += _reports(cli, tmp_path)
     assert_secret_nowhere(SECRET, tmp_path, *results)
 

@@ -117,8 +117,11 @@ def test_export_writes_the_rows_at_risk(migrated_db, runbook, tmp_path):
     out = tmp_path / "export"
     with migrated_db.connect() as conn:
         expected = _seed_at_risk(conn)
-        paths = export_at_risk(conn, out, runbook)
+        export = export_at_risk(conn, out, runbook)
         assert conn.info.transaction_status.name == "IDLE"
+    paths = export.files
+    assert export.folder.parent == out and export.folder.name.startswith("rollback-")
+    assert all(p.parent == export.folder for p in paths)
     names = sorted(p.name for p in paths)
     assert names == sorted(
         [
@@ -135,6 +138,8 @@ def test_export_writes_the_rows_at_risk(migrated_db, runbook, tmp_path):
     for path in paths:
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
     assert stat.S_IMODE(out.stat().st_mode) == 0o700
+    assert stat.S_IMODE(export.folder.stat().st_mode) == 0o700
+    out = export.folder
 
     audit = _read(out / "automation_permissions_audit.csv")
     assert sorted(r["id"] for r in audit) == expected["audit"]
@@ -154,14 +159,31 @@ def test_export_writes_the_rows_at_risk(migrated_db, runbook, tmp_path):
     assert [r["id"] for r in updated] == expected["edited_atas"]
 
 
-def test_export_overwrites_with_mode_0600(migrated_db, runbook, tmp_path):
-    old = tmp_path / "automation_permissions_audit.csv"
-    old.write_text("stale")
-    old.chmod(0o644)
+def test_a_second_export_never_overwrites_the_first(migrated_db, runbook, tmp_path):
+    """Issue 8.4: the first export was the only copy of the audit rows."""
     with migrated_db.connect() as conn:
-        export_at_risk(conn, tmp_path, runbook)
-    assert old.read_text().startswith("id,")
-    assert stat.S_IMODE(old.stat().st_mode) == 0o600
+        expected = _seed_at_risk(conn)
+        first = export_at_risk(conn, tmp_path, runbook)
+        conn.execute("DELETE FROM public.automation_permissions_audit")
+        second = export_at_risk(conn, tmp_path, runbook)
+    assert first.folder != second.folder
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [first.folder.name, second.folder.name]
+    )
+    kept = _read(first.folder / "automation_permissions_audit.csv")
+    assert sorted(r["id"] for r in kept) == expected["audit"]
+    assert _read(second.folder / "automation_permissions_audit.csv") == []
+
+
+def test_export_never_writes_through_an_existing_file(migrated_db, runbook, tmp_path):
+    from spfp_console.engine.rollback_impact import _export_items, _items
+
+    target = tmp_path / "elsewhere.txt"
+    target.write_text("precious")
+    (tmp_path / "automation_permissions_audit.csv").symlink_to(target)
+    with migrated_db.connect() as conn, pytest.raises(FileExistsError):
+        _export_items(conn, _items(conn, runbook), tmp_path)
+    assert target.read_text() == "precious"
 
 
 def test_absent_objects_are_reported_and_skipped(migrated_db, runbook, tmp_path):
@@ -171,7 +193,7 @@ def test_absent_objects_are_reported_and_skipped(migrated_db, runbook, tmp_path)
         conn.execute("DROP VIEW public.operational_health_check")
         conn.execute("ALTER TABLE public.operational_tasks DROP COLUMN deleted_at")
         impact = rollback_impact(conn, runbook)
-        paths = export_at_risk(conn, tmp_path, runbook)
+        paths = export_at_risk(conn, tmp_path, runbook).files
     assert impact.audit_rows == 0
     assert "operational_tasks" not in impact.deleted_at
     assert impact.deleted_at["sent_atas"] == 2
@@ -190,7 +212,7 @@ def test_after_the_rollback_nothing_is_at_risk(migrated_db, runbook, tmp_path):
     migrated_db.execute_file(ROLLBACK_SQL)
     with migrated_db.connect() as conn:
         impact = rollback_impact(conn, runbook)
-        paths = export_at_risk(conn, tmp_path / "x", runbook)
+        paths = export_at_risk(conn, tmp_path / "x", runbook).files
     assert impact.total == 0
     assert all(r[4] == "info" for r in impact.table.rows)
     assert paths == []
@@ -198,5 +220,124 @@ def test_after_the_rollback_nothing_is_at_risk(migrated_db, runbook, tmp_path):
 
 def test_export_defaults_to_the_shipped_runbook(migrated_db, tmp_path):
     with migrated_db.connect() as conn:
-        paths = export_at_risk(conn, tmp_path)
+        paths = export_at_risk(conn, tmp_path).files
     assert len(paths) == 8
+
+
+# --------------------------------------------------------------- counted again under lock
+
+
+def _audit_row(conn, user):
+    return conn.execute(
+        "INSERT INTO public.automation_permissions_audit (user_id, changed_by, change_type)"
+        " VALUES (%s, 'app', 'enabled') RETURNING id::text",
+        (user,),
+    ).fetchone()[0]
+
+
+def _rollback_with(migrated_db, recheck, **kwargs):
+    from spfp_console.engine.executor import run_script
+    from spfp_console.engine.script import load_script
+
+    return run_script(migrated_db.dsn, load_script(ROLLBACK_SQL),
+                      before_statements=recheck, monitor_interval=0, **kwargs)
+
+
+def test_rows_written_after_the_export_are_exported_under_lock(
+    migrated_db, runbook, tmp_path
+):
+    """Issue 8.5: a row the application commits between the export and the rollback is
+    exported from inside the rollback's transaction, and the real count is reported."""
+    import threading
+    import time
+
+    from spfp_console.engine.rollback_impact import ImpactRecheck
+
+    with migrated_db.connect() as conn:
+        expected = _seed_at_risk(conn)
+        impact = rollback_impact(conn, runbook)
+        export = export_at_risk(conn, tmp_path, runbook)
+        (user,) = conn.execute(
+            "select user_id from public.automation_permissions limit 1").fetchone()
+    events = []
+    recheck = ImpactRecheck(runbook, confirmed=impact.total,
+                            export_folder=export.folder, on_event=events.append)
+    # The application inserts and has not committed yet when the rollback starts: the
+    # recheck must wait for it (the table lock), then see and export its row.
+    with migrated_db.connect() as app:
+        app.execute("BEGIN")
+        late = _audit_row(app, user)
+        result = {}
+        worker = threading.Thread(
+            target=lambda: result.setdefault("run", _rollback_with(migrated_db, recheck))
+        )
+        worker.start()
+        deadline = time.monotonic() + 10
+        while not migrated_db.scalar(
+            "select count(*) from pg_locks where not granted"
+            " and relation = 'public.automation_permissions_audit'::regclass"
+        ):
+            assert time.monotonic() < deadline, "the recheck never waited for the lock"
+            time.sleep(0.02)
+        app.execute("COMMIT")
+        worker.join(30)
+    run = result["run"]
+    assert run.outcome == "committed", run.message
+    assert recheck.total == impact.total + 1
+    # the first export is untouched; the one under lock holds the late row too
+    assert sorted(r["id"] for r in _read(export.folder / "automation_permissions_audit.csv")
+                  ) == expected["audit"]
+    under_lock = export.folder / "at-rollback" / "automation_permissions_audit.csv"
+    assert sorted(r["id"] for r in _read(under_lock)) == sorted([*expected["audit"], late])
+    assert {p.name for p in recheck.exported} >= {"automation_permissions_audit.csv"}
+    (table,) = [e for e in events if getattr(e, "source", "") == "rollback-impact"]
+    assert table.title.endswith(f": {impact.total + 1} rows and values")
+    assert f"1 more than the {impact.total} confirmed" in table.title
+    assert migrated_db.scalar("select to_regclass('public.automation_permissions_audit')"
+                              ) is None
+
+
+def test_without_an_export_a_grown_impact_stops_the_rollback(migrated_db, runbook):
+    from spfp_console.engine.rollback_impact import ImpactRecheck
+
+    with migrated_db.connect() as conn:
+        _seed_at_risk(conn)
+        impact = rollback_impact(conn, runbook)
+        (user,) = conn.execute(
+            "select user_id from public.automation_permissions limit 1").fetchone()
+        _audit_row(conn, user)
+        _audit_row(conn, user)
+    recheck = ImpactRecheck(runbook, confirmed=impact.total, export_folder=None)
+    run = _rollback_with(migrated_db, recheck)
+    assert run.outcome == "refused" and not run.ok
+    assert run.statements_ok == 0
+    assert f"2 more than the {impact.total} you confirmed" in run.message
+    assert "nothing was changed" in run.message
+    assert migrated_db.scalar("select count(*) from public.automation_permissions_audit") == 5
+
+
+def test_an_unchanged_impact_rolls_back_without_an_export(migrated_db, runbook):
+    from spfp_console.engine.rollback_impact import ImpactRecheck
+
+    with migrated_db.connect() as conn:
+        _seed_at_risk(conn)
+        impact = rollback_impact(conn, runbook)
+    recheck = ImpactRecheck(runbook, confirmed=impact.total, export_folder=None)
+    run = _rollback_with(migrated_db, recheck)
+    assert run.outcome == "committed", run.message
+    assert recheck.total == impact.total and recheck.exported == []
+
+
+def test_the_recheck_waits_at_most_lock_timeout(migrated_db, runbook):
+    from spfp_console.engine.rollback_impact import ImpactRecheck
+
+    recheck = ImpactRecheck(runbook, confirmed=0, export_folder=None)
+    with migrated_db.connect() as app:
+        app.execute("BEGIN")
+        app.execute("LOCK TABLE public.sent_atas IN ROW EXCLUSIVE MODE")
+        run = _rollback_with(migrated_db, recheck, lock_timeout="300ms")
+        app.execute("ROLLBACK")
+    assert run.outcome == "refused"
+    assert "55P03" in run.message and "nothing was changed" in run.message
+    assert migrated_db.scalar("select to_regclass('public.automation_permissions_audit')"
+                              ) is not None

@@ -56,7 +56,7 @@ def test_validation_and_impact_on_migrated_sample_data(migrated_db, runbook, tmp
         deleted = conn.execute(
             "SELECT count(*) FROM public.sales_leads WHERE deleted_at IS NOT NULL"
         ).fetchone()[0]
-        paths = {p.name: p for p in export_at_risk(conn, tmp_path, runbook)}
+        paths = {p.name: p for p in export_at_risk(conn, tmp_path, runbook).files}
     assert impact.audit_rows == audit_rows
     assert impact.deleted_at["sales_leads"] == deleted
     with paths["automation_permissions_audit.csv"].open(newline="") as f:
