@@ -365,6 +365,8 @@ class _Run:
             unsubscribe = self.cancel.subscribe(self._on_cancel)
         try:
             outcome, message = self._statements_then_end()
+            if self.mode == "rehearse" and outcome in ("cancelled", "rolled_back"):
+                message = self._with_irreversible(message)
         finally:
             self._finished.set()
             if unsubscribe is not None:
@@ -473,6 +475,14 @@ class _Run:
                 "(a deferred constraint?); nothing was applied"
             )
         return "committed", f"committed {self.ok} statements"
+
+    def _with_irreversible(self, message: str | None) -> str | None:
+        """A stopped rehearsal's message, naming what already ran and stays done."""
+        last = self._last_index or 0
+        ran = [effect for effect in self.irreversible if effect.index <= last]
+        if not ran:
+            return message
+        return f"{message}; but a rollback cannot undo: {describe_irreversible(ran)}"
 
     def _irreversible(self) -> list[IrreversibleEffect]:
         try:

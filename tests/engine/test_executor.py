@@ -227,3 +227,29 @@ def test_a_clean_rehearsal_still_says_everything_was_rolled_back(base_db) -> Non
     result = run_script(base_db.dsn, parse_script("create table public.t (a int);"),
                         mode="rehearse")
     assert result.message.endswith("everything was rolled back")
+
+
+def test_a_cancelled_rehearsal_names_what_already_ran_and_stays(base_db) -> None:
+    import threading
+
+    from spfp_console.engine.executor import CancelToken
+
+    with base_db.connect() as conn:
+        conn.execute("create sequence public.invoice_no")
+    script = parse_script(
+        "select setval('public.invoice_no', 7);\nselect pg_sleep(30);\n"
+        "select setval('public.invoice_no', 9);\n",
+        file="seq.sql",
+    )
+    cancel = CancelToken()
+    timer = threading.Timer(1.0, cancel.cancel)
+    timer.start()
+    try:
+        result = run_script(base_db.dsn, script, mode="rehearse", cancel=cancel)
+    finally:
+        timer.cancel()
+    assert result.outcome == "cancelled"
+    assert base_db.scalar("select last_value from public.invoice_no") == 7
+    assert "but a rollback cannot undo: setval public.invoice_no" in result.message
+    assert "statement 1 at seq.sql:1" in result.message
+    assert "statement 3" not in result.message  # never ran
