@@ -206,15 +206,20 @@ def watch_client_connection(conn: psycopg.Connection[Any]) -> bool:
     """
     if conn.info.server_version < 140000:
         return False
+    # One round trip in autocommit (the usual case); a non-autocommit connection must
+    # come back idle, as psycopg hands it out.
     try:
-        with conn.transaction():
-            conn.execute(
-                "select set_config('client_connection_check_interval', %s, false)",
-                (CLIENT_CONNECTION_CHECK_INTERVAL,),
-                prepare=False,
-            )
+        conn.execute(
+            "select set_config('client_connection_check_interval', %s, false)",
+            (CLIENT_CONNECTION_CHECK_INTERVAL,),
+            prepare=False,
+        )
     except psycopg.errors.InvalidParameterValue:
+        if not conn.autocommit:
+            conn.rollback()
         return False
+    if not conn.autocommit:
+        conn.commit()
     return True
 
 
