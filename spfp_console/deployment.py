@@ -639,6 +639,7 @@ class DeploymentSession:
         if export_dir is not None:
             export = self.export_at_risk(export_dir)
             folder = export.folder
+            self.emit(export.table())
             summary.append(f"exported {len(export.files)} file(s) to {folder}")
         elif impact.total:
             summary.append("NOT exported (use an export directory to keep a copy)")
@@ -661,7 +662,7 @@ class DeploymentSession:
                 message="not confirmed: nothing was rolled back", report=impact))
         # Rows written since the count are counted (and exported) again, under lock,
         # inside the rollback's own transaction.
-        recheck = ImpactRecheck(self.runbook, confirmed=impact.total, export_folder=folder,
+        recheck = ImpactRecheck(self.runbook, confirmed=impact, export_folder=folder,
                                 on_event=self.emit)
         run = self.run_rollback(cancel=cancel, recheck=recheck)
         if not run.ok:

@@ -193,6 +193,18 @@ class AtRiskExport:
     folder: Path
     """A folder of its own, created for this export."""
     files: list[Path]
+    rows: dict[Path, int] = field(default_factory=dict)
+    """Rows in each file (the count of the same snapshot)."""
+
+    def table(self, title: str | None = None) -> ResultTable:
+        """The export as a result table: where it went, what each file holds.  Front
+        ends print it even when nobody is asked to confirm (``--yes``)."""
+        return ResultTable(
+            title=title or f"Exported {len(self.files)} file(s) to {self.folder}",
+            source="rollback-impact",
+            columns=("file", "rows"),
+            rows=tuple((path.name, str(self.rows.get(path, "?"))) for path in self.files),
+        )
 
 
 def new_export_folder(out_dir: Path | str) -> Path:
@@ -230,13 +242,16 @@ def export_at_risk(
     runbook = runbook or _default_runbook()
     folder = new_export_folder(out_dir)
     with read_only(conn, repeatable_read=True):
-        files = _export_items(conn, _items(conn, runbook), folder)
-    return AtRiskExport(folder, files)
+        written = _export_items(conn, _items(conn, runbook), folder)
+    return AtRiskExport(folder, list(written), written)
 
 
-def _export_items(conn: psycopg.Connection, items: list[AtRisk], out: Path) -> list[Path]:
-    """COPY each item out, in the caller's transaction (one snapshot for all)."""
-    paths: list[Path] = []
+def _export_items(
+    conn: psycopg.Connection, items: list[AtRisk], out: Path
+) -> dict[Path, int]:
+    """COPY each item out, in the caller's transaction (one snapshot for all); the
+    files written and the rows in each."""
+    paths: dict[Path, int] = {}
     for item in items:
         if item.count is None or item.condition is None:
             continue
@@ -263,7 +278,7 @@ def _export_items(conn: psycopg.Connection, items: list[AtRisk], out: Path) -> l
         )
         path = out / name
         _copy_to_file(conn, query, path)
-        paths.append(path)
+        paths[path] = item.count
     return paths
 
 
@@ -286,31 +301,33 @@ class ImpactRecheck:
     rollback's own transaction, so that what is counted (and exported) is exactly what
     the rollback then destroys.
 
-    ``confirmed``: the total the operator saw and confirmed.  ``export_folder``: the
-    folder of the export made before the confirmation, or None when they chose not to
-    keep a copy.  With a folder, everything at risk is exported again into its
-    ``at-rollback/`` subfolder from inside the transaction (rows written after the first
-    export included); without one, a total larger than ``confirmed`` stops the rollback
-    (:class:`ImpactGrew`).  Either way the count under lock is emitted as a result table,
-    so the log records the real number, and kept in :attr:`total`.
+    ``confirmed``: what the operator saw and confirmed (the impact, or its total).
+    ``export_folder``: the folder of the export made before the confirmation, or None
+    when they chose not to keep a copy.  With a folder, everything at risk is exported
+    again into its ``at-rollback/`` subfolder from inside the transaction (rows written
+    after the first export included); without one, a total larger than the confirmed
+    one stops the rollback (:class:`ImpactGrew`).  Either way the count under lock is
+    emitted as a result table, so the log records the real number, and kept in
+    :attr:`total`.
     """
 
     def __init__(
         self,
         runbook: Runbook,
         *,
-        confirmed: int,
+        confirmed: RollbackImpact | int,
         export_folder: Path | None,
         on_event: Callable[[Event], None] | None = None,
     ) -> None:
         self.runbook = runbook
-        self.confirmed = confirmed
+        self.before = confirmed if isinstance(confirmed, RollbackImpact) else None
+        self.confirmed = confirmed.total if isinstance(confirmed, RollbackImpact) else confirmed
         self.export_folder = export_folder
         self.on_event = on_event
         self.total: int | None = None
         """The count under lock, once the hook ran."""
-        self.exported: list[Path] = []
-        """Files written under lock."""
+        self.exported: AtRiskExport | None = None
+        """What was written under lock (with an export folder)."""
 
     def __call__(self, conn: psycopg.Connection[Any]) -> None:
         self._lock_tables(conn)
@@ -320,16 +337,18 @@ class ImpactRecheck:
         if self.export_folder is not None:
             under_lock = self.export_folder / "at-rollback"
             under_lock.mkdir(mode=0o700)
-            self.exported = _export_items(conn, items, under_lock)
+            written = _export_items(conn, items, under_lock)
+            self.exported = AtRiskExport(under_lock, list(written), written)
+        if self.on_event is not None:
+            self.on_event(self._table(items, total))
+            if self.exported is not None:
+                self.on_event(ResultTable(
+                    title=(f"Exported under lock, what the rollback destroys: "
+                           f"{len(self.exported.files)} file(s), "
+                           f"{sum(self.exported.rows.values())} rows, to "
+                           f"{self.exported.folder}"),
+                    source="rollback-impact", columns=("file", "rows")))
         grew = total - self.confirmed
-        if grew > 0:
-            title = (f"Data the rollback destroys, counted again under lock: {grew} more "
-                     f"than the {self.confirmed} confirmed")
-        else:
-            title = "Data the rollback destroys, counted again under lock"
-        impact = _impact(items, title=title, exported=self.export_folder is not None)
-        if self.on_event is not None and impact.table is not None:
-            self.on_event(impact.table)
         if grew > 0 and self.export_folder is None:
             raise ImpactGrew(
                 f"{total} rows/values would be destroyed, {grew} more than the "
@@ -337,6 +356,31 @@ class ImpactRecheck:
                 "stopped before dropping anything: run rollback again to review them, "
                 "with --export-dir DIR to keep a copy"
             )
+
+    def _table(self, items: list[AtRisk], total: int) -> ResultTable:
+        """The count under lock: only what changed since the confirmation is listed (the
+        table before the confirmation has every row)."""
+        grew = total - self.confirmed
+        title = f"Data the rollback destroys, counted again under lock: {total} rows and values"
+        title += f", {grew:+d} since the {self.confirmed} confirmed" if grew else ", as confirmed"
+        before = {(i.schema, i.table, i.column): i.count for i in
+                  (self.before.items if self.before is not None else [])}
+        rows = []
+        for item in items:
+            then = before.get((item.schema, item.table, item.column))
+            if self.before is not None and then == item.count:
+                continue
+            if self.before is None and not item.count:
+                continue
+            rows.append((f"{item.schema}.{item.table}", item.column or "(whole table)",
+                         "-" if then is None else str(then),
+                         "-" if item.count is None else str(item.count),
+                         "warn" if (item.count or 0) > (then or 0) else "info"))
+        return ResultTable(
+            title=title, source="rollback-impact",
+            columns=("table", "column", "confirmed", "under lock", "status"),
+            rows=tuple(rows), status_column="status",
+        )
 
     def _lock_tables(self, conn: psycopg.Connection[Any]) -> None:
         # The rollback takes ACCESS EXCLUSIVE on these tables anyway when it drops; taking

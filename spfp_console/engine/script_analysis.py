@@ -14,6 +14,8 @@ from typing import Any
 from pglast import ast, parse_sql
 from pglast.parser import ParseError
 
+from spfp_console.engine.script import read_script_text
+
 
 @dataclass
 class ScriptRelations:
@@ -64,9 +66,10 @@ def script_relations(path: Path, default_schema: str = "public") -> ScriptRelati
     A script that does not parse yields ``error`` (rehearsal reports the exact line).
     """
     result = ScriptRelations()
+    # read_script_text: a file that is not UTF-8 is the loader's one clear ScriptError.
     try:
-        statements = parse_sql(path.read_text())
-    except (ParseError, OSError) as exc:
+        statements = parse_sql(read_script_text(path))
+    except ParseError as exc:
         result.error = f"{path.name}: {exc}"
         return result
 
@@ -122,6 +125,6 @@ def script_creates_function(path: Path, function: str) -> bool:
         + re.escape(function)
         + r"\"?\s*\("
     )
-    return re.search(pattern, path.read_text(), re.IGNORECASE) is not None
+    return re.search(pattern, read_script_text(path), re.IGNORECASE) is not None
 
 

@@ -87,7 +87,7 @@ def test_two_rollbacks_into_one_export_dir_keep_both_exports(
         assert rollback.rc == EXIT_OK, str(rollback)
         folders = sorted(export_dir.glob("rollback-*"))
         assert len(folders) == attempt, folders
-        assert f"exported 8 file(s) to {folders[-1]}" in rollback.out, str(rollback)
+        assert f"Exported 8 file(s) to {folders[-1]}" in rollback.out, str(rollback)
         if attempt == 1:
             first_files = {p.name: p.read_bytes() for p in folders[0].glob("*.csv")}
             assert b"attempt 1" in first_files["automation_permissions_audit.csv"]
@@ -106,7 +106,8 @@ def test_two_rollbacks_into_one_export_dir_keep_both_exports(
         recount = [t for t in _entries(log, "result_table")
                    if "counted again under lock" in t["title"]]
         assert len(recount) == 1
-        assert recount[0]["title"].endswith(f": {decision['rows_at_risk']} rows and values")
+        assert recount[0]["title"].endswith(
+            f": {decision['rows_at_risk']} rows and values, as confirmed")
 
 
 def test_rehearse_warns_about_its_locks_and_names_what_it_cannot_undo(

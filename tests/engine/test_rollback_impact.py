@@ -260,7 +260,7 @@ def test_rows_written_after_the_export_are_exported_under_lock(
         (user,) = conn.execute(
             "select user_id from public.automation_permissions limit 1").fetchone()
     events = []
-    recheck = ImpactRecheck(runbook, confirmed=impact.total,
+    recheck = ImpactRecheck(runbook, confirmed=impact,
                             export_folder=export.folder, on_event=events.append)
     # The application inserts and has not committed yet when the rollback starts: the
     # recheck must wait for it (the table lock), then see and export its row.
@@ -289,10 +289,17 @@ def test_rows_written_after_the_export_are_exported_under_lock(
                   ) == expected["audit"]
     under_lock = export.folder / "at-rollback" / "automation_permissions_audit.csv"
     assert sorted(r["id"] for r in _read(under_lock)) == sorted([*expected["audit"], late])
-    assert {p.name for p in recheck.exported} >= {"automation_permissions_audit.csv"}
-    (table,) = [e for e in events if getattr(e, "source", "") == "rollback-impact"]
-    assert table.title.endswith(f": {impact.total + 1} rows and values")
-    assert f"1 more than the {impact.total} confirmed" in table.title
+    assert recheck.exported is not None
+    assert recheck.exported.rows[under_lock] == len(expected["audit"]) + 1
+    (table, exported) = [e for e in events if getattr(e, "source", "") == "rollback-impact"]
+    assert table.title == (
+        "Data the rollback destroys, counted again under lock: "
+        f"{impact.total + 1} rows and values, +1 since the {impact.total} confirmed"
+    )
+    assert table.rows == (("public.automation_permissions_audit", "(whole table)",
+                           str(len(expected["audit"])), str(len(expected["audit"]) + 1),
+                           "warn"),)
+    assert exported.title.endswith(f"to {export.folder / 'at-rollback'}")
     assert migrated_db.scalar("select to_regclass('public.automation_permissions_audit')"
                               ) is None
 
@@ -325,7 +332,7 @@ def test_an_unchanged_impact_rolls_back_without_an_export(migrated_db, runbook):
     recheck = ImpactRecheck(runbook, confirmed=impact.total, export_folder=None)
     run = _rollback_with(migrated_db, recheck)
     assert run.outcome == "committed", run.message
-    assert recheck.total == impact.total and recheck.exported == []
+    assert recheck.total == impact.total and recheck.exported is None
 
 
 def test_the_recheck_waits_at_most_lock_timeout(migrated_db, runbook):
