@@ -438,11 +438,12 @@ class DeploymentSession:
             message=message, run=run))
 
     def _rehearsal_warning(self, script: Script) -> list[Any]:
-        """Before a rehearsal on the target: the table locks it will hold until it ends
-        and the effects its rollback cannot undo, as one warning table.  Returns the
-        effects (IrreversibleEffect)."""
+        """Before a rehearsal on the target: the table locks it will hold until it ends,
+        who holds a lock on those tables now, and the effects its rollback cannot undo,
+        as one warning table.  Returns the effects (IrreversibleEffect)."""
         from spfp_console.engine.rehearsal_effects import (
             irreversible_effects,
+            lock_holders,
             rehearsal_locks,
             rehearsal_warning_table,
         )
@@ -451,8 +452,9 @@ class DeploymentSession:
         locks = rehearsal_locks(script.path, schema)
         with _target_step("rehearsal analysis"):
             effects = irreversible_effects(script, conn=self._conn(), default_schema=schema)
+            holders = lock_holders(self._conn(), locks)
         if locks or effects:
-            self.emit(rehearsal_warning_table(locks, effects))
+            self.emit(rehearsal_warning_table(locks, effects, holders))
         return effects
 
     def scratch_rehearse(self) -> WorkflowResult:

@@ -22,6 +22,7 @@ lock for a table.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -262,20 +263,90 @@ def rehearsal_locks(path: Path, default_schema: str = "public") -> list[Rehearsa
     return locks
 
 
+@dataclass(frozen=True)
+class LockHolder:
+    """Another session holding (or queued for) a lock on a table the rehearsal locks."""
+
+    relation: str
+    pid: int | None
+    """None for a prepared transaction."""
+    user: str | None
+    mode: str
+    granted: bool
+    since: str | None
+    query: str | None
+
+    def describe(self) -> str:
+        who = f"pid {self.pid}" if self.pid is not None else "a prepared transaction"
+        if self.user:
+            who += f" ({self.user})"
+        verb = "holds" if self.granted else "waits for"
+        since = f" since {self.since}" if self.since else ""
+        return f"{who} {verb} {self.mode}{since}"
+
+
+def lock_holders(
+    conn: psycopg.Connection[Any], locks: list[RehearsalLock]
+) -> list[LockHolder]:
+    """Who holds or waits for a lock, right now, on the tables the rehearsal will lock.
+
+    Any of them makes the rehearsal's first ALTER or CREATE INDEX on that table wait up
+    to lock_timeout, and while it waits every later query on the table queues behind
+    it: the lock preflight of a rehearsal, as ``check`` does for the migration.
+    """
+    if not locks:
+        return []
+    rows = conn.execute(
+        "SELECT n.nspname || '.' || c.relname, l.pid, a.usename, l.mode, l.granted,"
+        "       to_char(coalesce(l.waitstart, a.xact_start) AT TIME ZONE 'UTC',"
+        "               'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+        "       left(regexp_replace(a.query, '\\s+', ' ', 'g'), 200)"
+        " FROM pg_locks l"
+        " JOIN pg_class c ON c.oid = l.relation"
+        " JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " LEFT JOIN pg_stat_activity a ON a.pid = l.pid"
+        " WHERE l.locktype = 'relation'"
+        "   AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        "   AND l.pid IS DISTINCT FROM pg_backend_pid()"
+        "   AND n.nspname || '.' || c.relname = ANY(%s)"
+        " ORDER BY 1, 2",
+        ([lock.relation for lock in locks],),
+    ).fetchall()
+    return [
+        LockHolder(str(rel), pid, user, _lock_mode(str(mode)), bool(granted), since, query)
+        for rel, pid, user, mode, granted, since, query in rows
+    ]
+
+
+def _lock_mode(pg_locks_mode: str) -> str:
+    """``AccessShareLock`` (pg_locks) as ``ACCESS SHARE`` (LOCK TABLE's words)."""
+    words = re.sub(r"(?<!^)(?=[A-Z])", " ", pg_locks_mode.removesuffix("Lock"))
+    return words.upper()
+
+
 def describe_irreversible(effects: list[IrreversibleEffect]) -> str:
     """One clause naming what a rollback cannot undo, for a run's final message."""
     return "; ".join(effect.describe() for effect in effects)
 
 
 def rehearsal_warning_table(
-    locks: list[RehearsalLock], effects: list[IrreversibleEffect]
+    locks: list[RehearsalLock],
+    effects: list[IrreversibleEffect],
+    holders: list[LockHolder] | None = None,
 ) -> ResultTable:
     """What the operator should know before a rehearsal on a live database: the locks it
-    holds for its whole duration, and what its final ROLLBACK will not undo."""
+    holds for its whole duration, who holds a lock on those tables now (the rehearsal
+    would queue behind them), and what its final ROLLBACK will not undo."""
     rows: list[tuple[str, ...]] = [
         (lock.relation, f"{lock.mode} lock until the rehearsal ends", lock.effect, "warn")
         for lock in locks
     ]
+    rows.extend(
+        (holder.relation, holder.describe(),
+         "the rehearsal waits behind it up to lock_timeout, and every later query on the"
+         " table waits behind the rehearsal", "warn")
+        for holder in holders or ()
+    )
     rows.extend(
         (effect.target or "-", f"{effect.call} at {effect.where}", effect.effect, "warn")
         for effect in effects
@@ -283,7 +354,9 @@ def rehearsal_warning_table(
     return ResultTable(
         title=(
             f"Before rehearsing: {len(locks)} table lock(s) held for the whole rehearsal, "
-            f"{len(effects)} effect(s) a rollback cannot undo"
+            + (f"{len(holders)} lock(s) other sessions hold on those tables now, "
+               if holders else "")
+            + f"{len(effects)} effect(s) a rollback cannot undo"
         ),
         source="rehearsal",
         columns=("object", "what", "effect", "status"),

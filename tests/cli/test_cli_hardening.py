@@ -139,3 +139,24 @@ def test_rehearse_warns_about_its_locks_and_names_what_it_cannot_undo(
     (log,) = deploy_logs(tmp_path)
     (finished,) = _entries(log, "run_finished")
     assert "setval public.ticket_no" in finished["message"]
+
+
+def test_rehearse_names_the_session_it_would_wait_behind(
+    cli: Cli, tmp_path: Path, base_db
+) -> None:
+    """Item 12: the lock preflight of a rehearsal, before it queues behind a session."""
+    script = tmp_path / "alter.sql"
+    script.write_text("alter table public.categories add column ticket bigint;\n")
+    runbook = runbook_copy(tmp_path, settings={"lock_timeout": '"1s"'})
+    with base_db.connect() as app:
+        app.execute("begin")
+        app.execute("select count(*) from public.categories")
+        pid = app.info.backend_pid
+        result = cli("rehearse", "--runbook", runbook, "--script", script,
+                     "--dsn", base_db.dsn)
+        app.execute("rollback")
+    assert result.rc == 1, str(result)  # the ALTER waited lock_timeout behind it
+    warning = result.out.index("1 lock(s) other sessions hold on those tables now")
+    assert warning < result.out.index("== rehearse"), str(result)
+    assert f"pid {pid} (postgres) holds ACCESS SHARE" in result.out
+    assert "55P03" in result.out

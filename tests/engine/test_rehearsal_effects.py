@@ -98,3 +98,26 @@ def test_the_warning_table_lists_locks_and_effects(tmp_path: Path) -> None:
     assert "1 effect(s) a rollback cannot undo" in table.title
     assert table.rows[0][:2] == ("public.t", "ACCESS EXCLUSIVE lock until the rehearsal ends")
     assert table.rows[1][:2] == ("s", f"setval at {path}:2")
+
+
+def test_lock_holders_names_who_the_rehearsal_would_wait_behind(base_db, tmp_path) -> None:
+    from spfp_console.engine.rehearsal_effects import lock_holders
+
+    path = tmp_path / "m.sql"
+    path.write_text("alter table public.categories add column c int;\n")
+    locks = rehearsal_locks(path)
+    with base_db.connect() as observer:
+        assert lock_holders(observer, locks) == []
+        with base_db.connect() as app:
+            app.execute("begin")
+            app.execute("select count(*) from public.categories")
+            pid = app.info.backend_pid
+            (holder,) = lock_holders(observer, locks)
+            app.execute("rollback")
+    assert (holder.relation, holder.pid, holder.mode, holder.granted) == (
+        "public.categories", pid, "ACCESS SHARE", True)
+    assert holder.describe().startswith(f"pid {pid} (postgres) holds ACCESS SHARE since ")
+    table = rehearsal_warning_table(locks, [], [holder])
+    assert "1 lock(s) other sessions hold on those tables now" in table.title
+    assert table.rows[1][0] == "public.categories"
+    assert "waits behind it up to lock_timeout" in table.rows[1][2]
