@@ -138,7 +138,7 @@ def rollback_impact(
     return impact
 
 
-def _impact(items: list[AtRisk], *, title: str, exported: bool = False) -> RollbackImpact:
+def _impact(items: list[AtRisk], *, title: str) -> RollbackImpact:
     impact = RollbackImpact(items=items)
     rows: list[tuple[str, ...]] = []
     for item in items:
