@@ -227,7 +227,7 @@ OUTCOME_TEXT = {
     "preflight_passed": "preflight passed",
     "preflight_failed": "preflight FAILED: nothing was changed",
     "rehearsed": "rehearsal passed: every statement ran; the transaction was rolled back",
-    "rehearsal_failed": "rehearsal FAILED: nothing was changed",
+    "rehearsal_failed": "rehearsal FAILED: the transaction was rolled back",
     "scratch_rehearsal_passed": "scratch rehearsal passed",
     "scratch_rehearsal_failed": "scratch rehearsal FAILED",
     "refused_by_preflight": "preflight failed: nothing was run",

@@ -160,3 +160,18 @@ def test_rehearse_names_the_session_it_would_wait_behind(
     assert warning < result.out.index("== rehearse"), str(result)
     assert f"pid {pid} (postgres) holds ACCESS SHARE" in result.out
     assert "55P03" in result.out
+
+
+def test_a_failed_rehearsal_does_not_claim_nothing_changed_after_a_setval(
+    cli: Cli, tmp_path: Path, base_db
+) -> None:
+    with base_db.connect() as conn:
+        conn.execute("create sequence public.ticket_no")
+    script = tmp_path / "broken.sql"
+    script.write_text("select setval('public.ticket_no', 77);\nselect * from no_such_table;\n")
+    result = cli("rehearse", "--script", script, "--dsn", base_db.dsn)
+    assert result.rc == 1, str(result)
+    assert "nothing was changed" not in result.out, str(result)
+    assert "1 failing statement(s); rolled back, except 1 effect(s) a rollback cannot" \
+        " undo: setval public.ticket_no" in result.out
+    assert base_db.scalar("select last_value from public.ticket_no") == 77
