@@ -313,14 +313,16 @@ class DeploymentSession:
         return load_script(path or self.runbook.script(role), tolerant=tolerant)
 
     def _execute(self, script: Script, mode: str, cancel: CancelToken | None,
-                 before_statements: Callable[[Any], None] | None = None) -> RunResult:
+                 before_statements: Callable[[Any], None] | None = None, *,
+                 online: bool = False) -> RunResult:
         settings = self.runbook.settings
         started = time.perf_counter()
         result = run_script(
             self._conn(), script, mode=mode,  # type: ignore[arg-type]
-            on_event=self.emit, lock_timeout=settings.lock_timeout,
+            on_event=self.emit,
+            lock_timeout=settings.online_lock_timeout if online else settings.lock_timeout,
             statement_timeout=settings.statement_timeout, cancel=cancel,
-            before_statements=before_statements,
+            before_statements=before_statements, online=online,
         )
         if mode == "run":
             self.last_run_seconds = time.perf_counter() - started
@@ -330,8 +332,12 @@ class DeploymentSession:
                       cancel: CancelToken | None = None) -> RunResult:
         return self._execute(self.load(path=path, tolerant=True), "rehearse", cancel)
 
-    def run_migration(self, *, cancel: CancelToken | None = None) -> RunResult:
-        return self._execute(self.load("migration"), "run", cancel)
+    def run_migration(self, *, cancel: CancelToken | None = None,
+                      online: bool | None = None) -> RunResult:
+        """Run the migration; ``online`` None follows the runbook's execution_mode."""
+        if online is None:
+            online = self.runbook.settings.execution_mode == "online"
+        return self._execute(self.load("migration"), "run", cancel, online=online)
 
     def run_rollback(self, *, cancel: CancelToken | None = None,
                      recheck: Callable[[Any], None] | None = None) -> RunResult:

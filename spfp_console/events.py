@@ -401,3 +401,38 @@ class ListenerFailed(Event):
     listener: str
     event_kind: str
     error: str
+
+
+# --------------------------------------------------------------------------- engine: online mode
+
+
+@dataclass(frozen=True, kw_only=True)
+class LockRetry(Event):
+    """Online mode: a statement gave up waiting for a lock (lock_timeout, SQLSTATE 55P03)
+    rather than queue the table's writers behind it; its step was rolled back and runs
+    again after ``backoff_s``."""
+
+    kind: ClassVar[str] = "lock_retry"
+    index: int
+    file: str
+    line: int
+    attempt: int  # the attempt that timed out, 1-based
+    max_attempts: int
+    backoff_s: float
+    lock_timeout: str
+    message: str
+    rolled_back: tuple[int, ...] = ()  # statements of the step undone with it (indexes)
+
+
+@dataclass(frozen=True, kw_only=True)
+class InvalidIndex(Event):
+    """Online mode: an INVALID index (pg_index.indisvalid false) that a failed or
+    cancelled CREATE INDEX CONCURRENTLY left behind, and what the engine did about it."""
+
+    kind: ClassVar[str] = "invalid_index"
+    index_name: str  # schema-qualified, as quote_ident writes it
+    table: str
+    found: str  # before_build (left by an earlier run) | after_failure | after_cancel
+    action: str  # dropped | drop_failed
+    index: int | None = None  # the statement that builds it
+    message: str | None = None

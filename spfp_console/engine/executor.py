@@ -158,6 +158,38 @@ def check_runnable(script: Script) -> None:
             )
 
 
+@dataclass(frozen=True)
+class OnlinePolicy:
+    """How online mode retries a statement that timed out waiting for a lock."""
+
+    max_attempts: int = 8
+    first_backoff_s: float = 0.25
+    """The wait after the first lock timeout; it doubles after each further one."""
+    max_backoff_s: float = 5.0
+
+    def backoff(self, attempt: int) -> float:
+        """Seconds to wait after ``attempt`` (1-based) timed out."""
+        return min(self.max_backoff_s, self.first_backoff_s * 2 ** (attempt - 1))
+
+
+def check_runnable_online(script: Script) -> None:
+    """Refuse, before anything runs, a script online mode cannot execute."""
+    for stmt in script.statements:
+        if stmt.kind == "syntax_error":
+            raise ScriptError(
+                stmt.file,
+                stmt.error_line or stmt.line,
+                f"{stmt.note}; nothing was run (rehearse lists every problem in one pass)",
+            )
+        if stmt.kind == "transaction_control" and stmt.control == "rollback":
+            raise ScriptError(
+                stmt.file,
+                stmt.line,
+                "the script rolls back its own transaction here, and online mode commits "
+                "step by step; remove the ROLLBACK, or rehearse (nothing was run)",
+            )
+
+
 def run_script(
     target_or_conn: Target | psycopg.Connection[Any] | str,
     script: Script,
@@ -170,8 +202,14 @@ def run_script(
     advisory_lock_key: int | None = DEFAULT_LOCK_KEY,
     monitor_interval: float = 0.5,
     before_statements: Callable[[psycopg.Connection[Any]], None] | None = None,
+    online: bool | OnlinePolicy = False,
 ) -> RunResult:
     """Run or rehearse ``script`` on a target (see the module docstring).
+
+    ``online`` (run mode only): each index built CONCURRENTLY outside a transaction,
+    everything else in short transactions, lock timeouts retried with backoff
+    (:mod:`.online`; an :class:`OnlinePolicy` sets the retries).  ``lock_timeout`` is then
+    the short wait each statement allows itself before it lets the table's writers go.
 
     ``target_or_conn``: a :class:`Target` or DSN string (the engine opens and closes its
     connection) or an open autocommit connection that is idle (left open afterwards).
@@ -192,7 +230,12 @@ def run_script(
     if mode not in ("run", "rehearse"):
         raise ValueError(f"unknown mode {mode!r}: expected 'run' or 'rehearse'")
     require_statements(script)
-    if mode == "run":
+    policy = OnlinePolicy() if online is True else (online or None)
+    if policy is not None and mode != "run":
+        raise ValueError("online mode applies to run, not to rehearse")
+    if policy is not None:
+        check_runnable_online(script)
+    elif mode == "run":
         check_runnable(script)
 
     owned = not isinstance(target_or_conn, psycopg.Connection)
@@ -215,7 +258,13 @@ def run_script(
         if advisory_lock_key is not None:
             advisory_lock.acquire(conn, advisory_lock_key)
         try:
-            run = _Run(
+            run_class: type[_Run] = _Run
+            extra: dict[str, Any] = {}
+            if policy is not None:
+                from spfp_console.engine.online import OnlineRun
+
+                run_class, extra = OnlineRun, {"policy": policy}
+            run = run_class(
                 conn,
                 script,
                 mode=mode,
@@ -225,6 +274,7 @@ def run_script(
                 cancel=cancel,
                 monitor_interval=monitor_interval,
                 before_statements=before_statements,
+                **extra,
             )
             return run.execute()
         finally:
@@ -347,7 +397,7 @@ class _Run:
                 script=self.script.file,
                 statements=len(self.script.statements),
                 script_sha256=self.script.sha256,
-                transaction="single" if self.mode == "run" else "savepoint-per-statement",
+                transaction=self.transaction_label,
                 target=target.display if target else _display(self.conn),
                 backend_pid=self.pid,
             )
@@ -400,6 +450,10 @@ class _Run:
             skipped=self.skipped,
             message=message,
         )
+
+    @property
+    def transaction_label(self) -> str:
+        return "single" if self.mode == "run" else "savepoint-per-statement"
 
     def _begin(self) -> None:
         try:
@@ -576,38 +630,12 @@ class _Run:
         rehearse = self.mode == "rehearse"
         if rehearse:
             self._server(f"SAVEPOINT {_SAVEPOINT}", stmt)
-        with self._state_lock:
-            self._current = stmt
-        if self._monitor is not None:
-            self._monitor.statement_started(stmt.index)
-        started = time.perf_counter()
-        error: psycopg.Error | None = None
-        try:
-            cur = self.conn.execute(stmt.sql, prepare=False)
-        except psycopg.Error as exc:
-            error = exc
-        finally:
-            duration = time.perf_counter() - started
-            with self._state_lock:
-                self._current = None
-            if self._monitor is not None:
-                self._monitor.statement_finished()
-
+        cur, error, duration = self._send(stmt)
         if error is None:
             if rehearse:
                 self._server(f"RELEASE SAVEPOINT {_SAVEPOINT}", stmt)
             self.ok += 1
-            rowcount = cur.rowcount if cur.rowcount is not None and cur.rowcount >= 0 else None
-            self.emit(
-                StatementFinished(
-                    index=stmt.index,
-                    file=stmt.file,
-                    line=stmt.line,
-                    duration_s=round(duration, 6),
-                    status=cur.statusmessage or "",
-                    rowcount=rowcount,
-                )
-            )
+            self._finished_event(stmt, cur, duration)
             return True
 
         lost = self.conn.broken or self.conn.closed
@@ -619,6 +647,43 @@ class _Run:
             self._server(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}", stmt)
             self._server(f"RELEASE SAVEPOINT {_SAVEPOINT}", stmt)
         return False
+
+    def _send(
+        self, stmt: Statement, sql: str | None = None
+    ) -> tuple[Any, psycopg.Error | None, float]:
+        """Send one statement (the canceller and the monitor know it runs meanwhile):
+        (cursor or None, the error or None, seconds)."""
+        with self._state_lock:
+            self._current = stmt
+        if self._monitor is not None:
+            self._monitor.statement_started(stmt.index)
+        started = time.perf_counter()
+        cur: Any = None
+        error: psycopg.Error | None = None
+        try:
+            cur = self.conn.execute(sql or stmt.sql, prepare=False)
+        except psycopg.Error as exc:
+            error = exc
+        finally:
+            duration = time.perf_counter() - started
+            with self._state_lock:
+                self._current = None
+            if self._monitor is not None:
+                self._monitor.statement_finished()
+        return cur, error, duration
+
+    def _finished_event(self, stmt: Statement, cur: Any, duration: float) -> None:
+        rowcount = cur.rowcount if cur.rowcount is not None and cur.rowcount >= 0 else None
+        self.emit(
+            StatementFinished(
+                index=stmt.index,
+                file=stmt.file,
+                line=stmt.line,
+                duration_s=round(duration, 6),
+                status=cur.statusmessage or "",
+                rowcount=rowcount,
+            )
+        )
 
     def _fail(self, event: StatementFailed) -> None:
         self.failures.append(event)

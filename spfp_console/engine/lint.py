@@ -534,10 +534,11 @@ def _set_config_calls(node: ast.SelectStmt) -> Iterable[tuple[str, str]]:
         call = getattr(target, "val", None)
         if not isinstance(call, ast.FuncCall):
             continue
-        if call.funcname[-1].sval != "set_config" or len(call.args or ()) < 2:
+        args = call.args or ()
+        if _function_name(call) != "set_config" or len(args) < 2:
             continue
-        name = getattr(getattr(call.args[0], "val", None), "sval", None)
-        value = getattr(getattr(call.args[1], "val", None), "sval", None)
+        name = getattr(getattr(args[0], "val", None), "sval", None)
+        value = getattr(getattr(args[1], "val", None), "sval", None)
         if name is not None and value is not None:
             yield str(name), str(value)
 
@@ -559,12 +560,18 @@ def _volatility(expr: Any) -> str:
     found = "stable"
     for node in _walk(expr):
         if isinstance(node, ast.FuncCall):
-            name = node.funcname[-1].sval.lower()
+            name = _function_name(node)
             if name in _VOLATILE_FUNCTIONS:
                 return "volatile"
             if name not in _NON_VOLATILE_FUNCTIONS:
                 found = "unknown"
     return found
+
+
+def _function_name(call: ast.FuncCall) -> str:
+    """The unqualified, lower-case name of a function call."""
+    parts = call.funcname or ()
+    return str(getattr(parts[-1], "sval", "")).lower() if parts else ""
 
 
 def _walk(node: Any) -> Iterable[Any]:

@@ -382,6 +382,12 @@ def load_runbook(path: str | Path) -> Runbook:
         connect_timeout_s=st.get("connect_timeout_s", float, 10.0),
         min_server_version_num=st.get("min_server_version_num", int, 150000),
         schema=st.get("schema", str, "public"),
+        execution_mode=st.get(
+            "execution_mode", str, "transaction",
+            check=lambda v: None if v in ("transaction", "online")
+            else "must be \"transaction\" or \"online\"",
+        ),
+        online_lock_timeout=st.get("online_lock_timeout", str, "500ms", check=_timeout),
     )
     st.finish()
 

@@ -67,6 +67,15 @@ class Settings:
     connect_timeout_s: float = 10.0
     min_server_version_num: int = 150000
     schema: str = "public"
+    execution_mode: Literal["transaction", "online"] = "transaction"
+    """``transaction``: the whole migration in one transaction (atomic; CREATE INDEX and
+    ALTER TABLE block the table's writers until COMMIT).  ``online``: each index built
+    CONCURRENTLY outside a transaction, the rest in short transactions, lock timeouts
+    retried with backoff (writers keep going; not atomic, so the script must be
+    idempotent).  ``run --online`` picks online for one run."""
+    online_lock_timeout: str = "500ms"
+    """How long one statement waits for a lock in online mode before it lets the table's
+    writers go and retries: no write waits on the migration much longer than this."""
 
 
 @dataclass(frozen=True)
