@@ -520,8 +520,13 @@ class DeploymentSession:
 
     def deploy(self, operator: Operator, *, cancel: CancelToken | None = None,
                gates: DeployGates = DeployGates(), performance: bool = False,
-               preflight: bool = True) -> WorkflowResult:
-        """Preflight -> gates -> typed confirmation -> run -> validate -> claims."""
+               preflight: bool = True, online: bool | None = None) -> WorkflowResult:
+        """Preflight -> gates -> typed confirmation -> run -> validate -> claims.
+
+        ``online``: online mode (see :mod:`spfp_console.engine.online`); None follows the
+        runbook's ``execution_mode``."""
+        if online is None:
+            online = self.runbook.settings.execution_mode == "online"
         assert self.info is not None, "open() the session first"
         self._begin("deploy")
         self.load("migration")  # unreadable, empty or unparsable: refused before anything
@@ -553,7 +558,9 @@ class DeploymentSession:
         expected = self.info.dbname
         request = ConfirmationRequest(
             action="run",
-            title=f"Run {script.name} on {self.info.display} in one transaction",
+            title=f"Run {script.name} on {self.info.display}"
+                  + (" online (indexes built concurrently, not atomic)" if online
+                     else " in one transaction"),
             expected=expected,
             summary=tuple(self._run_summary(report, overridden)),
         )
@@ -568,7 +575,7 @@ class DeploymentSession:
                 message="not confirmed: nothing was run", report=report))
 
         before = self.measure_queries("before") if performance else None
-        run = self.run_migration(cancel=cancel)
+        run = self.run_migration(cancel=cancel, online=online)
         self._tick_action("run", run.ok, f"{run.outcome} in {run.duration_s:.2f} s,"
                                          f" {run.statements_ok} statements" if run.ok
                           else f"{run.outcome}: {run.message or ''}".strip())

@@ -180,7 +180,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         _open(session, printer)
         cancel = CancelToken()
         with cancel_on_hangup(cancel):
-            result = session.deploy(operator, cancel=cancel, performance=args.performance)
+            result = session.deploy(operator, cancel=cancel, performance=args.performance,
+                                    online=args.online)
         return _finish(session, printer, result)
 
 

@@ -1,5 +1,7 @@
 """The headless command line: ``spfp-console check | rehearse | run | validate | rollback``.
 
+Also ``lint`` (what in a migration blocks writes; reads the file only).
+
 Also ``demo`` (a local PostgreSQL with the SPFP base schema and sample data), ``sample-data``
 and the journal's ``verify``, ``sign`` and ``export``.
 
@@ -81,6 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="time the headline queries before and after (EXPLAIN ANALYZE)")
     p.add_argument("--override-reason", metavar="TEXT", default=None,
                    help="run despite preflight blockers; the reason goes into the log")
+    p.add_argument("--online", action="store_true", default=None,
+                   help="online mode for this run: each index built CONCURRENTLY outside a"
+                        " transaction, the rest in short transactions, lock timeouts"
+                        " retried (default: the runbook's execution_mode)")
 
     p = sub.add_parser("validate", help="verify every object of the migration")
     _add_target_options(p)
@@ -112,8 +118,10 @@ def build_parser() -> argparse.ArgumentParser:
     else:
         add_sample_data_subcommand(sub)
     from spfp_console.cli.journal_commands import add_journal_subcommands
+    from spfp_console.cli.lint_command import add_lint_subcommand
 
     add_journal_subcommands(sub)
+    add_lint_subcommand(sub)
     return parser
 
 
