@@ -36,27 +36,15 @@ def add_lint_subcommand(sub: argparse._SubParsersAction) -> None:  # type: ignor
 
 
 def cmd_lint(args: argparse.Namespace) -> int:
-    from spfp_console.engine.lint import PSQL, console_context, errors, lint_script
-    from spfp_console.engine.online_plan import online_statements
+    from spfp_console.engine.lint import errors, lint_for_runbook
     from spfp_console.engine.script import load_script
     from spfp_console.runbook import load_runbook
 
     runbook = load_runbook(args.runbook)
     path = args.file or runbook.script("migration")
     script = load_script(path, tolerant=True)
-    settings = runbook.settings
-    online = args.online or (settings.execution_mode == "online" and not args.psql)
-    if args.psql:
-        context, statements = PSQL, script.statements
-    elif online:
-        context = console_context(lock_timeout=settings.online_lock_timeout,
-                                  statement_timeout=settings.statement_timeout, online=True)
-        statements = online_statements(script)
-    else:
-        context = console_context(lock_timeout=settings.lock_timeout,
-                                  statement_timeout=settings.statement_timeout)
-        statements = script.statements
-    findings = lint_script(statements, context)
+    context, findings = lint_for_runbook(
+        script, runbook.settings, online=True if args.online else None, psql=args.psql)
     out = sys.stdout
     for finding in findings:
         if args.json:

@@ -57,8 +57,13 @@ from spfp_console.events import (
 )
 
 Mode = Literal["run", "rehearse"]
-Outcome = Literal["committed", "rolled_back", "failed", "cancelled", "rehearsed", "refused"]
-"""``refused``: the ``before_statements`` hook stopped the run before any statement."""
+Outcome = Literal[
+    "committed", "rolled_back", "failed", "cancelled", "rehearsed", "refused",
+    "partially_applied",
+]
+"""``refused``: the ``before_statements`` hook stopped the run before any statement.
+``partially_applied``: online mode only, a failure or cancel after some steps had
+committed (online mode is not atomic)."""
 
 _SAVEPOINT = "spfp_statement"
 _CANCEL_RESEND_S = 0.2

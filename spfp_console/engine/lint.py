@@ -26,7 +26,10 @@ from typing import Any, Literal
 
 from pglast import ast, enums, parser
 
-from spfp_console.engine.script import Statement
+from spfp_console.engine.online_plan import online_statements
+from spfp_console.engine.script import Script, Statement
+from spfp_console.events import Finding
+from spfp_console.runbook.model import Settings
 
 Severity = Literal["error", "warning"]
 
@@ -115,6 +118,40 @@ def lint_script(
 
 def errors(findings: Iterable[LintFinding]) -> list[LintFinding]:
     return [f for f in findings if f.severity == "error"]
+
+
+def lint_for_runbook(
+    script: Script, settings: Settings, *, online: bool | None = None, psql: bool = False
+) -> tuple[LintContext, list[LintFinding]]:
+    """Lint ``script`` as it will run: as ``spfp-console run`` runs it with the runbook's
+    settings (online when ``online`` is true, or None and the runbook's execution_mode is
+    online: the statements are then the ones online mode sends), or as ``psql -f`` does."""
+    if psql:
+        return PSQL, lint_script(script.statements, PSQL)
+    if online is None:
+        online = settings.execution_mode == "online"
+    if online:
+        context = console_context(lock_timeout=settings.online_lock_timeout,
+                                  statement_timeout=settings.statement_timeout, online=True)
+        return context, lint_script(online_statements(script), context)
+    context = console_context(lock_timeout=settings.lock_timeout,
+                              statement_timeout=settings.statement_timeout)
+    return context, lint_script(script.statements, context)
+
+
+def finding_event(finding: LintFinding) -> Finding:
+    """A lint finding as the session's :class:`~spfp_console.events.Finding` event
+    (source ``lint``, section the rule id).  An error is a ``warning`` there, not a
+    ``blocker``: the default one-transaction run knowingly blocks writes at each index;
+    whether a workflow refuses to go on is the workflow's decision."""
+    return Finding(
+        source="lint",
+        section=finding.rule,
+        severity="warning" if finding.severity == "error" else "info",
+        message=f"{finding.where}: {finding.why}",
+        subject=finding.statement,
+        advice=finding.fix,
+    )
 
 
 # --------------------------------------------------------------------------- the rules

@@ -169,21 +169,21 @@ class OnlineRun(_Run):
                 self.steps_committed += 1
         except _Cancelled:
             where = f" at statement {self._last_index}" if self._last_index else ""
-            return "cancelled", (
+            return self._unfinished("cancelled"), (
                 f"cancelled{where}; online mode: {self._progress(len(steps))}, the step "
                 "that was running was undone; re-run to finish (every statement is "
                 "idempotent)"
             )
         except _LostConnection as lost:
             stmt = self._lost_at
-            return "failed", (
+            return self._unfinished("failed"), (
                 f"connection to the server was lost during statement {stmt.index} at "
                 f"{stmt.where} ({lost}); online mode: {self._progress(len(steps))}; "
                 "validate, then re-run"
             )
         except _StepFailed:
             failed = self.failures[-1]
-            return "failed", (
+            return self._unfinished("failed"), (
                 f"statement {failed.index} at {failed.file}:{failed.error_line or failed.line}"
                 f" failed ({failed.sqlstate}: {failed.message}); online mode: "
                 f"{self._progress(len(steps))}; fix the cause and re-run (every statement is "
@@ -195,6 +195,11 @@ class OnlineRun(_Run):
             f"committed {self.ok} statements online in {len(steps)} steps ({builds} index "
             f"builds CONCURRENTLY{retries})"
         )
+
+    def _unfinished(self, outcome: str) -> str:
+        """``outcome`` when nothing was committed, else ``partially_applied``: the words
+        "failed" and "cancelled" promise that nothing changed."""
+        return outcome if self.steps_committed == 0 else "partially_applied"
 
     def _progress(self, total: int) -> str:
         return f"{self.steps_committed} of {total} steps are committed"

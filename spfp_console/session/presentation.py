@@ -20,7 +20,9 @@ from spfp_console.events import (
     Finding,
     GateChecked,
     IndexBuildProgress,
+    InvalidIndex,
     ListenerFailed,
+    LockRetry,
     LockWait,
     OperatorNote,
     OverrideRecorded,
@@ -177,6 +179,22 @@ def describe(event: Event) -> Line | None:
                             f" {event.blocker_pid} ({event.blocker_user or '?'}, since"
                             f" {event.blocker_since or '?'}): "
                             f"{one_line_sql(event.blocker_query or '', 60)}")
+    if isinstance(event, LockRetry):
+        undone = (f"; statements {', '.join(map(str, event.rolled_back))} of its step undone"
+                  if event.rolled_back else "")
+        return Line("warn", f"   lock_timeout {event.lock_timeout} at {file_name(event.file)}:"
+                            f"{event.line} (attempt {event.attempt} of {event.max_attempts}):"
+                            f" {event.message}{undone}; writers go on, retrying in"
+                            f" {event.backoff_s:g} s")
+    if isinstance(event, InvalidIndex):
+        found = {"before_build": "left by an earlier run",
+                 "after_failure": "left by the failed build",
+                 "after_cancel": "left by the cancelled build"}.get(event.found, event.found)
+        if event.action == "dropped":
+            return Line("warn", f"   INVALID index {event.index_name} on {event.table}"
+                                f" ({found}): dropped")
+        return Line("fail", f"INVALID index {event.index_name} on {event.table} ({found}):"
+                            f" could not drop it", (event.message,) if event.message else ())
     if isinstance(event, RunFinished):
         skipped = (f", {event.statements_skipped} skipped (the script's own"
                    " BEGIN/COMMIT: the engine owns the transaction)"
@@ -241,6 +259,8 @@ OUTCOME_TEXT = {
     "rolled_back_validation_failed": "rolled back, but validation FAILED",
     "failed": "FAILED: the transaction was rolled back, nothing changed",
     "cancelled": "cancelled: the transaction was rolled back, nothing changed",
+    "partially_applied": "FAILED part-way (online mode): the steps before it are committed;"
+                         " fix the cause and re-run",
 }
 
 

@@ -262,3 +262,26 @@ def test_the_rollback_drops_indexes_without_concurrently() -> None:
     found = lint_script(load_script(ROLLBACK_SQL).statements,
                         console_context(lock_timeout="5s", statement_timeout="10min"))
     assert found and {f.rule for f in found} == {"require-concurrent-index-deletion"}
+
+
+def test_lint_for_runbook_follows_the_execution_mode_and_maps_to_finding_events() -> None:
+    import dataclasses
+
+    from spfp_console.engine.lint import finding_event, lint_for_runbook
+    from spfp_console.paths import DEFAULT_RUNBOOK
+    from spfp_console.runbook import load_runbook
+
+    settings = load_runbook(DEFAULT_RUNBOOK).settings
+    script = load_script(MIGRATION_SQL)
+    context, found = lint_for_runbook(script, settings)
+    assert context.wrapped_in_transaction and len(found) == 20
+    online_settings = dataclasses.replace(settings, execution_mode="online")
+    context, found = lint_for_runbook(script, online_settings)
+    assert context.label == "spfp-console run --online" and found == []
+    _, as_psql = lint_for_runbook(script, online_settings, psql=True)
+    assert {f.rule for f in as_psql} == {"require-concurrent-index-creation",
+                                         "require-timeout-settings"}
+    event = finding_event(as_psql[0])
+    assert (event.source, event.section, event.severity) == (
+        "lint", as_psql[0].rule, "warning")
+    assert event.advice == as_psql[0].fix and event.message.startswith(as_psql[0].where)
