@@ -317,6 +317,16 @@ def test_a_failed_unique_build_is_cleaned_up_and_reported(base_db, tmp_path: Pat
         ("public.unique_user_category_name", "after_failure", "dropped")]
     assert _invalid_indexes(base_db) == []
 
+    # the operator fixes the data; the re-run resumes over the committed first step
+    with base_db.connect() as conn:
+        conn.execute("UPDATE public.categories c SET name = c.name || ' ' || c.id"
+                     " WHERE EXISTS (SELECT 1 FROM public.categories d WHERE d.user_id ="
+                     " c.user_id AND lower(d.name) = lower(c.name) AND d.id < c.id)")
+    again = run_script(base_db.dsn, load_script(MIGRATION_SQL), online=FAST_RETRY)
+    assert again.outcome == "committed", again.message
+    table = run_validation(base_db.connect(), load_runbook(DEFAULT_RUNBOOK))
+    assert table.passed, [r for r in table.rows if r[-1] != "pass"]
+
 
 def test_validation_fails_an_invalid_index(migrated_db) -> None:
     migrated_db.query(
