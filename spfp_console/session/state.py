@@ -208,8 +208,9 @@ class SessionState:
 
     @property
     def committed(self) -> bool:
-        """Did a run of the migration (or the rollback) COMMIT in this session?"""
-        return any(run.outcome == "committed" for run in self.runs)
+        """Did a run of the migration (or the rollback) COMMIT in this session?  An online
+        run that stopped part-way (``partially_applied``) committed its earlier steps."""
+        return any(run.outcome in ("committed", "partially_applied") for run in self.runs)
 
     def phase(self, phase_id: str) -> PhaseState | None:
         for phase in self.phases:

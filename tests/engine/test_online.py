@@ -337,3 +337,36 @@ def test_validation_fails_an_invalid_index(migrated_db) -> None:
     failing = [r for r in table.rows if r[-1] == "fail"]
     assert [r[0] for r in failing] == ["index:idx_accounts_user_type"]
     assert "INVALID" in failing[0][2]
+
+
+def test_retries_and_invalid_indexes_have_one_line_each() -> None:
+    from spfp_console.session.presentation import describe, outcome_text
+
+    retry = describe(LockRetry(
+        index=4, file="/x/m.sql", line=23, attempt=1, max_attempts=8, backoff_s=0.25,
+        lock_timeout="500ms", message="canceling statement due to lock timeout",
+        rolled_back=(2, 3)))
+    assert retry is not None and retry.status == "warn"
+    assert retry.text == (
+        "   lock_timeout 500ms at m.sql:23 (attempt 1 of 8): canceling statement due to lock"
+        " timeout; statements 2, 3 of its step undone; writers go on, retrying in 0.25 s")
+    dropped = describe(InvalidIndex(index_name="public.i", table="t", found="after_cancel",
+                                    action="dropped"))
+    assert dropped is not None and dropped.status == "warn"
+    assert "left by the cancelled build" in dropped.text
+    kept = describe(InvalidIndex(index_name="public.i", table="t", found="after_failure",
+                                 action="drop_failed", message="lock timeout; drop it"))
+    assert kept is not None and kept.status == "fail" and kept.details == ("lock timeout; drop it",)
+    assert "part-way" in outcome_text("partially_applied")
+
+
+def test_a_partially_applied_run_counts_as_committed_in_the_session_state() -> None:
+    from spfp_console.events import RunFinished
+    from spfp_console.session.state import fold
+
+    started = RunStarted(mode="run", script="m.sql", statements=3, transaction="online")
+    stopped = RunFinished(mode="run", outcome="partially_applied", duration_s=1.0,
+                          statements_ok=1, statements_failed=1)
+    assert fold([started, stopped]).committed
+    failed = RunFinished(mode="run", outcome="failed", duration_s=1.0, statements_failed=1)
+    assert not fold([started, failed]).committed
