@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from spfp_console.engine.connect import Target, TargetConnection, TargetInfo, describe_target
-from spfp_console.engine.executor import CancelToken, RunResult, run_script
+from spfp_console.engine.executor import CancelToken, OnlinePolicy, RunResult, run_script
 from spfp_console.engine.script import Script, load_script
 from spfp_console.errors import (
     EXIT_FAILED,
@@ -322,7 +322,8 @@ class DeploymentSession:
             on_event=self.emit,
             lock_timeout=settings.online_lock_timeout if online else settings.lock_timeout,
             statement_timeout=settings.statement_timeout, cancel=cancel,
-            before_statements=before_statements, online=online,
+            before_statements=before_statements,
+            online=OnlinePolicy(build_lock_timeout=settings.lock_timeout) if online else False,
         )
         if mode == "run":
             self.last_run_seconds = time.perf_counter() - started

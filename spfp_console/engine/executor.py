@@ -167,6 +167,12 @@ def check_runnable(script: Script) -> None:
 class OnlinePolicy:
     """How online mode retries a statement that timed out waiting for a lock."""
 
+    build_lock_timeout: str | None = None
+    """lock_timeout of the concurrent index builds (and of dropping INVALID leftovers);
+    None: the run's short one.  A waiting CREATE INDEX CONCURRENTLY holds only SHARE
+    UPDATE EXCLUSIVE, which no INSERT, UPDATE or DELETE waits for, and it waits for every
+    transaction older than it: the short timeout would only turn a harmless wait behind a
+    long transaction into failed builds."""
     max_attempts: int = 8
     first_backoff_s: float = 0.25
     """The wait after the first lock timeout; it doubles after each further one."""

@@ -12,6 +12,10 @@ transaction.  Every statement runs with a short ``lock_timeout``:
   a :class:`~spfp_console.events.LockRetry` event.  Retrying the statement alone inside
   the open transaction would keep the earlier statements' locks while it waits: the
   writers of those tables would wait as long.
+* An index build waits for every transaction older than it, but while it waits it holds
+  only SHARE UPDATE EXCLUSIVE, which no writer waits for: its waits can use a longer
+  lock_timeout (``OnlinePolicy.build_lock_timeout``; the session passes the runbook's
+  ``lock_timeout``), retried the same way.
 * A concurrent build that fails or is cancelled leaves an INVALID index behind
   (``pg_index.indisvalid``), which ``IF NOT EXISTS`` then silently accepts on a re-run.
   Before each build an INVALID index of the same name is dropped (left by an earlier
@@ -208,7 +212,8 @@ class OnlineRun(_Run):
         return error.sqlstate == _LOCK_NOT_AVAILABLE and not self.cancelled
 
     def _backoff_or_give_up(
-        self, stmt: Statement, error: psycopg.Error, attempt: int, rolled_back: tuple[int, ...]
+        self, stmt: Statement, error: psycopg.Error, attempt: int, rolled_back: tuple[int, ...],
+        lock_timeout: str | None = None,
     ) -> bool:
         """After a lock timeout: True to try again (after the backoff), False when the
         attempts are spent."""
@@ -219,7 +224,7 @@ class OnlineRun(_Run):
         self.emit(LockRetry(
             index=stmt.index, file=stmt.file, line=stmt.line, attempt=attempt,
             max_attempts=self.policy.max_attempts, backoff_s=round(backoff, 3),
-            lock_timeout=self.lock_timeout,
+            lock_timeout=lock_timeout or self.lock_timeout,
             message=error.diag.message_primary or str(error).strip(),
             rolled_back=rolled_back,
         ))
@@ -231,14 +236,14 @@ class OnlineRun(_Run):
         return True
 
     def _give_up(self, stmt: Statement, error: psycopg.Error, duration: float,
-                 attempts: int) -> None:
+                 attempts: int, lock_timeout: str | None = None) -> None:
         lost = self.conn.broken or self.conn.closed
         failure = self._failure(stmt, error, duration, lost=lost)
         if error.sqlstate == _LOCK_NOT_AVAILABLE and attempts > 1:
             failure = dataclasses.replace(
                 failure,
                 message=f"{failure.message} ({attempts} attempts with lock_timeout "
-                f"{self.lock_timeout}: the lock stayed taken)",
+                f"{lock_timeout or self.lock_timeout}: the lock stayed taken)",
             )
         self._fail(failure)
         if lost:
@@ -295,6 +300,32 @@ class OnlineRun(_Run):
     # ------------------------------------------------------------------ an index build
 
     def _concurrent_step(self, step: Step) -> None:
+        longer = self.policy.build_lock_timeout
+        if longer is None:
+            self._build(step, self.lock_timeout)
+            return
+        self._set_lock_timeout(longer, step.statements[0])
+        try:
+            self._build(step, longer)
+        finally:
+            if not (self.conn.broken or self.conn.closed):
+                self._set_lock_timeout(self.lock_timeout, step.statements[0])
+
+    def _set_lock_timeout(self, value: str, stmt: Statement) -> None:
+        for _ in range(3):  # a late cancel request may hit this short query
+            try:
+                self.conn.execute("SELECT set_config('lock_timeout', %s, false)", (value,),
+                                  prepare=False)
+                return
+            except pg_errors.QueryCanceled:
+                continue
+            except psycopg.Error as exc:
+                if self.conn.broken or self.conn.closed:
+                    self._lost_at = stmt
+                    raise _LostConnection(exc) from None
+                raise
+
+    def _build(self, step: Step, lock_timeout: str) -> None:
         stmt = step.statements[0]
         attempt = 1
         while True:
@@ -316,10 +347,12 @@ class OnlineRun(_Run):
             for oid, qualified, _name, table in self._invalid_indexes(step):
                 if oid not in known:
                     self._drop_invalid(stmt, qualified, table, found)
-            if self._lock_timed_out(error) and self._backoff_or_give_up(stmt, error, attempt, ()):
+            if self._lock_timed_out(error) and self._backoff_or_give_up(
+                stmt, error, attempt, (), lock_timeout
+            ):
                 attempt += 1
                 continue
-            self._give_up(stmt, error, duration, attempt)
+            self._give_up(stmt, error, duration, attempt, lock_timeout)
 
     def _invalid_indexes(self, step: Step) -> list[tuple[int, str, str, str]]:
         if step.table is None:

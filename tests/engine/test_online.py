@@ -370,3 +370,51 @@ def test_a_partially_applied_run_counts_as_committed_in_the_session_state() -> N
     assert fold([started, stopped]).committed
     failed = RunFinished(mode="run", outcome="failed", duration_s=1.0, statements_failed=1)
     assert not fold([started, failed]).committed
+
+
+class OldSnapshot:
+    """A transaction with a snapshot, idle for ``seconds``: CREATE INDEX CONCURRENTLY
+    waits for it to end (while writers go on)."""
+
+    def __init__(self, dsn: str, seconds: float) -> None:
+        self.ready = threading.Event()
+        self._thread = threading.Thread(target=self._hold, args=(dsn, seconds), daemon=True)
+
+    def _hold(self, dsn: str, seconds: float) -> None:
+        with psycopg.connect(dsn) as conn:
+            conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+            conn.execute("SELECT 1")
+            self.ready.set()
+            time.sleep(seconds)
+            conn.rollback()
+
+    def __enter__(self) -> OldSnapshot:
+        self._thread.start()
+        assert self.ready.wait(10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._thread.join(15)
+
+
+@pytest.mark.parametrize("build_lock_timeout", [None, "10s"])
+def test_an_index_build_waits_for_old_transactions_with_its_own_lock_timeout(
+    empty_db, tmp_path: Path, build_lock_timeout: str | None
+) -> None:
+    with empty_db.connect() as conn:
+        conn.execute("CREATE TABLE public.t (a int)")
+    script = load_script(_write(tmp_path, "i.sql", "CREATE INDEX IF NOT EXISTS t_a ON public.t (a);"))
+    events: list[Event] = []
+    policy = OnlinePolicy(build_lock_timeout=build_lock_timeout, max_attempts=20,
+                          first_backoff_s=0.1, max_backoff_s=0.2)
+    with OldSnapshot(empty_db.dsn, 1.5):
+        result = run_script(empty_db.dsn, script, on_event=events.append,
+                            lock_timeout="100ms", online=policy)
+    assert result.outcome == "committed", result.message
+    retries = [e for e in events if isinstance(e, LockRetry)]
+    if build_lock_timeout is None:  # the short timeout turns the wait into failed builds
+        assert retries and all(e.lock_timeout == "100ms" for e in retries)
+        assert any(isinstance(e, InvalidIndex) and e.action == "dropped" for e in events)
+    else:
+        assert retries == []
+    assert _invalid_indexes(empty_db) == []
