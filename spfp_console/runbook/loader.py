@@ -387,7 +387,8 @@ def load_runbook(path: str | Path) -> Runbook:
             check=lambda v: None if v in ("transaction", "online")
             else "must be \"transaction\" or \"online\"",
         ),
-        online_lock_timeout=st.get("online_lock_timeout", str, "500ms", check=_timeout),
+        online_lock_timeout=st.get("online_lock_timeout", str, "500ms",
+                                   check=_timeout(LOCK_TIMEOUT_BOUNDS)),
     )
     st.finish()
 

@@ -114,3 +114,13 @@ def test_a_bad_execution_mode_is_one_line(cli: Cli, tmp_path: Path) -> None:
     assert result.rc == EXIT_USAGE, str(result)
     line = result.error_line()
     assert "settings.execution_mode" in line and '"transaction" or "online"' in line
+
+
+def test_online_lock_timeout_is_bounded_like_lock_timeout(cli: Cli, tmp_path: Path) -> None:
+    path = _online_runbook(tmp_path)
+    path.write_text(path.read_text().replace('online_lock_timeout = "300ms"',
+                                             'online_lock_timeout = "0"', 1))
+    result = cli("lint", "--runbook", path)
+    assert result.rc == EXIT_USAGE, str(result)
+    line = result.error_line()
+    assert "settings.online_lock_timeout" in line and "no limit" in line
