@@ -402,10 +402,21 @@ class DeploymentSession:
                                    message=result.message))
         return result
 
+    def lint(self, script: Script, *, online: bool | None = None) -> list[Any]:
+        """What in the script blocks writes or is unsafe online, as finding events
+        (Squawk's rules, for the way ``run`` will execute it)."""
+        from spfp_console.engine.lint import finding_event, lint_for_runbook
+
+        _, findings = lint_for_runbook(script, self.runbook.settings, online=online)
+        for finding in findings:
+            self.emit(finding_event(finding))
+        return findings
+
     def check(self) -> WorkflowResult:
         """Preflight: read-only checks of the target; ticks the preflight items."""
         self._begin("check")
-        self.load(tolerant=True)  # unreadable, not UTF-8 or empty: one clear error
+        script = self.load(tolerant=True)  # unreadable, not UTF-8 or empty: one clear error
+        self.lint(script)
         report = self.preflight()
         blockers = len(report.blockers)
         self._tick_action("preflight", report.passed,
@@ -420,7 +431,9 @@ class DeploymentSession:
                  cancel: CancelToken | None = None) -> WorkflowResult:
         """Every statement in a savepoint, everything rolled back; lists every failure."""
         self._begin("rehearse")
-        effects = self._rehearsal_warning(self.load(path=path, tolerant=True))
+        script = self.load(path=path, tolerant=True)
+        self.lint(script)
+        effects = self._rehearsal_warning(script)
         run = self.run_rehearsal(path=path, cancel=cancel)
         failed = len(run.failures)
         if run.ok:

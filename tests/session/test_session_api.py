@@ -228,3 +228,17 @@ def test_the_demo_without_postgresql_is_one_clear_error(tmp_path: Path) -> None:
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("spfp-console: ") and "nonexistent" in last
     assert "internal error" not in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_check_lints_the_migration_for_the_way_run_executes_it(
+    data_db: Any, tmp_path: Path
+) -> None:
+    with _session(data_db, tmp_path) as session:
+        session.open()
+        result = session.check()
+        session.close(result)
+    lint = [f for f in session.state.findings if f.source == "lint"]
+    # one transaction: every plain CREATE INDEX blocks writes until COMMIT
+    assert any(f.section == "require-concurrent-index-creation" for f in lint), lint
+    assert all(f.severity in ("warning", "info") for f in lint)  # advice, not a blocker
+    assert result.ok
