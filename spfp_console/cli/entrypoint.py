@@ -120,6 +120,26 @@ def _described(command: str) -> dict[str, Any]:
             "formatter_class": argparse.RawDescriptionHelpFormatter}
 
 
+DSN_PASSWORD_WARNING = (
+    "spfp-console: warning: the password in --dsn is visible to other users of this"
+    " machine (ps, /proc); pass it in PGPASSWORD, ~/.pgpass or a service file"
+    " (--dsn service=NAME) instead"
+)
+
+
+def _warn_about_password_in_dsn(args: argparse.Namespace) -> None:
+    """A password on the command line is readable by anyone on the host for as long as
+    the command runs (``ps -ef``); DATABASE_URL and PG* are not: a process's environment
+    is readable only by its own user."""
+    dsn = getattr(args, "dsn", None)
+    if not dsn:
+        return
+    from spfp_console.redact import secrets_in_conninfo
+
+    if secrets_in_conninfo(dsn):
+        _say(DSN_PASSWORD_WARNING)
+
+
 def _add_target_options(p: argparse.ArgumentParser, *, runbook: bool = True) -> None:
     if runbook:
         from spfp_console.paths import DEFAULT_RUNBOOK
@@ -262,6 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
+    _warn_about_password_in_dsn(args)
     _interrupt_on_hangup()
     try:
         return _dispatch(args)
