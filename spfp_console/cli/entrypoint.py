@@ -87,16 +87,28 @@ rollback back, leaving the schema as it was. Writes a deployment log (unless
 --no-log).""",
 }
 
-_EXIT_CODES = {
-    "check": ("the preflight passed", "a blocker was found, or a lock stopped a check"),
-    "rehearse": ("every statement ran (--scratch: every step passed)",
-                 "a statement failed (--scratch: a step failed)"),
-    "run": ("committed and validated, or not confirmed (nothing was run)",
-            "refused by the preflight, a statement failed (nothing changed),"
-            " another deployment holds the lock, or validation failed after COMMIT"),
-    "validate": ("every object is as expected", "an object is missing or wrong"),
-    "rollback": ("rolled back and validated, or not confirmed (nothing changed)",
-                 "a statement failed (nothing changed), or validation failed"),
+_COMMITTED_INCOMPLETE = (EXIT_COMMITTED_INCOMPLETE,
+                         "the change IS COMMITTED, but the session did not end cleanly"
+                         " (interrupted, or a failure after COMMIT): validate now")
+# Per command, the codes it can end with besides usage (2) and interrupted (130).
+_EXIT_CODES: dict[str, tuple[tuple[int, str], ...]] = {
+    "check": ((EXIT_OK, "the preflight passed"),
+              (EXIT_FAILED, "a blocker was found, or a lock stopped a check")),
+    "rehearse": ((EXIT_OK, "every statement ran (--scratch: every step passed)"),
+                 (EXIT_FAILED, "a statement failed (--scratch: a step failed)")),
+    "run": ((EXIT_OK, "committed and validated"),
+            (EXIT_FAILED, "refused by the preflight, a statement failed (nothing changed),"
+                          " another deployment holds the lock, or validation failed after"
+                          " COMMIT"),
+            (EXIT_NOT_CONFIRMED, "not confirmed: nothing was run"),
+            _COMMITTED_INCOMPLETE),
+    "validate": ((EXIT_OK, "every object is as expected"),
+                 (EXIT_FAILED, "an object is missing or wrong")),
+    "rollback": ((EXIT_OK, "rolled back and validated"),
+                 (EXIT_FAILED, "a statement failed (nothing changed), or validation"
+                               " failed"),
+                 (EXIT_NOT_CONFIRMED, "not confirmed: nothing was rolled back"),
+                 _COMMITTED_INCOMPLETE),
 }
 
 
@@ -104,13 +116,11 @@ def _described(command: str) -> dict[str, Any]:
     """description and epilog (exit codes) of a subcommand's --help."""
     import textwrap
 
-    ok, failed = _EXIT_CODES[command]
-    codes = (
-        (EXIT_OK, ok),
-        (EXIT_FAILED, failed),
+    codes = sorted((
+        *_EXIT_CODES[command],
         (EXIT_USAGE, "usage, runbook or connection error: nothing was attempted"),
         (EXIT_INTERRUPTED, "interrupted (Ctrl-C, SIGTERM, SIGHUP) before anything changed"),
-    )
+    ))
     epilog = "\n".join(["exit codes:"] + [
         textwrap.fill(meaning, width=79, initial_indent=f"  {code:<5}",
                       subsequent_indent=" " * 7)
