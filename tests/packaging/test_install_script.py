@@ -87,6 +87,14 @@ def test_install_into_a_venv_with_the_distribution_python(tmp_path: Path) -> Non
     # editable: the tests run against the checkout's source
     assert where.stdout.strip() == str(repo / "spfp_console" / "__init__.py")
 
+    # the README's test command on the stock PATH: the checks that call the test extra's
+    # tools (ruff, mypy, lint-imports) find them in .venv, not on PATH
+    architecture = subprocess.run(
+        [venv / "bin" / "python", "-m", "pytest", "-q", "-p", "no:cacheprovider",
+         "tests/test_architecture.py"],
+        capture_output=True, text=True, cwd=repo, env=stock_env(), timeout=600)
+    assert architecture.returncode == 0, architecture.stdout[-3000:]
+
     untouched = subprocess.run([expected, "-c", "import spfp_console"], cwd="/",
                                capture_output=True, text=True, env=stock_env())
     assert untouched.returncode != 0, "the global interpreter got the package"
