@@ -48,7 +48,9 @@ Changes nothing in the database; writes a deployment log (unless --no-log).""",
     "rehearse": """\
 Rehearsal: runs every statement of the migration in one transaction, each in a
 savepoint, then rolls the transaction back, and lists every statement that
-fails (SQLSTATE and line) in one pass.
+fails (SQLSTATE and line) in one pass. Before it starts, it lists the table
+locks it will hold, the sessions holding locks on those tables now, and the
+effects its rollback cannot undo.
 
 Changes no schema or rows, but holds the locks a real run takes (ACCESS
 EXCLUSIVE on the tables the migration alters) until the rollback, and sequence
@@ -78,9 +80,11 @@ Changes nothing in the database; writes a deployment log (unless --no-log).""",
     "rollback": """\
 Rollback: says how many rows and values the rollback destroys (the data in the
 columns and tables the migration added), exports them as CSV first with
---export-dir, asks you to type 'rollback DBNAME' (or pass --yes), runs the
-runbook's rollback script in one transaction, and validates that every object
-is gone.
+--export-dir (into a new folder each time), asks you to type 'rollback DBNAME'
+(or pass --yes), counts again under lock (rows written since are exported too;
+without --export-dir it stops if more would be lost than you confirmed), runs
+the runbook's rollback script in the same transaction, and validates that every
+object is gone.
 
 DESTROYS the data in what the migration added; a failing statement rolls the
 rollback back, leaving the schema as it was. Writes a deployment log (unless

@@ -20,7 +20,7 @@ SAYS = {
     "run": ("executes the migration on the target in one transaction",
             "Changes the schema when it commits"),
     "validate": ("checks every object of the migration", "Changes nothing in the database"),
-    "rollback": ("runs the\nrunbook's rollback script", "DESTROYS the data"),
+    "rollback": ("runs\nthe runbook's rollback script", "DESTROYS the data"),
 }
 
 
