@@ -109,8 +109,8 @@ _EXIT_CODES: dict[str, tuple[tuple[int, str], ...]] = {
     "validate": ((EXIT_OK, "every object is as expected"),
                  (EXIT_FAILED, "an object is missing or wrong")),
     "rollback": ((EXIT_OK, "rolled back and validated"),
-                 (EXIT_FAILED, "a statement failed (nothing changed), or validation"
-                               " failed"),
+                 (EXIT_FAILED, "a statement failed, or more rows were at risk than"
+                               " confirmed (nothing changed), or validation failed"),
                  (EXIT_NOT_CONFIRMED, "not confirmed: nothing was rolled back"),
                  _COMMITTED_INCOMPLETE),
 }
