@@ -17,12 +17,13 @@ from rich.console import Console
 from spfp_console.deployment import DeploymentSession
 from spfp_console.events import Event, ResultTable
 from spfp_console.localpg import LocalCluster
-from spfp_console.paths import DEFAULT_RUNBOOK, REPO_ROOT, base_schema_files
+from spfp_console.paths import DEFAULT_RUNBOOK, base_schema_files
 from spfp_console.runbook import load_runbook
 from spfp_console.sampledata import load_sample_data
 from spfp_console.cli.terminal_output import EventPrinter
 
 HERE = Path(__file__).resolve().parent
+REPO_ROOT = HERE.parent
 WIDTH = 100
 
 

@@ -12,8 +12,15 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 
 
+def _tool(name: str) -> str | None:
+    """A console script of the test extra: first the one installed beside the interpreter
+    running the tests (``.venv/bin/python -m pytest`` does not put ``.venv/bin`` on
+    PATH), then PATH."""
+    return shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
+
+
 def test_import_linter_contract_holds():
-    lint_imports = shutil.which("lint-imports")
+    lint_imports = _tool("lint-imports")
     if lint_imports is None:
         pytest.fail("lint-imports (import-linter) is not installed: pip install -e '.[test]'")
     proc = subprocess.run([lint_imports], cwd=REPO, capture_output=True, text=True)
@@ -56,7 +63,7 @@ def test_every_core_module_is_under_the_contract():
 
 
 def test_ruff_finds_no_defects():
-    ruff = shutil.which("ruff")
+    ruff = _tool("ruff")
     if ruff is None:
         pytest.fail("ruff is not installed: pip install -e '.[test]'")
     proc = subprocess.run([ruff, "check", "--no-cache", "."], cwd=REPO, capture_output=True,
@@ -65,7 +72,7 @@ def test_ruff_finds_no_defects():
 
 
 def test_mypy_finds_no_type_errors():
-    mypy = shutil.which("mypy")
+    mypy = _tool("mypy")
     if mypy is None:
         pytest.fail("mypy is not installed: pip install -e '.[test]'")
     proc = subprocess.run([mypy, "--no-incremental"], cwd=REPO, capture_output=True, text=True)

@@ -22,6 +22,7 @@ import os
 import sys
 import traceback
 from pathlib import Path
+from typing import Any
 
 from spfp_console import __version__
 
@@ -36,19 +37,141 @@ from spfp_console.errors import (  # noqa: F401 - the exit codes, documented abo
 )
 
 
+# What each command does, what it changes and what its exit codes mean: `COMMAND --help`
+# is where an operator on a bastion host looks before running it, not the README.
+_DESCRIPTIONS = {
+    "check": """\
+Preflight: read-only checks of the target before a run. Reports blockers (rows
+that would break a uniqueness rule, missing tables or ownership, a read-only or
+too old server, a lock another session holds), warnings, the lock each table
+will get, table sizes, and whether the migration is already applied.
+
+Changes nothing in the database; writes a deployment log (unless --no-log).""",
+    "rehearse": """\
+Rehearsal: runs every statement of the migration in one transaction, each in a
+savepoint, then rolls the transaction back, and lists every statement that
+fails (SQLSTATE and line) in one pass. Before it starts, it lists the table
+locks it will hold, the sessions holding locks on those tables now, and the
+effects its rollback cannot undo.
+
+Changes no schema or rows, but holds the locks a real run takes (ACCESS
+EXCLUSIVE on the tables the migration alters) until the rollback, and sequence
+values it consumes (nextval, setval) are not rolled back. With --scratch the
+target is only read (pg_dump --schema-only): a throwaway local PostgreSQL gets
+a copy of its schema, and the migration is applied, validated, re-applied,
+rolled back and diffed there. Writes a deployment log (unless --no-log).""",
+    "run": """\
+Run: executes the migration on the target in one transaction, statement by
+statement, under the runbook's lock_timeout and statement_timeout and a
+single-executor lock. First the preflight (its blockers refuse the run unless
+--override-reason is given), then you type the database name to confirm (or
+pass --yes), then the statements, COMMIT, validation of every object, and the
+paper's claims measured (--performance also times the headline queries before
+and after, for the speedup claims).
+
+Changes the schema when it commits; a failing or interrupted statement rolls
+everything back, leaving the schema as it was. Writes a deployment log (unless
+--no-log).""",
+    "validate": """\
+Validation: checks every object of the migration (indexes, unique rules,
+columns, views, functions, triggers, RLS) against the runbook, reads the query
+plans, and compares the paper's claims with what is measured. --expect absent
+checks, after a rollback, that every object is gone.
+
+Changes nothing in the database; writes a deployment log (unless --no-log).""",
+    "rollback": """\
+Rollback: says how many rows and values the rollback destroys (the data in the
+columns and tables the migration added), exports them as CSV first with
+--export-dir (into a new folder each time), asks you to type 'rollback DBNAME'
+(or pass --yes), counts again under lock (rows written since are exported too;
+without --export-dir it stops if more would be lost than you confirmed), runs
+the runbook's rollback script in the same transaction, and validates that every
+object is gone.
+
+DESTROYS the data in what the migration added; a failing statement rolls the
+rollback back, leaving the schema as it was. Writes a deployment log (unless
+--no-log).""",
+}
+
+_COMMITTED_INCOMPLETE = (EXIT_COMMITTED_INCOMPLETE,
+                         "the change IS COMMITTED, but the session did not end cleanly"
+                         " (interrupted, or a failure after COMMIT): validate now")
+# Per command, the codes it can end with besides usage (2) and interrupted (130).
+_EXIT_CODES: dict[str, tuple[tuple[int, str], ...]] = {
+    "check": ((EXIT_OK, "the preflight passed"),
+              (EXIT_FAILED, "a blocker was found, or a lock stopped a check")),
+    "rehearse": ((EXIT_OK, "every statement ran (--scratch: every step passed)"),
+                 (EXIT_FAILED, "a statement failed (--scratch: a step failed)")),
+    "run": ((EXIT_OK, "committed and validated"),
+            (EXIT_FAILED, "refused by the preflight, a statement failed (nothing changed),"
+                          " another deployment holds the lock, or validation failed after"
+                          " COMMIT"),
+            (EXIT_NOT_CONFIRMED, "not confirmed: nothing was run"),
+            _COMMITTED_INCOMPLETE),
+    "validate": ((EXIT_OK, "every object is as expected"),
+                 (EXIT_FAILED, "an object is missing or wrong")),
+    "rollback": ((EXIT_OK, "rolled back and validated"),
+                 (EXIT_FAILED, "a statement failed, or more rows were at risk than"
+                               " confirmed (nothing changed), or validation failed"),
+                 (EXIT_NOT_CONFIRMED, "not confirmed: nothing was rolled back"),
+                 _COMMITTED_INCOMPLETE),
+}
+
+
+def _described(command: str) -> dict[str, Any]:
+    """description and epilog (exit codes) of a subcommand's --help."""
+    import textwrap
+
+    codes = sorted((
+        *_EXIT_CODES[command],
+        (EXIT_USAGE, "usage, runbook or connection error: nothing was attempted"),
+        (EXIT_INTERRUPTED, "interrupted (Ctrl-C, SIGTERM, SIGHUP) before anything changed"),
+    ))
+    epilog = "\n".join(["exit codes:"] + [
+        textwrap.fill(meaning, width=79, initial_indent=f"  {code:<5}",
+                      subsequent_indent=" " * 7)
+        for code, meaning in codes
+    ])
+    return {"description": _DESCRIPTIONS[command], "epilog": epilog,
+            "formatter_class": argparse.RawDescriptionHelpFormatter}
+
+
+DSN_PASSWORD_WARNING = (
+    "spfp-console: warning: the password in --dsn is visible to other users of this"
+    " machine (ps, /proc); pass it in PGPASSWORD, ~/.pgpass or a service file"
+    " (--dsn service=NAME) instead"
+)
+
+
+def _warn_about_password_in_dsn(args: argparse.Namespace) -> None:
+    """A password on the command line is readable by anyone on the host for as long as
+    the command runs (``ps -ef``); DATABASE_URL and PG* are not: a process's environment
+    is readable only by its own user."""
+    dsn = getattr(args, "dsn", None)
+    if not dsn:
+        return
+    from spfp_console.redact import secrets_in_conninfo
+
+    if secrets_in_conninfo(dsn):
+        _say(DSN_PASSWORD_WARNING)
+
+
 def _add_target_options(p: argparse.ArgumentParser, *, runbook: bool = True) -> None:
     if runbook:
         from spfp_console.paths import DEFAULT_RUNBOOK
 
+        # The file name only: the full default path (in site-packages when installed)
+        # would wrap mid-path on an 80-column terminal.
         p.add_argument("--runbook", type=Path, default=DEFAULT_RUNBOOK,
-                       help="runbook TOML file (default: %(default)s)")
+                       help=f"runbook TOML file (default: {DEFAULT_RUNBOOK.name},"
+                            " shipped with spfp-console)")
     p.add_argument("--dsn", default=None,
                    help="target database: a postgresql:// URL or key=value conninfo; default"
                         " $DATABASE_URL, else libpq's PG* variables, service file, .pgpass")
     p.add_argument("--json", action="store_true",
                    help="print events as JSON lines (for machines)")
     p.add_argument("--log-dir", type=Path, default=None,
-                   help="where the signed deployment log goes (default ./deploy-logs)")
+                   help="deployment log directory (default ./deploy-logs)")
     p.add_argument("--no-log", action="store_true", help="do not write a deployment log")
     p.add_argument("--sign-key", type=Path, default=None,
                    help="ed25519 SSH private key to sign the log with when the session ends")
@@ -64,10 +187,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    p = sub.add_parser("check", help="preflight: read-only checks of the target before a run")
+    p = sub.add_parser("check", help="preflight: read-only checks of the target before a run",
+                       **_described("check"))
     _add_target_options(p)
 
-    p = sub.add_parser("rehearse", help="run the migration and roll it back; list every failure")
+    p = sub.add_parser("rehearse", help="run the migration and roll it back; list every failure",
+                       **_described("rehearse"))
     _add_target_options(p)
     p.add_argument("--scratch", action="store_true",
                    help="rehearse on a throwaway local copy of the target's schema instead:"
@@ -75,12 +200,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--script", type=Path, default=None,
                    help="rehearse this SQL file instead of the runbook's migration")
 
-    p = sub.add_parser("run", help="execute the migration in one transaction")
+    p = sub.add_parser("run", help="execute the migration in one transaction",
+                       **_described("run"))
     _add_target_options(p)
     p.add_argument("--yes", action="store_true",
                    help="do not ask for confirmation (required without a terminal)")
     p.add_argument("--performance", action="store_true",
-                   help="time the headline queries before and after (EXPLAIN ANALYZE)")
+                   help="measure the paper's speedup claims: time the headline queries"
+                        " before and after the run (EXPLAIN ANALYZE)")
     p.add_argument("--override-reason", metavar="TEXT", default=None,
                    help="run despite preflight blockers; the reason goes into the log")
     p.add_argument("--online", action="store_true", default=None,
@@ -88,12 +215,14 @@ def build_parser() -> argparse.ArgumentParser:
                         " transaction, the rest in short transactions, lock timeouts"
                         " retried (default: the runbook's execution_mode)")
 
-    p = sub.add_parser("validate", help="verify every object of the migration")
+    p = sub.add_parser("validate", help="verify every object of the migration",
+                       **_described("validate"))
     _add_target_options(p)
     p.add_argument("--expect", choices=("applied", "absent"), default="applied",
                    help="applied (after a run) or absent (after a rollback)")
 
-    p = sub.add_parser("rollback", help="remove what the migration added (destroys its data)")
+    p = sub.add_parser("rollback", help="remove what the migration added (destroys its data)",
+                       **_described("rollback"))
     _add_target_options(p)
     p.add_argument("--yes", action="store_true",
                    help="do not ask for confirmation (required without a terminal)")
@@ -175,6 +304,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
+    _warn_about_password_in_dsn(args)
     _interrupt_on_hangup()
     try:
         return _dispatch(args)

@@ -25,6 +25,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from spfp_console.cli.entrypoint import DSN_PASSWORD_WARNING
 from spfp_console.paths import DEFAULT_RUNBOOK, MIGRATION_SQL, ROLLBACK_SQL
 from spfp_console.sampledata import load_sample_data
 
@@ -57,8 +58,10 @@ class CliResult:
         )
 
     def error_line(self) -> str:
-        """The single ``spfp-console: ...`` line an expected error prints on stderr."""
-        lines = [ln for ln in self.err.splitlines() if ln.strip()]
+        """The single ``spfp-console: ...`` line an expected error prints on stderr
+        (besides the warning about a password in ``--dsn``, which precedes any error)."""
+        lines = [ln for ln in self.err.splitlines()
+                 if ln.strip() and ln != DSN_PASSWORD_WARNING]
         assert len(lines) == 1, f"expected one line on stderr:\n{self}"
         assert lines[0].startswith("spfp-console: "), str(self)
         return lines[0]
