@@ -1,15 +1,19 @@
 """``spfp-console verify | sign | export``: the journal's command-line face.
 
 ``cli.py`` calls ``add_journal_subcommands(subparsers)``; each subcommand stores its
-handler in ``args.handler``.  Exit codes: 0 ok, 1 verification failed, 2 usage or I/O
-error.  Failures are one clear line on stderr, never a traceback.
+handler in ``args.handler``.  Exit codes of ``verify`` (``VERIFY_EXIT_CODES``): 0 ok
+(intact, complete, signed by an allowed signer), 1 failed, 2 usage or I/O error,
+3 unsigned, 4 signer not checked, 5 partially signed.  Failures are one clear line on
+stderr, never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import stat
 import sys
+import tempfile
 from pathlib import Path
 
 from spfp_console.journal.constants import DEFAULT_NAMESPACE
@@ -21,6 +25,41 @@ from spfp_console.journal.constants import DEFAULT_NAMESPACE
 EXIT_OK = 0
 EXIT_VERIFY_FAILED = 1
 EXIT_USAGE = 2
+EXIT_UNSIGNED = 3
+EXIT_SIGNER_NOT_CHECKED = 4
+EXIT_PARTIALLY_SIGNED = 5
+
+VERIFY_EXIT_CODES = {
+    "ok": EXIT_OK,
+    "failed": EXIT_VERIFY_FAILED,
+    "unsigned": EXIT_UNSIGNED,
+    "unchecked": EXIT_SIGNER_NOT_CHECKED,
+    "partial": EXIT_PARTIALLY_SIGNED,
+}
+"""``VerifyResult.status`` -> exit code: only a log that is intact, complete and signed by
+an allowed signer exits 0, so ``verify ... || stop`` never lets a weaker log through."""
+
+_VERIFY_DESCRIPTION = """\
+Check a deployment log: its hash chain (every event, in order, up to the session end)
+and who signed it (LOG.sig, and the signed checkpoints inside the log).
+
+The hash chain has no secret: anyone who can write the file can edit it and recompute
+every hash.  Only a signature by a key you trust says the console wrote it, so give
+--allowed-signers FILE (OpenSSH format: "alice@example ssh-ed25519 AAAA...") and
+--identity ID; a signature is then required.
+
+exit codes:
+  0  ok: intact, complete, signed by an allowed signer (and --identity, if given)
+  1  FAILED: edited, missing, reordered, truncated without a signed prefix; a signature
+     that does not match or whose key is not allowed; or no signature although
+     --allowed-signers asked for one
+  2  usage or I/O error (no such log, unreadable allowed_signers)
+  3  UNSIGNED: chain intact but nothing signed it (and no signers were asked for)
+  4  SIGNER NOT CHECKED: a valid signature, but without --allowed-signers nobody
+     said whose key it is
+  5  PARTIALLY SIGNED: signed checkpoints cover the log up to some event; what follows
+     is not signed (a session that was killed, or a missing LOG.sig)
+"""
 
 
 def _fail(message: str, code: int = EXIT_USAGE) -> int:
@@ -83,11 +122,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
         return _fail(_io_message(exc))
     except SignatureFormatError as exc:
         return _fail(f"{allowed}: {exc}")
-    if result.ok:
-        print(f"{log}: {result.line()}")
-        return EXIT_OK
-    print(f"{log}: {result.line()}", file=sys.stderr)
-    return EXIT_VERIFY_FAILED
+    code = VERIFY_EXIT_CODES[result.status]
+    print(f"{log}: {result.line()}", file=sys.stderr if code == EXIT_VERIFY_FAILED else sys.stdout)
+    return code
 
 
 def cmd_sign(args: argparse.Namespace) -> int:
@@ -143,9 +180,9 @@ def cmd_export(args: argparse.Namespace) -> int:
         if output in (None, "-"):
             sys.stdout.write(text)
         else:
-            fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(text)
+            write_private(Path(output), text)
+    except OutputError as exc:
+        return _fail(str(exc))
     except (JournalFormatError, SignatureFormatError, ValueError) as exc:
         return _fail(f"{log}: {exc}")
     except OSError as exc:
@@ -153,6 +190,44 @@ def cmd_export(args: argparse.Namespace) -> int:
     if not verification.ok:
         print(f"{log}: exported, but {verification.line()}", file=sys.stderr)
     return EXIT_OK
+
+
+class OutputError(ValueError):
+    """The ``-o`` target is not a file we may write."""
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` as a new 0600 file, never through a symlink.
+
+    A report repeats the log (who, where, every statement): writing it into an existing
+    0644 file would keep that mode, and following a symlink would put it wherever the
+    link's owner chose.  A temporary file in the same directory, renamed over the target,
+    gives a fresh private inode; a symlink at the target is refused outright.
+    """
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        pass
+    else:
+        if stat.S_ISLNK(st.st_mode):
+            raise OutputError(
+                f"-o {path} is a symbolic link: refusing to write the report through it; "
+                "remove the link or choose another file"
+            )
+        if stat.S_ISDIR(st.st_mode):
+            raise OutputError(f"-o {path} is a directory: name a file")
+    directory = path.parent if str(path.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _add_signer_options(parser: argparse.ArgumentParser) -> None:
@@ -174,15 +249,15 @@ def add_journal_subcommands(subparsers: argparse._SubParsersAction) -> None:  # 
     verify = subparsers.add_parser(
         "verify",
         help="check a deployment log's hash chain and signature",
-        description="Exit 0 when the chain (and the signature, when present) hold; "
-        "exit 1 naming the first bad event otherwise.",
+        description=_VERIFY_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     verify.add_argument("log", metavar="LOG")
     _add_signer_options(verify)
     verify.add_argument(
         "--require-signature",
         action="store_true",
-        help="fail an unsigned log (needs --allowed-signers)",
+        help="fail an unsigned log (implied by --allowed-signers, which it needs)",
     )
     verify.set_defaults(handler=cmd_verify)
 

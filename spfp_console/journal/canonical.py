@@ -1,21 +1,26 @@
-"""Canonical form and hashes of journal records, and the exact TOML text the writer emits.
+"""The exact bytes of a log and the hashes that chain them (format version 2).
 
-A record's hash must not depend on how TOML happens to lay it out (tables, array
-wrapping, quoting), so it is computed over canonical JSON instead: keys sorted, no
-insignificant whitespace, UTF-8, datetimes as ISO 8601 strings.  The same record read back
-by ``tomllib`` yields the same canonical bytes, hence the same hash.
+Each hash is taken over bytes *as written*, not over a re-serialised form: a verifier then
+needs one sha256 per event and no TOML round trip, and any change to the bytes (including
+edits TOML considers equivalent, ``seq =+1`` or a space turned into a newline inside an
+array) changes a hash.
 
-The *layout* is checked separately (``render_event`` / ``render_header``): a reader
-re-renders every parsed record and compares bytes, so that edits which TOML considers
-equivalent (a space turned into a newline inside an array, ``seq =+1``) are still caught.
+* An event chunk is ``\\n[[event]]\\n`` + its keys (``seq``, ``at``, ``t``, ``prev``,
+  ``kind``, the event's own fields) + the line ``hash = "<hex>"\\n``, where ``<hex>`` is the
+  sha256 of every byte of the chunk before that line.  ``prev`` is the hash of the event
+  before (or of the header), so each hash covers the whole log up to its event.
+* The header is the ``[session]`` table; its ``hash`` line sits among the table's scalars
+  (TOML needs it before the ``[session.target]`` sub-table) and covers the header's bytes
+  without that line.
+
+Version 1 logs (hashes over canonical JSON) came from pre-release builds and are refused
+with a clear message rather than verified by a second code path.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
 import hashlib
-import json
-from importlib.metadata import PackageNotFoundError, version
+import re
 from typing import Any
 
 import tomli_w
@@ -23,8 +28,14 @@ import tomli_w
 FORMAT = "spfp-console-journal"
 """Value of ``session.format``: tells a reader what kind of file this is."""
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 """Bumped when the layout or the hashing rules change."""
+
+SESSION_ENDED = "session_ended"
+"""Kind of the journal's own last record: the session is over, with its outcome."""
+
+CHECKPOINT = "checkpoint"
+"""Kind of the journal's own signed checkpoint records (see ``record.JournalWriter``)."""
 
 HASH_KEY = "hash"
 PREV_KEY = "prev"
@@ -32,62 +43,81 @@ PREV_KEY = "prev"
 EVENT_HEADER_LINE = b"[[event]]\n"
 """Each event starts with this line, preceded by a blank line."""
 
+EVENT_SEPARATOR = b"\n\n[[event]]\n"
+"""What separates two chunks: tomli-w escapes newlines inside strings and never writes a
+blank line inside a flat table, so this sequence occurs nowhere inside a record."""
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, (_dt.datetime, _dt.date, _dt.time)):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    return value
+HASH_LINE_LENGTH = len(b'hash = ""\n') + 64
+
+_HEADER_HASH_LINE = re.compile(rb'^hash = "([0-9a-f]{64})"\n', re.MULTILINE)
 
 
-def canonical_bytes(record: dict[str, Any]) -> bytes:
-    """Canonical JSON of ``record``: sorted keys, compact separators, UTF-8."""
-    return json.dumps(
-        _jsonable(record),
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-        allow_nan=True,
-    ).encode("utf-8")
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
-def record_hash(record: dict[str, Any]) -> str:
-    """sha256 (hex) of the canonical form of ``record`` minus its own ``hash`` key."""
-    body = {k: v for k, v in record.items() if k != HASH_KEY}
-    return hashlib.sha256(canonical_bytes(body)).hexdigest()
-
-
-def header_hash(session: dict[str, Any]) -> str:
-    """Hash of the ``[session]`` table; it is the ``prev`` of event 1."""
-    body = {k: v for k, v in session.items() if k != HASH_KEY}
-    return hashlib.sha256(canonical_bytes({"session": body})).hexdigest()
-
-
-def render_header(session: dict[str, Any]) -> bytes:
-    """The exact bytes the writer puts at the top of a log."""
-    return tomli_w.dumps({"session": session}).encode("utf-8")
+def hash_line(digest: str) -> bytes:
+    return b'hash = "' + digest.encode("ascii") + b'"\n'
 
 
 def render_event(entry: dict[str, Any]) -> bytes:
-    """The exact bytes of one appended event: a blank line, then ``[[event]]`` and keys.
+    """The exact bytes of one event record as tomli-w writes it, keys in ``entry``'s order.
 
-    The leading blank line makes the chunk boundary ``\\n\\n[[event]]\\n`` unambiguous:
-    tomli-w escapes newlines inside strings and indents array items, so that sequence
-    never occurs inside a record.
+    With ``hash`` as the last key this is the whole chunk the writer appends.  Records are
+    flat: a nested table would be written after ``hash`` and land outside the hashed part's
+    layout rules, so the writer refuses them (see ``seal_event``).
     """
-    if any(isinstance(v, dict) for v in entry.values()):
-        return b"\n" + tomli_w.dumps({"event": [entry]}).encode("utf-8")
-    # Same bytes for a flat record, without tomli-w first trying (and failing) to fit the
-    # whole event on one inline line: this halves the cost of the verify layout check.
-    return b"\n[[event]]\n" + tomli_w.dumps(entry).encode("utf-8")
+    return b"\n" + EVENT_HEADER_LINE + tomli_w.dumps(entry).encode("utf-8")
 
 
-def tomli_w_version() -> str:
-    """The installed tomli-w version, recorded in headers (the layout check depends on it)."""
-    try:
-        return version("tomli-w")
-    except PackageNotFoundError:  # pragma: no cover - vendored or renamed distribution
-        return "unknown"
+def seal_event(entry: dict[str, Any]) -> tuple[bytes, str]:
+    """(chunk bytes, hash) of ``entry`` (which has no ``hash`` key yet)."""
+    nested = [k for k, v in entry.items() if isinstance(v, dict)]
+    if nested:
+        raise ValueError(
+            f"event kind {entry.get('kind')!r} has table-valued fields {nested}: journal "
+            "records are flat (use a tuple of pairs in spfp_console/events.py)"
+        )
+    body = render_event(entry)
+    digest = sha256_hex(body)
+    return body + hash_line(digest), digest
+
+
+def event_hash_of_chunk(chunk: bytes) -> tuple[str | None, str]:
+    """(hash the chunk states, hash its bytes have); the first is None without a hash line."""
+    tail = chunk[-HASH_LINE_LENGTH:]
+    stated: str | None = None
+    if (
+        len(chunk) > HASH_LINE_LENGTH
+        and chunk[-HASH_LINE_LENGTH - 1] == 0x0A
+        and tail.startswith(b'hash = "')
+        and tail.endswith(b'"\n')
+    ):
+        candidate = tail[8:72]
+        if re.fullmatch(rb"[0-9a-f]{64}", candidate):
+            stated = candidate.decode("ascii")
+    return stated, sha256_hex(chunk[:-HASH_LINE_LENGTH])
+
+
+def render_header(session: dict[str, Any]) -> tuple[bytes, str]:
+    """(header bytes, header hash) for a ``[session]`` table without ``hash``.
+
+    Scalars come first, then the hash line, then sub-tables (``target``, ``files``).
+    """
+    scalars = {k: v for k, v in session.items() if not isinstance(v, dict)}
+    tables = {k: v for k, v in session.items() if isinstance(v, dict)}
+    placeholder = "0" * 64
+    text = tomli_w.dumps({"session": {**scalars, HASH_KEY: placeholder, **tables}}).encode("utf-8")
+    line = hash_line(placeholder)
+    at = text.index(line)
+    digest = sha256_hex(text[:at] + text[at + len(line):])
+    return text[:at] + hash_line(digest) + text[at + len(line):], digest
+
+
+def header_hash_of_chunk(chunk: bytes) -> tuple[str | None, str | None]:
+    """(hash the header states, hash its bytes have); (None, None) without a hash line."""
+    found = _HEADER_HASH_LINE.search(chunk)
+    if found is None:
+        return None, None
+    stated = found.group(1).decode("ascii")
+    return stated, sha256_hex(chunk[: found.start()] + chunk[found.end():])

@@ -1,35 +1,58 @@
-"""Read a deployment log back, one event at a time, without trusting it.
+"""Read a deployment log incrementally, checking its hash chain as it goes.
 
-A log is split into chunks on its ``\\n\\n[[event]]\\n`` boundaries and each chunk is
-parsed alone with ``tomllib``.  That keeps memory flat for any log size and turns a torn
-last write into a precise finding ("truncated after seq 41") instead of a parse error for
-the whole file.  Integrity (hashes, order, signature) is ``verify``'s business; this
-module only says what the bytes are.
+One reader for every consumer: ``verify`` drains it, ``export`` collects its events, and
+the replay viewer iterates it (``follow=True`` tails a log that is still being written).
+Each event comes with its byte offset and the assurance that the chain holds from the
+header through it; reading stops at the first event that breaks the chain and
+``LogReader.chain`` says why, naming the first bad seq.
+
+The file is read in large blocks and split on the ``\\n\\n[[event]]\\n`` boundaries
+(``canonical.EVENT_SEPARATOR``), so memory stays flat for any log size and a torn last
+write is a precise finding ("truncated after seq 41"), not a parse error for the whole
+file.  Each event costs one sha256 over its bytes and, when parsed, one call into rtoml.
 """
 
 from __future__ import annotations
 
 import re
-import tomllib
-from collections.abc import Iterator
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import rtoml
+
 from spfp_console.events import Event, event_from_record
 from spfp_console.journal.canonical import (
-    EVENT_HEADER_LINE,
+    CHECKPOINT,
+    EVENT_SEPARATOR,
     FORMAT,
     FORMAT_VERSION,
-    render_event,
+    HASH_LINE_LENGTH,
+    SESSION_ENDED,
+    event_hash_of_chunk,
+    header_hash_of_chunk,
 )
 
-_HASH_LINE = re.compile(rb'hash = "[0-9a-f]{64}"\n\Z')
-_REQUIRED: dict[str, type | tuple[type, ...]] = {"seq": int, "at": str, "t": (int, float), "prev": str, "kind": str, "hash": str}
+JOURNAL_KINDS = frozenset({SESSION_ENDED, CHECKPOINT})
+"""Records the journal writes itself; they are not domain events."""
+
+_BLOCK = 1 << 20
+_PREFIX = re.compile(
+    rb'\n\[\[event\]\]\nseq = (\d{1,19})\nat = "([^"\\\n]*)"\nt = ([^\n]*)\n'
+    rb'prev = "([0-9a-f]{64})"\nkind = "([a-z0-9_]{1,64})"\n'
+)
+_REQUIRED: dict[str, type | tuple[type, ...]] = {
+    "seq": int, "at": str, "t": (int, float), "prev": str, "kind": str, "hash": str,
+}
 
 
 class JournalFormatError(ValueError):
     """A chunk of a log is not what the writer writes."""
+
+
+# --------------------------------------------------------------------------- chunks
 
 
 @dataclass(frozen=True)
@@ -47,65 +70,85 @@ class Chunk:
     @property
     def torn(self) -> bool:
         """The chunk does not end the way every complete event ends (its hash line)."""
-        return _HASH_LINE.search(self.data) is None
+        return event_hash_of_chunk(self.data)[0] is None
+
+    @property
+    def ends_with_a_hash_line(self) -> bool:
+        """The last line is a (possibly garbled) ``hash = ...`` line: the writer finished it."""
+        start = self.data.rfind(b"\n", 0, len(self.data) - 1) + 1
+        return self.data.endswith(b"\n") and self.data.startswith(b"hash = ", start)
 
 
-def _lines(f: BinaryIO) -> Iterator[bytes]:
+def _split_torn_start(rest: bytes) -> list[bytes]:
+    """At the end of the file: a chunk followed by the cut-off start of the next one.
+
+    No complete record ends in a blank line, so a tail of ``\\n\\n[[ev`` (any non-empty
+    prefix of the separator after the first newline) is a new event whose write was cut.
+    """
+    for k in range(len(EVENT_SEPARATOR) - 1, 1, -1):
+        if len(rest) > k and rest.endswith(EVENT_SEPARATOR[:k]):
+            cut = len(rest) - k + 1
+            return [rest[:cut], rest[cut:]]
+    return [rest]
+
+
+def iter_chunks(f: BinaryIO, *, offset: int = 0, number: int = 0) -> Iterator[Chunk]:
+    """Split a log (from ``offset``, a chunk boundary) into chunks, streaming."""
+    buf = b""
+    held: Chunk | None = None
     while True:
-        line = f.readline(1 << 24)
-        if not line:
-            return
-        yield line
-
-
-def _starts_event(line: bytes, following: bytes | None, following_is_last: bool) -> bool:
-    """Is this blank line the start of an event chunk (blank + ``[[event]]``)?"""
-    if line != b"\n":
-        return False
-    if following is None:
-        return True  # the file ends in a blank line: an event began and was cut
-    if following == EVENT_HEADER_LINE:
-        return True
-    # A cut inside the "[[event]]" line itself.
-    return following_is_last and EVENT_HEADER_LINE.startswith(following)
-
-
-def iter_chunks(f: BinaryIO) -> Iterator[Chunk]:
-    """Split a log into its header chunk and event chunks, streaming."""
-    number = 0
-    offset = 0
-    buf: list[bytes] = []
-    size = 0
-    lines = _lines(f)
-    line = next(lines, None)
-    pending: list[Chunk] = []
-    while line is not None:
-        following = next(lines, None)
-        following_is_last = following is not None and not following.endswith(b"\n")
-        if buf and _starts_event(line, following, following_is_last):
-            pending.append(Chunk(number, offset, b"".join(buf), False))
+        block = f.read(_BLOCK)
+        if not block:
+            break
+        buf += block
+        pos = 0
+        while (found := buf.find(EVENT_SEPARATOR, pos)) >= 0:
+            if held is not None:
+                yield held
+            held = Chunk(number, offset, buf[pos : found + 1], False)
             number += 1
-            offset += size
-            buf, size = [], 0
-        buf.append(line)
-        size += len(line)
-        line = following
-        # Emit with one chunk of lookahead so that the last one can say it is last.
-        while len(pending) > 1:
-            yield pending.pop(0)
-    if buf:
-        pending.append(Chunk(number, offset, b"".join(buf), False))
-    for i, chunk in enumerate(pending):
-        is_last = i == len(pending) - 1
-        yield Chunk(chunk.number, chunk.offset, chunk.data, is_last)
+            offset += found + 1 - pos
+            pos = found + 1
+        buf = buf[pos:]
+    pieces = _split_torn_start(buf) if buf else []
+    if held is not None:
+        yield Chunk(held.number, held.offset, held.data, not pieces)
+    for i, data in enumerate(pieces):
+        yield Chunk(number, offset, data, i == len(pieces) - 1)
+        number += 1
+        offset += len(data)
+
+
+def _chunk_is_complete(data: bytes, number: int) -> bool:
+    """A chunk at the current end of a growing file is whole when its hash checks out."""
+    if number == 0:
+        stated, actual = header_hash_of_chunk(data)
+    else:
+        stated, actual = event_hash_of_chunk(data)
+    return stated is not None and stated == actual
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def _toml(chunk: Chunk) -> dict[str, Any]:
+    try:
+        return rtoml.loads(chunk.data.decode("utf-8"))
+    except (UnicodeDecodeError, rtoml.TomlParsingError) as exc:
+        raise JournalFormatError(f"not valid TOML: {_first_line(exc)}") from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def parse_header(chunk: Chunk) -> dict[str, Any]:
     """The ``[session]`` table of a header chunk."""
     try:
-        doc = tomllib.loads(chunk.data.decode("utf-8"))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise JournalFormatError(f"header is not valid TOML: {exc}") from exc
+        doc = _toml(chunk)
+    except JournalFormatError as exc:
+        raise JournalFormatError(f"header is {exc}") from exc
     session = doc.get("session")
     if set(doc) != {"session"} or not isinstance(session, dict):
         raise JournalFormatError("header has no [session] table or extra tables")
@@ -117,15 +160,17 @@ def parse_header(chunk: Chunk) -> dict[str, Any]:
             f"log format version {version!r} is newer than this console reads "
             f"({FORMAT_VERSION}); upgrade spfp-console"
         )
+    if version < FORMAT_VERSION:
+        raise JournalFormatError(
+            f"log format version {version} was written by a pre-release spfp-console whose "
+            "hashes this version does not check; verify it with the build that wrote it"
+        )
     return session
 
 
 def parse_event(chunk: Chunk) -> dict[str, Any]:
     """The single ``[[event]]`` table of an event chunk, with its required keys checked."""
-    try:
-        doc = tomllib.loads(chunk.data.decode("utf-8"))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise JournalFormatError(f"not valid TOML: {exc}") from exc
+    doc = _toml(chunk)
     events = doc.get("event")
     if set(doc) != {"event"} or not isinstance(events, list) or len(events) != 1:
         raise JournalFormatError("chunk is not exactly one [[event]] table")
@@ -134,6 +179,9 @@ def parse_event(chunk: Chunk) -> dict[str, Any]:
         if not isinstance(entry.get(key), types) or isinstance(entry.get(key), bool):
             raise JournalFormatError(f"event has no valid {key!r}")
     return entry
+
+
+# --------------------------------------------------------------------------- results
 
 
 @dataclass(frozen=True)
@@ -148,12 +196,16 @@ class JournalEntry:
     kind: str
     record: dict[str, Any]
     """The whole ``[[event]]`` table as parsed (journal fields included)."""
+    offset: int = 0
+    """Byte offset of the event in the file (for seeking and for error messages)."""
+    hash: str = ""
+    """The event's hash: the chain holds from the header through this event."""
 
     @classmethod
-    def from_entry(cls, entry: dict[str, Any]) -> JournalEntry:
+    def from_entry(cls, entry: dict[str, Any], offset: int = 0) -> JournalEntry:
         return cls(
             seq=entry["seq"], at=entry["at"], t=float(entry["t"]), kind=entry["kind"],
-            record=entry,
+            record=entry, offset=offset, hash=str(entry.get("hash", "")),
         )
 
     @property
@@ -162,28 +214,282 @@ class JournalEntry:
         return {k: v for k, v in self.record.items() if k not in ("seq", "at", "t", "prev", "hash")}
 
     def event(self) -> Event | None:
-        """The domain event (the session end record reads as a SessionEnded).
+        """The domain event (the session end record reads as a SessionEnded), or None for
+        a signed checkpoint, which is the journal's own record.
 
         Raises ``UnknownEventKind`` for a kind a newer console wrote.
         """
+        if self.kind == CHECKPOINT:
+            return None
         return event_from_record(self.fields)
+
+
+@dataclass(frozen=True)
+class CheckpointRecord:
+    """A signed checkpoint found in a log: a signature over the chain hash at ``signed_seq``."""
+
+    seq: int
+    """The checkpoint record's own seq."""
+    signed_seq: int
+    """The last event the signature covers (0: the header)."""
+    signed_hash: str
+    """The chain hash at ``signed_seq``: the checkpoint's ``prev``."""
+    signature: str
+    """Base64 of the SSHSIG blob."""
+
+
+@dataclass
+class ChainResult:
+    """Outcome of the hash-chain check."""
+
+    events: int = 0
+    """Events that verified, in order, from seq 1."""
+    first_bad_seq: int | None = None
+    problem: str | None = None
+    """edited, missing, reordered, duplicated, inserted, truncated, malformed (None if intact)."""
+    detail: str = ""
+    header: dict[str, Any] = field(default_factory=dict)
+    outcome: str | None = None
+    """The session end record's outcome, when the chain reached it."""
+    last_hash: str | None = None
+    """The chain hash of the last event that verified (the header's before any)."""
+    checkpoints: list[CheckpointRecord] = field(default_factory=list)
+    """Signed checkpoints among the verified events, in order."""
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+    @property
+    def intact_but_unfinished(self) -> bool:
+        """Every complete event verifies; only the end is missing (or torn)."""
+        return self.problem == "truncated" and self.first_bad_seq != 0
+
+
+class _Broken(Exception):
+    def __init__(self, problem: str, detail: str) -> None:
+        super().__init__(problem, detail)
+        self.problem = problem
+        self.detail = detail
+
+
+# --------------------------------------------------------------------------- the reader
+
+
+class LogReader:
+    """Iterate a log's events, verifying the chain as it goes.
+
+    ``for entry in LogReader(path): ...`` yields ``JournalEntry`` objects (parsed with
+    rtoml) while the chain holds; afterwards ``reader.chain`` tells whether the log was
+    intact and, if not, the first bad seq.  ``reader.header`` is the ``[session]`` table
+    once the first event is yielded (or iteration ends).
+
+    With ``follow=True`` the reader waits at the end of the file for more events (a log
+    still being written) until the session end record, until ``stop()`` returns True, or
+    until the file has not grown for ``idle_timeout_s`` seconds.  Raises ``OSError`` when
+    the file cannot be read; a malformed file is a ``chain`` finding, not an exception.
+    """
+
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        parse: bool = True,
+        follow: bool = False,
+        poll_s: float = 0.2,
+        idle_timeout_s: float | None = None,
+        stop: Callable[[], bool] | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.parse = parse
+        self.follow = follow
+        self.poll_s = poll_s
+        self.idle_timeout_s = idle_timeout_s
+        self.stop = stop
+        self.header: dict[str, Any] = {}
+        self.chain = ChainResult()
+        self._ended = False
+
+    # The chunk source: plain streaming, or tailing a growing file.
+    def _chunks(self, f: BinaryIO) -> Iterator[Chunk]:
+        if not self.follow:
+            yield from iter_chunks(f)
+            return
+        buf, offset, number = b"", 0, 0
+        idle_since = time.monotonic()
+        while True:
+            block = f.read(_BLOCK)
+            if block:
+                idle_since = time.monotonic()
+                buf += block
+                pos = 0
+                while (found := buf.find(EVENT_SEPARATOR, pos)) >= 0:
+                    yield Chunk(number, offset, buf[pos : found + 1], False)
+                    number += 1
+                    offset += found + 1 - pos
+                    pos = found + 1
+                buf = buf[pos:]
+                continue
+            if buf and _chunk_is_complete(buf, number):
+                yield Chunk(number, offset, buf, False)
+                number += 1
+                offset += len(buf)
+                buf = b""
+            idle = time.monotonic() - idle_since
+            if (
+                self._ended
+                or (self.stop is not None and self.stop())
+                or (self.idle_timeout_s is not None and idle >= self.idle_timeout_s)
+            ):
+                # What is left is the last chunk, complete or torn.
+                f.seek(offset)
+                yield from iter_chunks(f, offset=offset, number=number)
+                return
+            time.sleep(self.poll_s)
+
+    def __iter__(self) -> Iterator[JournalEntry]:
+        result = self.chain = ChainResult()
+        with open(self.path, "rb") as f:
+            chunks = self._chunks(f)
+            head = next(chunks, None)
+            if head is None:
+                result.first_bad_seq, result.problem = 0, "truncated"
+                result.detail = "the file is empty"
+                return
+            try:
+                prev = self._check_header(head)
+            except _Broken as broken:
+                result.first_bad_seq = 0
+                result.problem, result.detail = broken.problem, broken.detail
+                return
+            expected = 1
+            for chunk in chunks:
+                try:
+                    entry = self._check_event(chunk, expected, prev)
+                except _Broken as broken:
+                    result.first_bad_seq = expected
+                    result.problem, result.detail = broken.problem, broken.detail
+                    return
+                prev = entry.hash
+                result.last_hash = prev
+                result.events = expected
+                expected += 1
+                yield entry
+            if result.outcome is None:
+                result.first_bad_seq, result.problem = expected, "truncated"
+                result.detail = (
+                    f"the log ends after seq {expected - 1} without a session end record "
+                    "(the session crashed, was killed, or is still running)"
+                )
+
+    def run(self) -> ChainResult:
+        """Read to the end (or the first bad event) and return the chain result."""
+        for _ in self:
+            pass
+        return self.chain
+
+    def _check_header(self, head: Chunk) -> str:
+        try:
+            session = parse_header(head)
+        except JournalFormatError as exc:
+            # A header is written in one go: only a cut file ends inside it.
+            cut = head.is_last and not head.data.endswith(b"\n")
+            raise _Broken("truncated" if cut else "malformed", str(exc)) from None
+        self.header = self.chain.header = session
+        stated, actual = header_hash_of_chunk(head.data)
+        if stated is None or stated != actual or session.get("hash") != stated:
+            raise _Broken("edited", "the [session] header does not match its hash")
+        self.chain.last_hash = stated
+        return stated
+
+    def _check_event(self, chunk: Chunk, expected: int, prev: str) -> JournalEntry:
+        """The chunk's entry when it is the right next event; else raise _Broken."""
+        result = self.chain
+        stated, actual = event_hash_of_chunk(chunk.data)
+        if stated is None:
+            if chunk.is_last and not chunk.ends_with_a_hash_line:
+                raise _Broken("truncated", f"the file ends inside an event ({len(chunk.data)} bytes)")
+            raise _Broken("edited", f"the event at byte {chunk.offset} has no valid hash line")
+        if stated != actual:
+            raise _Broken("edited", "content does not match its hash")
+        prefix = _PREFIX.match(chunk.data)
+        if prefix is None:
+            raise _Broken("edited", f"the event's bytes differ from what the console writes (byte {chunk.offset})")
+        seq, kind = int(prefix.group(1)), prefix.group(5).decode("ascii")
+        if result.outcome is not None:
+            if seq < expected:
+                raise _Broken("duplicated", f"seq {seq} appears again after the session end")
+            raise _Broken("inserted", f"seq {seq} follows the session end record")
+        if seq < expected:
+            raise _Broken("duplicated", f"seq {seq} appears again")
+        if seq > expected:
+            raise _Broken(*self._classify_gap(chunk, seq, stated, expected))
+        if prefix.group(4).decode("ascii") != prev:
+            what = "the header" if expected == 1 else f"seq {expected - 1}"
+            raise _Broken("edited", f"prev does not match the hash of {what} (event replaced or re-hashed)")
+        record: dict[str, Any] = {}
+        if self.parse or kind in JOURNAL_KINDS:
+            try:
+                record = parse_event(chunk)
+            except JournalFormatError as exc:
+                raise _Broken("edited", f"unreadable event at byte {chunk.offset}: {exc}") from None
+        if kind == SESSION_ENDED:
+            result.outcome = str(record.get("outcome", "ended"))
+            self._ended = True
+        elif kind == CHECKPOINT:
+            result.checkpoints.append(_checkpoint(record, prev))
+        if not record:
+            return JournalEntry(seq, prefix.group(2).decode("utf-8", "replace"), 0.0, kind, {},
+                                chunk.offset, stated)
+        return JournalEntry.from_entry(record, chunk.offset)
+
+    def _classify_gap(self, chunk: Chunk, seq: int, digest: str, expected: int) -> tuple[str, str]:
+        """Missing, reordered or duplicated: one look at the rest of the file decides."""
+        found_expected = False
+        start = chunk.offset + len(chunk.data)
+        with open(self.path, "rb") as f:
+            f.seek(start)
+            for later in iter_chunks(f, offset=start, number=chunk.number + 1):
+                prefix = _PREFIX.match(later.data)
+                if prefix is None:
+                    continue
+                later_seq = int(prefix.group(1))
+                later_hash = later.data[-HASH_LINE_LENGTH + 8 : -2].decode("ascii", "replace")
+                if later_seq == seq and later_hash == digest:
+                    return "duplicated", f"a copy of seq {seq} is inserted before seq {expected}"
+                if later_seq == expected:
+                    found_expected = True
+        if found_expected:
+            return "reordered", f"found seq {seq} where seq {expected} belongs; seq {expected} comes later"
+        return "missing", f"seq {expected} is missing (next is seq {seq})"
+
+
+def _checkpoint(record: dict[str, Any], prev: str) -> CheckpointRecord:
+    signed_seq, signature = record.get("signed_seq"), record.get("signature")
+    if not isinstance(signed_seq, int) or isinstance(signed_seq, bool) or not isinstance(signature, str):
+        raise _Broken("edited", f"checkpoint seq {record.get('seq')} lacks signed_seq or signature")
+    if signed_seq != record["seq"] - 1:
+        raise _Broken("edited", f"checkpoint seq {record['seq']} claims to sign seq {signed_seq}")
+    return CheckpointRecord(record["seq"], signed_seq, prev, signature)
+
+
+# --------------------------------------------------------------------------- whole logs
 
 
 @dataclass
 class Journal:
-    """A log read as far as it parses: header, events in file order, and what stopped it."""
+    """A log read as far as its chain holds: header, events in order, and what stopped it."""
 
     path: Path
     header: dict[str, Any]
     entries: list[JournalEntry]
     stopped: str | None = None
-    """Why reading stopped early (unparseable or torn chunk), None when it read to the end."""
+    """Why reading stopped early (a torn, edited or misplaced event), None at a clean end."""
+    chain: ChainResult = field(default_factory=ChainResult)
 
     @property
     def ended(self) -> JournalEntry | None:
         """The session end record, when there is one."""
-        from spfp_console.journal.record import SESSION_ENDED
-
         for entry in reversed(self.entries):
             if entry.kind == SESSION_ENDED:
                 return entry
@@ -191,30 +497,20 @@ class Journal:
 
 
 def read_journal(path: Path | str) -> Journal:
-    """Read a whole log into memory (for export and replay, not for verification).
+    """Read a whole log into memory (for export; replay iterates ``LogReader`` instead).
 
     Raises ``JournalFormatError`` when the header is unreadable and ``OSError`` when the
     file is.
     """
-    path = Path(path)
-    entries: list[JournalEntry] = []
+    reader = LogReader(path)
+    entries = list(reader)
+    chain = reader.chain
+    if chain.first_bad_seq == 0:
+        if chain.detail == "the file is empty":
+            raise JournalFormatError(f"{path} is empty: not a deployment log")
+        raise JournalFormatError(chain.detail)
     stopped: str | None = None
-    header: dict[str, Any] | None = None
-    with open(path, "rb") as f:
-        for chunk in iter_chunks(f):
-            if chunk.number == 0:
-                header = parse_header(chunk)
-                continue
-            try:
-                entry = parse_event(chunk)
-                if chunk.is_last and chunk.torn and render_event(entry) != chunk.data:
-                    # It parses only because the cut fell at a line end.
-                    raise JournalFormatError("the file ends inside an event")
-                entries.append(JournalEntry.from_entry(entry))
-            except JournalFormatError as exc:
-                where = "truncated" if chunk.is_last and chunk.torn else "unreadable"
-                stopped = f"event #{chunk.number} {where}: {exc}"
-                break
-    if header is None:
-        raise JournalFormatError(f"{path} is empty: not a deployment log")
-    return Journal(path=path, header=header, entries=entries, stopped=stopped)
+    if not chain.ok and not (chain.problem == "truncated" and "without a session end" in chain.detail):
+        stopped = f"event #{chain.first_bad_seq} {chain.problem}: {chain.detail}"
+    return Journal(path=Path(path), header=reader.header, entries=entries, stopped=stopped,
+                   chain=chain)

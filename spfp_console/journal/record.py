@@ -1,11 +1,12 @@
 """Write a deployment log: a ``[session]`` header, then one ``[[event]]`` per event.
 
-Layout of a log (valid TOML after every append)::
+Layout of a log (valid TOML after every append; hashing rules in ``canonical``)::
 
     [session]
     format = "spfp-console-journal"
+    format_version = 2
     ...
-    hash = "<sha256 of the session table>"
+    hash = "<sha256 of the header's bytes without this line>"
 
     [session.target]
     ...
@@ -17,26 +18,40 @@ Layout of a log (valid TOML after every append)::
     prev = "<hash of the previous event; the header's hash for seq 1>"
     kind = "statement_started"
     ...                                   # the event's own fields (Event.to_record())
-    hash = "<sha256 of this event's canonical form, without hash>"
+    hash = "<sha256 of this event's bytes above this line>"
 
-Each event is written with a single ``write`` and ``fsync``'d before ``record`` returns, so
-a crash loses at most the event in flight; ``hash`` is always an event's last line, so a
-torn write is recognisable as truncation.  Every string is redacted before it is hashed.
+Durability: every event is written with a single ``write`` as soon as it is recorded (a
+killed process loses nothing already recorded; a reader tailing the file sees it at
+once), but only the events that must survive a power cut are ``fdatasync``'d: what is
+about to reach the database (``statement_started``), what decides (``run_started``,
+``run_finished``, overrides, rollback decisions, notes, checklist ticks), checkpoints and
+the session end.  Progress samples, notices and results ride along with the next durable
+event.  ``record(event, durable=True)`` and ``flush_durable()`` let a caller ask for more.
+
+Signing: with a ``Signer`` the writer signs a checkpoint (the chain hash of the last
+event, see ``sign.checkpoint_message``) right after the header, after each run starts and
+finishes, after each result table and each decision, and seals the whole file
+(``LOG.sig``) at ``end()``.  A session killed at any point leaves a log whose signed
+prefix verifies and whose unsigned tail ``verify`` reports as such.
+
+Every string is redacted before it is hashed.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import base64
 import os
 import re
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from spfp_console import __version__
 from spfp_console.errors import ConsoleError
@@ -49,25 +64,40 @@ from spfp_console.events import (
     StatementFinished,
 )
 from spfp_console.journal.canonical import (
+    CHECKPOINT,
     FORMAT,
     FORMAT_VERSION,
     HASH_KEY,
-    header_hash,
-    record_hash,
-    render_event,
+    SESSION_ENDED,
     render_header,
-    tomli_w_version,
+    seal_event,
 )
 from spfp_console.redact import Redactor, secrets_in_env
 from spfp_console.journal.session_info import collect_session_info
+
+if TYPE_CHECKING:
+    from spfp_console.journal.sign import Signer
 
 DEFAULT_LOG_DIR = Path("deploy-logs")
 """Where logs go unless the caller names a directory (relative to the working directory)."""
 
 LOG_SUFFIX = ".deploy-log.toml"
 
-SESSION_ENDED = "session_ended"
-"""Kind of the journal's own last record: the session is over, with its outcome."""
+__all__ = [
+    "CHECKPOINT", "DEFAULT_LOG_DIR", "DURABLE_KINDS", "JournalError", "JournalWriter",
+    "SESSION_ENDED", "SessionHeader", "Target", "log_file_name",
+]
+
+DURABLE_KINDS = frozenset({
+    "statement_started", "run_started", "run_finished", "override_recorded",
+    "rollback_decision", "operator_note", "checklist_item_toggled", CHECKPOINT, SESSION_ENDED,
+})
+"""Kinds made durable (fdatasync) before ``record`` returns; see the module docstring."""
+
+CHECKPOINT_AFTER = frozenset({
+    "run_started", "run_finished", "result_table", "override_recorded", "rollback_decision",
+})
+"""Kinds after which a signing writer signs a checkpoint: the end of a phase or a run, a decision."""
 
 JOURNAL_FIELDS = ("seq", "at", "t", "prev", HASH_KEY)
 """Keys the journal adds to every event record; an event field must not reuse them."""
@@ -171,31 +201,59 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[written:]
 
 
-def _create_exclusive(directory: Path, name: str) -> tuple[Path, int]:
+def open_log_dir(directory: Path) -> int:
+    """An fd of the log directory (created 0700 when missing), refusing unsafe ones.
+
+    A symlink lets whoever controls it choose where logs go, and a directory others may
+    write lets them delete or replace logs; both are refused.  Later files are created
+    relative to this fd, so the directory cannot be swapped after the check.
+    """
+    try:
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if directory.is_symlink():
+            raise JournalError(
+                f"the log directory {directory} is a symbolic link: refusing it (whoever "
+                "controls the link chooses where deployment logs go); pass its real path "
+                "with --log-dir"
+            )
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError as exc:
+        raise JournalError(
+            f"cannot create the deployment log in {directory}: {exc.strerror or exc}; "
+            "choose a writable --log-dir"
+        ) from exc
+    mode = os.fstat(fd).st_mode
+    if mode & stat.S_IWOTH:
+        os.close(fd)
+        sticky = " (even with the sticky bit, others can create files there)" if mode & stat.S_ISVTX else ""
+        raise JournalError(
+            f"the log directory {directory} is world-writable (mode {stat.S_IMODE(mode):o}){sticky}: "
+            "anyone could delete or replace deployment logs; `chmod o-w` it or choose "
+            "another --log-dir"
+        )
+    return fd
+
+
+def _create_exclusive(directory: Path, dir_fd: int, name: str) -> tuple[Path, int]:
     stem = name.removesuffix(LOG_SUFFIX)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_NOFOLLOW
     for attempt in range(1, 1000):
-        candidate = directory / (name if attempt == 1 else f"{stem}-{attempt}{LOG_SUFFIX}")
+        candidate = name if attempt == 1 else f"{stem}-{attempt}{LOG_SUFFIX}"
         try:
-            fd = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
+            fd = os.open(candidate, flags, 0o600, dir_fd=dir_fd)
         except FileExistsError:
             continue
         # The umask can only remove bits; make sure no one else can read the log.
         os.fchmod(fd, 0o600)
-        return candidate, fd
+        return directory / candidate, fd
     raise JournalError(f"cannot create a log in {directory}: too many logs named {name}")
 
 
-def _fsync_dir(directory: Path) -> None:
+def _fsync_dir(dir_fd: int) -> None:
     try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
+        os.fsync(dir_fd)
     except OSError:
         pass
-    finally:
-        os.close(fd)
 
 
 class JournalWriter:
@@ -218,6 +276,7 @@ class JournalWriter:
         monotonic: Callable[[], float],
         wall_clock: Callable[[], _dt.datetime],
         start_monotonic: float,
+        signer: Signer | None = None,
     ) -> None:
         self.path = path
         """The log file."""
@@ -232,10 +291,19 @@ class JournalWriter:
         self._lock = threading.Lock()
         self._progress_written_at: dict[int, float] = {}
         self._progress_held: dict[int, IndexBuildProgress] = {}
+        self._unsynced = False
+        self._signer = signer
+        self._checkpoint_seq = -1
         self.progress_samples_dropped = 0
         """Samples not written because a newer one replaced them within the interval."""
         self.ended = False
         """True once the session end record is written."""
+        self.syncs = 0
+        """fdatasync calls so far (the cost the durability rules keep down)."""
+        self.signed_through: int | None = None
+        """The last seq a checkpoint signature covers (0: the header), None before any."""
+        self.signature_path: Path | None = None
+        """``LOG.sig``, once ``end()`` has sealed the log."""
 
     @classmethod
     def create(
@@ -248,11 +316,14 @@ class JournalWriter:
         progress_interval_s: float = 1.0,
         monotonic: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], _dt.datetime] = lambda: _dt.datetime.now(_dt.timezone.utc),
+        signer: Signer | None = None,
     ) -> JournalWriter:
         """Create ``<log_dir>/<runbook>_<db>_<time>.deploy-log.toml`` (mode 0600).
 
         ``secrets`` are scrubbed from every string written (pass the target password);
-        ``$PGPASSWORD`` from ``env`` (default: this process) is scrubbed too.
+        ``$PGPASSWORD`` from ``env`` (default: this process) is scrubbed too.  With a
+        ``signer`` (``sign.resolve_signer``) the header is signed at once (a checkpoint),
+        later checkpoints follow phases and runs, and ``end()`` seals the file.
         """
         env = os.environ if env is None else env
         redactor = Redactor({*secrets, *secrets_in_env(env)})
@@ -264,41 +335,38 @@ class JournalWriter:
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
             "console_version": __version__,
-            "tomli_w_version": tomli_w_version(),
             "started_at": _utc_stamp(now),
             "runbook_id": header.runbook_id,
         }
         if header.runbook_sha256:
             session["runbook_sha256"] = header.runbook_sha256
+        if signer is not None:
+            session["signing_key"] = signer.fingerprint
         session.update(operator)
         session = redactor.value(session)
         session["target"] = redactor.value(header.target.to_record())
         session["files"] = redactor.value(dict(header.files))
-        head_hash = header_hash(session)
-        # Scalars before tables, so tomli-w writes hash inside [session] proper.
-        session = {
-            **{k: v for k, v in session.items() if not isinstance(v, dict)},
-            HASH_KEY: head_hash,
-            **{k: v for k, v in session.items() if isinstance(v, dict)},
-        }
+        head_bytes, head_hash = render_header(session)
+        dir_fd = open_log_dir(directory)
         try:
-            directory.mkdir(parents=True, exist_ok=True, mode=0o700)
             path, fd = _create_exclusive(
-                directory, log_file_name(header.runbook_id, header.target.database, now)
+                directory, dir_fd, log_file_name(header.runbook_id, header.target.database, now)
             )
             try:
-                _write_all(fd, render_header(session))
-                os.fsync(fd)
+                _write_all(fd, head_bytes)
+                os.fdatasync(fd)
             except BaseException:
                 os.close(fd)
                 raise
+            _fsync_dir(dir_fd)
         except OSError as exc:
             raise JournalError(
                 f"cannot create the deployment log in {directory}: {exc.strerror or exc}; "
                 "choose a writable --log-dir"
             ) from exc
-        _fsync_dir(directory)
-        return cls(
+        finally:
+            os.close(dir_fd)
+        writer = cls(
             path,
             fd,
             head_hash=head_hash,
@@ -307,7 +375,15 @@ class JournalWriter:
             monotonic=monotonic,
             wall_clock=wall_clock,
             start_monotonic=start,
+            signer=signer,
         )
+        if signer is not None:
+            try:
+                writer.checkpoint()
+            except BaseException:
+                writer.close()
+                raise
+        return writer
 
     # ------------------------------------------------------------------ appending
 
@@ -316,15 +392,28 @@ class JournalWriter:
         """seq of the last event written (0 before any)."""
         return self._seq
 
+    @property
+    def last_hash(self) -> str:
+        """The chain hash of the last record written (the header's before any)."""
+        return self._last_hash
+
+    @property
+    def signing(self) -> bool:
+        """True when the writer signs checkpoints and seals the log at the end."""
+        return self._signer is not None
+
     def add_secret(self, secret: str) -> None:
         """Scrub ``secret`` from every later record (e.g. a password typed mid-session)."""
         with self._lock:
             self._redactor.add(secret)
 
-    def record(self, event: Event) -> None:
+    def record(self, event: Event, *, durable: bool | None = None) -> None:
         """Append ``event`` (the engine's ``Callable[[Event], None]``).
 
-        The session's SessionEnded becomes the log's closing record (see :meth:`end`)."""
+        ``durable``: True makes it (and everything before it) survive a power cut before
+        this returns; None (the default) decides by kind (``DURABLE_KINDS``); False only
+        writes it.  The session's SessionEnded becomes the log's closing record (``end``).
+        """
         if isinstance(event, SessionEnded):
             extra = {k: v for k, v in event.to_record().items()
                      if k not in ("kind", "outcome", "message")}
@@ -339,13 +428,33 @@ class JournalWriter:
             elif isinstance(event, RunFinished):
                 for index in list(self._progress_held):
                     self._release_held(index)
-            self._append(event.to_record())
+            kind = event.kind
+            self._append(event.to_record(), durable=kind in DURABLE_KINDS if durable is None else durable)
+            if kind in CHECKPOINT_AFTER:
+                self._checkpoint()
+
+    def flush_durable(self) -> None:
+        """Make everything recorded so far survive a power cut (one fdatasync if needed)."""
+        with self._lock:
+            self._sync()
+
+    def checkpoint(self) -> int | None:
+        """Sign the chain hash of the last record; returns the seq it covers.
+
+        None without a signer, or when nothing was recorded since the last checkpoint.
+        The checkpoint record is durable before this returns.
+        """
+        with self._lock:
+            return self._checkpoint()
 
     def end(self, outcome: str, message: str | None = None,
             extra: Mapping[str, Any] | None = None) -> None:
-        """Write the session end record and close the file.  Sign afterwards (seal).
+        """Write the session end record, close the file, and seal it when signing.
 
-        ``extra``: further fields of the record (the session's typed SessionEnded)."""
+        ``extra``: further fields of the record (the session's typed SessionEnded).
+        Raises ``SigningError`` when the seal fails; the log is complete and closed then,
+        and its checkpoints still sign what they covered.
+        """
         with self._lock:
             if self.ended:
                 return
@@ -361,9 +470,11 @@ class JournalWriter:
                 record["message"] = message
             for key, value in (extra or {}).items():
                 record.setdefault(key, value)
-            self._append(record)
+            self._append(record, durable=True)
             self.ended = True
             self._close()
+            if self._signer is not None:
+                self.signature_path = self._signer.sign_file(self.path)
 
     def close(self) -> None:
         """Close without a session end record (the log will read as truncated)."""
@@ -389,7 +500,7 @@ class JournalWriter:
             if self._progress_held.pop(event.index, None) is not None:
                 self.progress_samples_dropped += 1
             self._progress_written_at[event.index] = now
-            self._append(event.to_record())
+            self._append(event.to_record(), durable=False)
             return
         if event.index in self._progress_held:
             self.progress_samples_dropped += 1
@@ -399,9 +510,29 @@ class JournalWriter:
         held = self._progress_held.pop(index, None)
         if held is not None:
             self._progress_written_at[index] = self._monotonic()
-            self._append(held.to_record())
+            self._append(held.to_record(), durable=False)
 
-    def _append(self, record: dict[str, Any]) -> None:
+    def _checkpoint(self) -> int | None:
+        if self._signer is None or self._fd is None or self._checkpoint_seq == self._seq:
+            return None
+        from spfp_console.journal.sign import checkpoint_message
+
+        signed_seq = self._seq
+        blob = self._signer.sign(checkpoint_message(signed_seq, self._last_hash))
+        self._append(
+            {
+                "kind": CHECKPOINT,
+                "signed_seq": signed_seq,
+                "key": self._signer.fingerprint,
+                "signature": base64.b64encode(blob).decode("ascii"),
+            },
+            durable=True,
+        )
+        self._checkpoint_seq = self._seq  # the checkpoint record itself needs no checkpoint
+        self.signed_through = signed_seq
+        return signed_seq
+
+    def _append(self, record: dict[str, Any], *, durable: bool) -> None:
         if self._fd is None:
             raise JournalError(f"the deployment log {self.path} is already closed")
         clash = [k for k in record if k in JOURNAL_FIELDS]
@@ -421,19 +552,35 @@ class JournalWriter:
             "prev": self._last_hash,
             **body,
         }
-        digest = record_hash(entry)
-        entry[HASH_KEY] = digest
+        data, digest = seal_event(entry)
         try:
-            _write_all(self._fd, render_event(entry))
-            os.fsync(self._fd)
+            _write_all(self._fd, data)
         except OSError as exc:
             raise JournalError(
                 f"cannot append to the deployment log {self.path}: {exc.strerror or exc}"
             ) from exc
         self._seq += 1
         self._last_hash = digest
+        self._unsynced = True
+        if durable:
+            self._sync()
+
+    def _sync(self) -> None:
+        if self._fd is None or not self._unsynced:
+            return
+        try:
+            os.fdatasync(self._fd)
+        except OSError as exc:
+            raise JournalError(
+                f"cannot make the deployment log {self.path} durable: {exc.strerror or exc}"
+            ) from exc
+        self.syncs += 1
+        self._unsynced = False
 
     def _close(self) -> None:
         if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+            try:
+                self._sync()
+            finally:
+                os.close(self._fd)
+                self._fd = None

@@ -5,10 +5,13 @@ from __future__ import annotations
 import io
 import shutil
 import subprocess
-from collections.abc import Iterable, Mapping
+import tomllib
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 from spfp_console import events as ev
+from spfp_console.journal.canonical import render_header, seal_event
 from spfp_console.journal.read import iter_chunks
 from spfp_console.journal.record import JournalWriter, SessionHeader, Target
 
@@ -91,6 +94,23 @@ def write_session(
 def chunks_of(data: bytes) -> list[bytes]:
     """[header, event 1, event 2, ...] as raw bytes."""
     return [c.data for c in iter_chunks(io.BytesIO(data))]
+
+
+def forge(data: bytes, edit: Callable[[list[dict[str, Any]]], list[dict[str, Any]]]) -> bytes:
+    """What anyone who can write the file can do without a key: edit the records, then
+    renumber and recompute every hash with the published rules (canonical.py)."""
+    head, *chunks = chunks_of(data)
+    session = tomllib.loads(head.decode())["session"]
+    del session["hash"]
+    entries = edit([tomllib.loads(c.decode())["event"][0] for c in chunks])
+    out, prev = render_header(session)
+    parts = [out]
+    for seq, entry in enumerate(entries, start=1):
+        entry = {k: v for k, v in entry.items() if k != "hash"}
+        entry["seq"], entry["prev"] = seq, prev
+        chunk, prev = seal_event(entry)
+        parts.append(chunk)
+    return b"".join(parts)
 
 
 def make_ed25519_key(directory: Path, name: str = "id_ed25519", comment: str = "alice") -> Path:

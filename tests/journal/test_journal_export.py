@@ -6,10 +6,11 @@ import re
 from html.parser import HTMLParser
 from pathlib import Path
 
-from journal_testkit import sample_events, write_session
+from journal_testkit import allowed_signers, make_ed25519_key, sample_events, write_session
 
 from spfp_console import events as ev
 from spfp_console.journal.export import export_log
+from spfp_console.journal.sign import sign_log
 from spfp_console.journal.verify import verify_log
 
 
@@ -21,7 +22,7 @@ def test_markdown_report_has_every_part_of_a_deployment_log(tmp_path: Path) -> N
     log = write_session(tmp_path, sample_events())
     md = _report(log, "markdown")
     assert md.startswith("# Deployment log: 20260216-optimizations on app\n")
-    assert "**Verification: OK**: ok: 16 events, chain intact, session rolled\\_back; unsigned" in md
+    assert "**Verification: FAILED**: UNSIGNED: 16 events, chain intact, session rolled\\_back" in md
     # who / where / when / target
     for fact in ("**Operator (OS user)**: alice", "**Console host**: bastion-1",
                  "**Target**: deployer@db.example:5432/app", "**Server version**: 16.4",
@@ -59,7 +60,11 @@ def test_html_report_is_one_self_contained_escaped_file(tmp_path: Path) -> None:
         ev.OperatorNote(text=hostile, who='"><img src=x onerror=alert(1)>'),
         ev.ResultTable(title=hostile, source="validation", columns=(hostile,), rows=((hostile,),)),
     ])
-    page = _report(log, "html")
+    # Signed and checked against allowed_signers: the one case a report may call OK.
+    key = make_ed25519_key(tmp_path)
+    sign_log(log, key_file=key, env={})
+    allowed = allowed_signers(tmp_path, "alice@example.com", key.with_suffix(".pub"))
+    page = export_log(log, "html", verify_log(log, allowed_signers=allowed))
     assert page.startswith("<!DOCTYPE html>")
     assert "<script" not in page and "<img" not in page
     assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in page

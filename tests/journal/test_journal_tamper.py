@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from journal_testkit import ANY_EVENT, chunks_of, sample_events, write_session
 
 from spfp_console import events as ev
-from spfp_console.journal.canonical import render_event, render_header
+from spfp_console.journal.canonical import render_event, render_header, seal_event
 from spfp_console.journal.verify import ChainResult, verify_chain
 
 FIXTURE_SETTINGS = settings(
@@ -162,37 +162,30 @@ def test_header_edit_is_reported_as_header(tmp_path: Path) -> None:
     head, *chunks = chunks_of(data)
     session = tomllib.loads(head.decode())["session"]
     session["target"]["database"] = "prod"
-    from spfp_console.journal.canonical import header_hash
-
-    session["hash"] = header_hash(session)
-    result = _verify_bytes(tmp_path, render_header(session) + b"".join(chunks))
+    del session["hash"]
+    result = _verify_bytes(tmp_path, render_header(session)[0] + b"".join(chunks))
     assert (result.first_bad_seq, result.problem) == (1, "edited")
     assert "prev does not match the hash of the header" in result.detail
 
 
 def test_rehashed_replacement_event_breaks_the_link(tmp_path: Path) -> None:
-    from spfp_console.journal.canonical import record_hash
-
     log = write_session(tmp_path, sample_events()[:4])
     head, *chunks = chunks_of(log.read_bytes())
     entry = tomllib.loads(chunks[1].decode())["event"][0]
     entry["prev"] = "0" * 64
-    entry["hash"] = record_hash(entry)
-    chunks[1] = render_event(entry)
+    del entry["hash"]
+    chunks[1] = seal_event(entry)[0]
     result = _verify_bytes(tmp_path, head + b"".join(chunks))
     assert (result.first_bad_seq, result.problem) == (2, "edited")
 
 
 def test_event_after_session_end_is_inserted(tmp_path: Path) -> None:
-    from spfp_console.journal.canonical import record_hash
-
     log = write_session(tmp_path, sample_events()[:2])
     head, *chunks = chunks_of(log.read_bytes())
     last = tomllib.loads(chunks[-1].decode())["event"][0]
     extra = {"seq": last["seq"] + 1, "at": last["at"], "t": last["t"], "prev": last["hash"],
              "kind": "operator_note", "text": "added later", "who": "mallory"}
-    extra["hash"] = record_hash(extra)
-    result = _verify_bytes(tmp_path, head + b"".join(chunks) + render_event(extra))
+    result = _verify_bytes(tmp_path, head + b"".join(chunks) + seal_event(extra)[0])
     assert (result.first_bad_seq, result.problem) == (4, "inserted")
 
 
