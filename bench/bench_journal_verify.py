@@ -1,14 +1,20 @@
-"""Benchmark: verify a 10k- and a 100k-event deployment log; show that cost grows linearly.
+"""Benchmark: verify and read 10k- and 100k-event deployment logs; what writing them costs.
 
-    python bench/bench_journal_verify.py [--sizes 10000 100000] [--keep DIR]
+    python bench/bench_journal_verify.py [--sizes 10000,100000] [--keep DIR] [--write-events N]
 
 For each size it writes a realistic log with the real ``JournalWriter`` (statements,
-index-build progress, notices, checklist ticks, result tables), then times
-``verify_chain`` in a fresh interpreter and reports its peak RSS (``ru_maxrss``) over the
-interpreter's own baseline.  ``--tracemalloc`` adds a second, traced pass for the peak of
-Python allocations (tracing slows Python down, so it is not the timed pass).
-Verification streams the file, so memory should stay flat while time grows ~10x from
-10k to 100k.
+index-build progress, notices, checklist ticks, result tables), then, each in a fresh
+interpreter so that the peak RSS (``VmHWM``) belongs to that pass alone, times:
+
+* ``verify``: ``verify_chain`` (the chain over every event's bytes, no parsing);
+* ``read``: ``LogReader`` parsing every event with rtoml (what export and replay do);
+* the obvious alternatives on the same file: sha256 over its bytes (the floor: reading
+  and hashing every byte once), and parsing the whole file with the standard library's
+  ``tomllib`` and with ``rtoml``.
+
+Then the cost of writing: the same event mix recorded with an fsync per event (the old
+rule) and with the durability rules of ``record.DURABLE_KINDS`` (fdatasync only where a
+crash must not lose the event), into a directory on the real disk.
 """
 
 from __future__ import annotations
@@ -21,7 +27,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 from unittest import mock
@@ -30,7 +35,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from spfp_console import events as ev  # noqa: E402
 from spfp_console.journal.record import JournalWriter, SessionHeader, Target  # noqa: E402
-from spfp_console.journal.verify import verify_chain  # noqa: E402
 
 
 def _events(count: int) -> Iterator[ev.Event]:
@@ -61,14 +65,16 @@ def _events(count: int) -> Iterator[ev.Event]:
         produced += len(out[: count - produced])
 
 
+def _header(name: str) -> SessionHeader:
+    return SessionHeader(runbook_id=name, target=Target(host="db", port=5432, database="app", user="u"),
+                         operator={"os_user": "bench"})
+
+
 def write_log(directory: Path, count: int) -> Path:
-    writer = JournalWriter.create(
-        SessionHeader(runbook_id=f"bench-{count}", target=Target(host="db", port=5432, database="app", user="u"),
-                      operator={"os_user": "bench"}),
-        log_dir=directory, env={}, progress_interval_s=0.0,
-    )
-    # Generating the fixture is not what is measured; skip the per-event fsync here only.
-    with mock.patch.object(os, "fsync", lambda fd: None):
+    writer = JournalWriter.create(_header(f"bench-{count}"), log_dir=directory, env={},
+                                  progress_interval_s=0.0)
+    # Generating the fixture is not what is measured here; skip the syncs.
+    with mock.patch.object(os, "fdatasync", lambda fd: None):
         for event in _events(count - 1):
             writer.record(event)
         writer.end("committed")
@@ -87,67 +93,124 @@ def _peak_rss_kb() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
-def _child(path: Path) -> None:
-    """Run in a fresh interpreter: the RSS peak then belongs to verification alone."""
+def _child(task: str, path: Path) -> None:
+    """One timed pass in a fresh interpreter: its RSS peak is that pass's alone."""
+    import hashlib
+    import tomllib
+
+    import rtoml
+
+    from spfp_console.journal.read import LogReader
+    from spfp_console.journal.verify import verify_chain
+
     baseline = _peak_rss_kb()
     start = time.perf_counter()
-    result = verify_chain(path)
+    events = 0
+    if task == "verify":
+        result = verify_chain(path)
+        assert result.ok, result
+        events = result.events
+    elif task == "read":
+        reader = LogReader(path)
+        events = sum(1 for _ in reader)
+        assert reader.chain.ok, reader.chain
+    elif task == "sha256":
+        digest = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    elif task == "tomllib":
+        with open(path, "rb") as f:
+            events = len(tomllib.load(f)["event"])
+    elif task == "rtoml":
+        events = len(rtoml.loads(path.read_text(encoding="utf-8"))["event"])
     seconds = time.perf_counter() - start
     peak = _peak_rss_kb()
-    print(json.dumps({"ok": result.ok, "line": result.problem, "events": result.events,
-                      "seconds": seconds, "rss_kb": peak, "rss_growth_kb": peak - baseline}))
+    print(json.dumps({"events": events, "seconds": seconds, "rss_kb": peak,
+                      "rss_growth_kb": peak - baseline}))
 
 
-def measure(path: Path) -> dict[str, float]:
-    """seconds, events, rss_kb and rss_growth_kb of verify_chain on ``path``."""
-    proc = subprocess.run([sys.executable, __file__, "--child", str(path)], capture_output=True,
-                          text=True, check=True)
-    stats = json.loads(proc.stdout)
-    if not stats["ok"]:
-        raise SystemExit(f"benchmark log does not verify: {stats}")
-    return stats
+def measure(task: str, path: Path) -> dict[str, float]:
+    proc = subprocess.run([sys.executable, __file__, "--child", task, str(path)],
+                          capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise SystemExit(f"{task} on {path} failed:\n{proc.stderr}")
+    return json.loads(proc.stdout)  # type: ignore[no-any-return]
 
 
-def traced_peak(path: Path) -> int:
-    tracemalloc.start()
-    verify_chain(path)
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    return peak
+def write_cost(directory: Path, count: int) -> None:
+    """Record ``count`` events with an fsync per event, then with the durability rules."""
+    results = {}
+    for label in ("fsync every event", "durable points only"):
+        writer = JournalWriter.create(_header(f"write-{label[:5]}"), log_dir=directory, env={},
+                                      progress_interval_s=0.0)
+        every = label.startswith("fsync")
+        start = time.perf_counter()
+        for event in _events(count):
+            writer.record(event, durable=True if every else None)
+        writer.end("committed")
+        seconds = time.perf_counter() - start
+        results[label] = (seconds, writer.syncs)
+        writer.path.unlink()
+    base_s, base_syncs = results["fsync every event"]
+    new_s, new_syncs = results["durable points only"]
+    print(f"write {count} events on {directory}: fsync every event {base_s * 1000:7.1f} ms "
+          f"({base_syncs} syncs); durable points only {new_s * 1000:7.1f} ms ({new_syncs} syncs) "
+          f"= {base_s / new_s:.1f}x faster, {base_syncs / max(new_syncs, 1):.1f}x fewer syncs")
+
+
+def _sizes(text: str) -> list[int]:
+    return [int(part) for part in text.replace(",", " ").split()]
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--sizes", type=_sizes, default=[10_000, 100_000],
+                        help="event counts, comma-separated (default: 10000,100000)")
     parser.add_argument("--keep", type=Path, help="write the logs here and keep them")
-    parser.add_argument("--tracemalloc", action="store_true", help="also report traced peak")
-    parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--write-events", type=int, default=2000,
+                        help="events for the write-cost comparison (default: %(default)s)")
+    parser.add_argument("--skip-tomllib", action="store_true", help="skip the slow tomllib pass")
+    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        _child(args.child)
+        _child(args.child[0], Path(args.child[1]))
         return 0
-    with tempfile.TemporaryDirectory() as tmp:
+    disk = Path(__file__).resolve().parent / ".bench-tmp"
+    disk.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=disk) as tmp:
         directory = args.keep or Path(tmp)
-        rows = []
+        verify_rows = []
         for size in args.sizes:
-            t0 = time.perf_counter()
             path = write_log(directory, size)
-            written = time.perf_counter() - t0
-            stats = measure(path)
-            events, seconds = int(stats["events"]), stats["seconds"]
-            line = (f"{events:>7} events  {path.stat().st_size / 1e6:6.1f} MB file  "
-                    f"verify {seconds:6.2f} s = {events / seconds:7,.0f} events/s  "
-                    f"peak RSS {stats['rss_kb'] / 1024:5.1f} MB "
-                    f"(+{stats['rss_growth_kb'] / 1024:.1f} MB over the interpreter)")
-            if args.tracemalloc:
-                line += f"  traced peak {traced_peak(path) / 1e6:.2f} MB"
-            print(f"{line}  [log written in {written:.1f} s]", flush=True)
-            rows.append((events, seconds, stats["rss_kb"]))
-    if len(rows) >= 2:
-        rows.sort()
-        (e1, t1, m1), (e2, t2, m2) = rows[0], rows[-1]
-        print(f"{e2 / 1000:g}k vs {e1 / 1000:g}k events: {e2 / e1:.1f}x events -> {t2 / t1:.2f}x time "
-              f"({(t2 / e2) / (t1 / e1):.2f}x per event: linear), {m2 / m1:.2f}x peak RSS (flat)")
+            mb = path.stat().st_size / 1e6
+            stats = {task: measure(task, path) for task in
+                     ("verify", "read", "sha256", "rtoml", *(() if args.skip_tomllib else ("tomllib",)))}
+            verify, read = stats["verify"], stats["read"]
+            print(f"{size:>7} events, {mb:5.1f} MB:")
+            for task, label in (("verify", "verify (chain)"), ("read", "read + parse every event"),
+                                ("sha256", "sha256 over the file"), ("rtoml", "rtoml, whole file"),
+                                ("tomllib", "tomllib, whole file")):
+                if task not in stats:
+                    continue
+                s = stats[task]
+                print(f"  {label:<26} {s['seconds']:7.3f} s = {size / s['seconds']:>9,.0f} events/s  "
+                      f"peak RSS {s['rss_kb'] / 1024:6.1f} MB (+{s['rss_growth_kb'] / 1024:5.1f} MB)  "
+                      f"{s['seconds'] / verify['seconds']:6.2f}x verify")
+            line = (f"  verify is {verify['seconds'] / stats['sha256']['seconds']:.1f}x a plain sha256; "
+                    f"read is {read['seconds'] / stats['rtoml']['seconds']:.2f}x rtoml on the whole file")
+            if "tomllib" in stats:
+                line += f" and {stats['tomllib']['seconds'] / read['seconds']:.1f}x faster than tomllib"
+            print(line, flush=True)
+            verify_rows.append((size, verify["seconds"], verify["rss_kb"], read["seconds"], read["rss_kb"]))
+            if not args.keep:
+                path.unlink()
+        if len(verify_rows) >= 2:
+            verify_rows.sort()
+            (e1, v1, m1, r1, rm1), (e2, v2, m2, r2, rm2) = verify_rows[0], verify_rows[-1]
+            print(f"{e2 / 1000:g}k vs {e1 / 1000:g}k events ({e2 / e1:.0f}x): verify {v2 / v1:.2f}x time, "
+                  f"{m2 / m1:.2f}x peak RSS; read {r2 / r1:.2f}x time, {rm2 / rm1:.2f}x peak RSS")
+        write_cost(Path(tmp), args.write_events)
     return 0
 
 

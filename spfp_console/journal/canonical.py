@@ -83,20 +83,14 @@ def seal_event(entry: dict[str, Any]) -> tuple[bytes, str]:
     return body + hash_line(digest), digest
 
 
+_EVENT_HASH_LINE = re.compile(rb'\nhash = "([0-9a-f]{64})"\n\Z')
+
+
 def event_hash_of_chunk(chunk: bytes) -> tuple[str | None, str]:
     """(hash the chunk states, hash its bytes have); the first is None without a hash line."""
-    tail = chunk[-HASH_LINE_LENGTH:]
-    stated: str | None = None
-    if (
-        len(chunk) > HASH_LINE_LENGTH
-        and chunk[-HASH_LINE_LENGTH - 1] == 0x0A
-        and tail.startswith(b'hash = "')
-        and tail.endswith(b'"\n')
-    ):
-        candidate = tail[8:72]
-        if re.fullmatch(rb"[0-9a-f]{64}", candidate):
-            stated = candidate.decode("ascii")
-    return stated, sha256_hex(chunk[:-HASH_LINE_LENGTH])
+    found = _EVENT_HASH_LINE.match(chunk, len(chunk) - HASH_LINE_LENGTH - 1)
+    actual = hashlib.sha256(memoryview(chunk)[:-HASH_LINE_LENGTH]).hexdigest()
+    return (found.group(1).decode("ascii") if found else None), actual
 
 
 def render_header(session: dict[str, Any]) -> tuple[bytes, str]:

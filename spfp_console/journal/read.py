@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NamedTuple
 
 import rtoml
 
@@ -55,8 +55,7 @@ class JournalFormatError(ValueError):
 # --------------------------------------------------------------------------- chunks
 
 
-@dataclass(frozen=True)
-class Chunk:
+class Chunk(NamedTuple):
     """Raw bytes of the header (``number == 0``) or of one event (``number >= 1``)."""
 
     number: int
@@ -184,22 +183,39 @@ def parse_event(chunk: Chunk) -> dict[str, Any]:
 # --------------------------------------------------------------------------- results
 
 
-@dataclass(frozen=True)
 class JournalEntry:
-    """One event as read from a log: the journal's fields plus the event's record."""
+    """One event as read from a log: the journal's fields plus the event's record.
 
-    seq: int
-    at: str
-    """UTC ISO 8601 timestamp of when it was recorded."""
-    t: float
-    """Monotonic seconds since the session started."""
-    kind: str
-    record: dict[str, Any]
-    """The whole ``[[event]]`` table as parsed (journal fields included)."""
-    offset: int = 0
-    """Byte offset of the event in the file (for seeking and for error messages)."""
-    hash: str = ""
-    """The event's hash: the chain holds from the header through this event."""
+    From ``LogReader(parse=False)`` the record is parsed on first access (a replay viewer
+    opens 100k events without parsing them); an event whose bytes hash correctly but do
+    not parse then raises ``JournalFormatError`` there.
+    """
+
+    __slots__ = ("seq", "at", "t", "kind", "offset", "hash", "_data", "_record")
+
+    def __init__(
+        self,
+        seq: int,
+        at: str,
+        t: float,
+        kind: str,
+        record: dict[str, Any] | None = None,
+        offset: int = 0,
+        hash: str = "",  # noqa: A002 - the log's own key name
+        data: bytes | None = None,
+    ) -> None:
+        self.seq = seq
+        self.at = at
+        """UTC ISO 8601 timestamp of when it was recorded."""
+        self.t = t
+        """Monotonic seconds since the session started."""
+        self.kind = kind
+        self.offset = offset
+        """Byte offset of the event in the file (for seeking and for error messages)."""
+        self.hash = hash
+        """The event's hash: the chain holds from the header through this event."""
+        self._record = record
+        self._data = data
 
     @classmethod
     def from_entry(cls, entry: dict[str, Any], offset: int = 0) -> JournalEntry:
@@ -207,6 +223,15 @@ class JournalEntry:
             seq=entry["seq"], at=entry["at"], t=float(entry["t"]), kind=entry["kind"],
             record=entry, offset=offset, hash=str(entry.get("hash", "")),
         )
+
+    @property
+    def record(self) -> dict[str, Any]:
+        """The whole ``[[event]]`` table as parsed (journal fields included)."""
+        if self._record is None:
+            assert self._data is not None
+            self._record = parse_event(Chunk(self.seq, self.offset, self._data, False))
+            self._data = None
+        return self._record
 
     @property
     def fields(self) -> dict[str, Any]:
@@ -222,6 +247,9 @@ class JournalEntry:
         if self.kind == CHECKPOINT:
             return None
         return event_from_record(self.fields)
+
+    def __repr__(self) -> str:
+        return f"JournalEntry(seq={self.seq}, kind={self.kind!r}, offset={self.offset})"
 
 
 @dataclass(frozen=True)
@@ -279,8 +307,9 @@ class _Broken(Exception):
 class LogReader:
     """Iterate a log's events, verifying the chain as it goes.
 
-    ``for entry in LogReader(path): ...`` yields ``JournalEntry`` objects (parsed with
-    rtoml) while the chain holds; afterwards ``reader.chain`` tells whether the log was
+    ``for entry in LogReader(path): ...`` yields ``JournalEntry`` objects while the chain
+    holds (parsed with rtoml as they are read, or with ``parse=False`` on first access to
+    ``entry.record``); afterwards ``reader.chain`` tells whether the log was
     intact and, if not, the first bad seq.  ``reader.header`` is the ``[session]`` table
     once the first event is yielded (or iteration ends).
 
@@ -348,6 +377,28 @@ class LogReader:
             time.sleep(self.poll_s)
 
     def __iter__(self) -> Iterator[JournalEntry]:
+        for chunk, record in self._walk():
+            if record is not None:
+                yield JournalEntry.from_entry(record, chunk.offset)
+                continue
+            prefix = _PREFIX.match(chunk.data)
+            assert prefix is not None  # _walk checked it
+            seq, at, t, kind = prefix.group(1, 2, 3, 5)
+            try:
+                seconds = float(t)
+            except ValueError:
+                seconds = 0.0
+            yield JournalEntry(int(seq), at.decode("utf-8", "replace"), seconds, kind.decode("ascii"),
+                               offset=chunk.offset, hash=self.chain.last_hash or "", data=chunk.data)
+
+    def run(self) -> ChainResult:
+        """Read to the end (or the first bad event) and return the chain result."""
+        for _ in self._walk():
+            pass
+        return self.chain
+
+    def _walk(self) -> Iterator[tuple[Chunk, dict[str, Any] | None]]:
+        """(chunk, parsed record or None) for each event while the chain holds."""
         result = self.chain = ChainResult()
         with open(self.path, "rb") as f:
             chunks = self._chunks(f)
@@ -365,28 +416,21 @@ class LogReader:
             expected = 1
             for chunk in chunks:
                 try:
-                    entry = self._check_event(chunk, expected, prev)
+                    prev, record = self._check_event(chunk, expected, prev)
                 except _Broken as broken:
                     result.first_bad_seq = expected
                     result.problem, result.detail = broken.problem, broken.detail
                     return
-                prev = entry.hash
                 result.last_hash = prev
                 result.events = expected
                 expected += 1
-                yield entry
+                yield chunk, record
             if result.outcome is None:
                 result.first_bad_seq, result.problem = expected, "truncated"
                 result.detail = (
                     f"the log ends after seq {expected - 1} without a session end record "
                     "(the session crashed, was killed, or is still running)"
                 )
-
-    def run(self) -> ChainResult:
-        """Read to the end (or the first bad event) and return the chain result."""
-        for _ in self:
-            pass
-        return self.chain
 
     def _check_header(self, head: Chunk) -> str:
         try:
@@ -402,46 +446,51 @@ class LogReader:
         self.chain.last_hash = stated
         return stated
 
-    def _check_event(self, chunk: Chunk, expected: int, prev: str) -> JournalEntry:
-        """The chunk's entry when it is the right next event; else raise _Broken."""
+    def _check_event(
+        self, chunk: Chunk, expected: int, prev: str
+    ) -> tuple[str, dict[str, Any] | None]:
+        """(its hash, its record when parsed) if the chunk is the right next event; else _Broken."""
         result = self.chain
-        stated, actual = event_hash_of_chunk(chunk.data)
+        data = chunk.data
+        stated, actual = event_hash_of_chunk(data)
         if stated is None:
             if chunk.is_last and not chunk.ends_with_a_hash_line:
-                raise _Broken("truncated", f"the file ends inside an event ({len(chunk.data)} bytes)")
+                raise _Broken("truncated", f"the file ends inside an event ({len(data)} bytes)")
             raise _Broken("edited", f"the event at byte {chunk.offset} has no valid hash line")
         if stated != actual:
             raise _Broken("edited", "content does not match its hash")
-        prefix = _PREFIX.match(chunk.data)
+        prefix = _PREFIX.match(data)
         if prefix is None:
             raise _Broken("edited", f"the event's bytes differ from what the console writes (byte {chunk.offset})")
-        seq, kind = int(prefix.group(1)), prefix.group(5).decode("ascii")
-        if result.outcome is not None:
-            if seq < expected:
-                raise _Broken("duplicated", f"seq {seq} appears again after the session end")
-            raise _Broken("inserted", f"seq {seq} follows the session end record")
-        if seq < expected:
-            raise _Broken("duplicated", f"seq {seq} appears again")
-        if seq > expected:
-            raise _Broken(*self._classify_gap(chunk, seq, stated, expected))
-        if prefix.group(4).decode("ascii") != prev:
+        seq_text, linked, kind_bytes = prefix.group(1, 4, 5)
+        seq = int(seq_text)
+        if seq != expected or result.outcome is not None:
+            self._misplaced(chunk, seq, stated, expected)
+        if linked.decode("ascii") != prev:
             what = "the header" if expected == 1 else f"seq {expected - 1}"
             raise _Broken("edited", f"prev does not match the hash of {what} (event replaced or re-hashed)")
-        record: dict[str, Any] = {}
+        kind = kind_bytes.decode("ascii")
+        record: dict[str, Any] | None = None
         if self.parse or kind in JOURNAL_KINDS:
             try:
                 record = parse_event(chunk)
             except JournalFormatError as exc:
                 raise _Broken("edited", f"unreadable event at byte {chunk.offset}: {exc}") from None
-        if kind == SESSION_ENDED:
-            result.outcome = str(record.get("outcome", "ended"))
-            self._ended = True
-        elif kind == CHECKPOINT:
-            result.checkpoints.append(_checkpoint(record, prev))
-        if not record:
-            return JournalEntry(seq, prefix.group(2).decode("utf-8", "replace"), 0.0, kind, {},
-                                chunk.offset, stated)
-        return JournalEntry.from_entry(record, chunk.offset)
+            if kind == SESSION_ENDED:
+                result.outcome = str(record.get("outcome", "ended"))
+                self._ended = True
+            elif kind == CHECKPOINT:
+                result.checkpoints.append(_checkpoint(record, prev))
+        return stated, record
+
+    def _misplaced(self, chunk: Chunk, seq: int, digest: str, expected: int) -> None:
+        if self.chain.outcome is not None:
+            if seq < expected:
+                raise _Broken("duplicated", f"seq {seq} appears again after the session end")
+            raise _Broken("inserted", f"seq {seq} follows the session end record")
+        if seq < expected:
+            raise _Broken("duplicated", f"seq {seq} appears again")
+        raise _Broken(*self._classify_gap(chunk, seq, digest, expected))
 
     def _classify_gap(self, chunk: Chunk, seq: int, digest: str, expected: int) -> tuple[str, str]:
         """Missing, reordered or duplicated: one look at the rest of the file decides."""
