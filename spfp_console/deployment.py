@@ -134,6 +134,12 @@ class DeploymentSession:
         """Connect (ConnectError on failure), start the journal, emit SessionStarted."""
         from spfp_console.redact import Redactor, secrets_in_env
 
+        signer = None
+        if self.journal_enabled:
+            # A key that cannot sign stops the session here, before anything changes.
+            from spfp_console.journal.sign import resolve_signer
+
+            signer = resolve_signer(self.sign_key)
         self.target = Target(self.dsn, connect_timeout=self.runbook.settings.connect_timeout_s)
         # Every output path (terminal, JSON lines, console, log) gets the same redaction.
         import os
@@ -142,7 +148,7 @@ class DeploymentSession:
         self.conn = self.target.connect(autocommit=True)
         self.info = describe_target(self.conn)
         if self.journal_enabled:
-            self._start_journal()
+            self._start_journal(signer)
         phases, items = checklist_of(self.runbook)
         self.emit(SessionStarted(
             operator=self.operator,
@@ -158,7 +164,7 @@ class DeploymentSession:
         ))
         return self.info
 
-    def _start_journal(self) -> None:
+    def _start_journal(self, signer: Any = None) -> None:
         from spfp_console.journal.record import JournalWriter, SessionHeader
         from spfp_console.journal.record import Target as JournalTarget
 
@@ -177,7 +183,7 @@ class DeploymentSession:
             base_dir=self.runbook.path.parent.parent,
         )
         self.journal = JournalWriter.create(
-            header, log_dir=self.log_dir, secrets=self.target.secrets()
+            header, log_dir=self.log_dir, secrets=self.target.secrets(), signer=signer
         )
         self.log_path = Path(self.journal.path)
 
@@ -198,13 +204,10 @@ class DeploymentSession:
                                    exit_code=exit_code, message=message))
         if self.journal is not None:
             try:
-                self.journal.end(outcome or "ended", message)
+                self.journal.end(outcome or "ended", message)  # the writer seals it when signing
             finally:
                 self.journal.close()
-            if self.sign_key is not None and self.log_path is not None:
-                from spfp_console.journal.sign import sign_log
-
-                self.signature_path = sign_log(self.log_path, key_file=self.sign_key)
+                self.signature_path = self.journal.signature_path
             self.journal = None
         if self.conn is not None and not self.conn.closed:
             self.conn.close()

@@ -171,10 +171,15 @@ def _add_target_options(p: argparse.ArgumentParser, *, runbook: bool = True) -> 
     p.add_argument("--json", action="store_true",
                    help="print events as JSON lines (for machines)")
     p.add_argument("--log-dir", type=Path, default=None,
-                   help="deployment log directory (default ./deploy-logs)")
+                   help="deployment log directory (default ./deploy-logs; a symlink or a"
+                        " world-writable directory is refused)")
     p.add_argument("--no-log", action="store_true", help="do not write a deployment log")
     p.add_argument("--sign-key", type=Path, default=None,
-                   help="ed25519 SSH private key to sign the log with when the session ends")
+                   help="SSH key that signs the log (checkpoints during the session, LOG.sig at"
+                        " the end): a private key file, or a .pub whose key is in ssh-agent;"
+                        " default $SPFP_CONSOLE_SIGN_KEY, else the first ed25519 key in"
+                        " ssh-agent; 'none' to leave the log unsigned.  Checked before"
+                        " anything changes")
     p.add_argument("-v", "--verbose", action="store_true",
                    help="also print each statement as it starts and index build progress")
 

@@ -505,12 +505,15 @@ def resolve_signer(sign_key: Path | None, *, env: Mapping[str, str] | None = Non
 
     ``sign_key`` (``--sign-key``) first, else ``$SPFP_CONSOLE_SIGN_KEY``, else the first
     ed25519 key in ssh-agent, else None (the log stays unsigned; see ``UNSIGNED_HINT``).
+    ``none`` in either place turns signing off.
     A key that was asked for but cannot sign raises ``SigningError`` with one clear line;
     the chosen key signs a probe message here, so a broken agent or key fails now rather
     than after COMMIT.
     """
     env = os.environ if env is None else env
     signer: Signer | None
+    if sign_key is not None and str(sign_key).lower() == "none":
+        return None
     if sign_key is not None:
         signer = signer_for_key(Path(sign_key).expanduser(), env)
         source = "--sign-key"

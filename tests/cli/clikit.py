@@ -35,6 +35,10 @@ ANSI = "\x1b["
 
 SAMPLE_SCALE = 0.05
 
+VERIFY_UNSIGNED = 3
+"""``verify``'s exit code for an intact log that nobody signed (the tests' logs: their
+environment has no key, see ``clean_env``)."""
+
 
 @dataclass
 class CliResult:
@@ -72,7 +76,8 @@ def clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith("PG") and k not in ("DATABASE_URL", "FORCE_COLOR")
+        if not k.startswith("PG")
+        and k not in ("DATABASE_URL", "FORCE_COLOR", "SSH_AUTH_SOCK", "SPFP_CONSOLE_SIGN_KEY")
     }
     tmpdir = tmp_path / "tmp"
     tmpdir.mkdir(exist_ok=True)

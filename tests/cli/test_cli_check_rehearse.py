@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 from clikit import (
+    VERIFY_UNSIGNED,
     ANSI,
     BROKEN_SQL,
     Cli,
@@ -45,7 +46,7 @@ def test_check_lists_duplicate_categories_and_fails(
     assert dup_db.schema_dump() == before
     assert table_counts(dup_db) == counts
     (log,) = deploy_logs(tmp_path)
-    assert cli("verify", log).rc == EXIT_OK
+    assert cli("verify", log).rc == VERIFY_UNSIGNED
 
 
 def test_check_json_reports_the_duplicates(cli: Cli, dup_db) -> None:
@@ -101,7 +102,7 @@ def test_rehearse_broken_script_lists_all_three_defects(
     assert base_db.schema_dump() == before
     assert table_counts(base_db) == counts
     (log,) = deploy_logs(tmp_path)
-    assert cli("verify", log).rc == EXIT_OK
+    assert cli("verify", log).rc == VERIFY_UNSIGNED
 
 
 def test_rehearse_broken_script_json(cli: Cli, base_db) -> None:

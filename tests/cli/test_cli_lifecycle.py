@@ -14,6 +14,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from clikit import (
+    VERIFY_UNSIGNED,
     ANSI,
     Cli,
     clean_env,
@@ -106,7 +107,7 @@ def test_run_validate_rollback_validate_round_trip(
     assert outcomes == ["committed", "rolled_back", *["validation_passed"] * 3]
     for log in logs:
         verified = cli("verify", log)
-        assert verified.rc == EXIT_OK, str(verified)
+        assert verified.rc == VERIFY_UNSIGNED, str(verified)
 
 
 def test_validate_before_the_run_fails(cli: Cli, base_db) -> None:
@@ -142,7 +143,7 @@ def test_run_with_duplicates_fails_at_the_unique_index(
 
     (log,) = deploy_logs(tmp_path)
     verified = cli("verify", log)
-    assert verified.rc == EXIT_OK, str(verified)
+    assert verified.rc == VERIFY_UNSIGNED, str(verified)
     assert "chain intact" in verified.out and "rolled_back" in verified.out
     assert session_outcome(log) == "rolled_back"
     journal = read_journal(log)
@@ -186,7 +187,7 @@ def test_a_second_executor_is_refused(cli: Cli, tmp_path: Path, clean_db) -> Non
     (log,) = deploy_logs(tmp_path)
     journal = read_journal(log)
     assert journal.ended is not None
-    assert cli("verify", log).rc == EXIT_OK
+    assert cli("verify", log).rc == VERIFY_UNSIGNED
 
 
 def test_a_locked_table_makes_the_run_wait_report_the_blocker_and_fail(

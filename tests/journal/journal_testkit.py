@@ -143,7 +143,12 @@ def ssh_keygen_verify(log: Path, allowed: Path, identity: str, namespace: str = 
 
 # --------------------------------------------------------------------------- hypothesis
 
+import contextlib as _contextlib  # noqa: E402
 import dataclasses as _dc  # noqa: E402
+import os as _os  # noqa: E402
+import re as _re  # noqa: E402
+import signal as _signal  # noqa: E402
+from collections.abc import Iterator as _Iterator  # noqa: E402
 import types as _types  # noqa: E402
 import typing as _typing  # noqa: E402
 
@@ -183,3 +188,26 @@ ANY_EVENT = st.one_of(*(event_strategy(cls) for cls in ev.event_kinds().values()
                         if cls is not ev.SessionEnded))
 """Any event of any registered kind, fields filled at random (but the session's end,
 which the journal writes as its closing record)."""
+
+
+@_contextlib.contextmanager
+def running_ssh_agent(directory: Path) -> _Iterator[dict[str, str]]:
+    """A real ssh-agent for one test, stopped by its pid afterwards; yields its env."""
+    agent = shutil.which("ssh-agent")
+    if agent is None or shutil.which("ssh-add") is None:
+        import pytest
+
+        pytest.skip("ssh-agent/ssh-add not installed")
+    sock = directory / "agent.sock"
+    out = subprocess.run([agent, "-s", "-a", str(sock)], capture_output=True, text=True,
+                         check=True).stdout
+    pid = int(_re.search(r"SSH_AGENT_PID=(\d+)", out).group(1))  # type: ignore[union-attr]
+    env = {"SSH_AUTH_SOCK": str(sock), "PATH": _os.environ.get("PATH", "/usr/bin:/bin")}
+    try:
+        yield env
+    finally:
+        _os.kill(pid, _signal.SIGTERM)
+
+
+def ssh_add(key: Path, env: Mapping[str, str]) -> None:
+    subprocess.run(["ssh-add", "-q", str(key)], env=dict(env), check=True, capture_output=True)
