@@ -29,7 +29,7 @@ def test_demo_walks_the_runbook_and_leaves_a_verifiable_log(tmp_path):
         [sys.executable, "-m", "spfp_console", "verify", str(logs[0])],
         capture_output=True, text=True, timeout=60, env=ENV,
     )
-    assert verify.returncode == 3, verify.stderr  # intact, unsigned (no key in the test env)
+    assert verify.returncode == 5, verify.stderr  # intact, unsigned (no key in the test env)
     text = logs[0].read_text()
     # the automated steps ticked their runbook items
     assert 'item_id = "run-migration"' in text

@@ -3,7 +3,8 @@
 ``cli.py`` calls ``add_journal_subcommands(subparsers)``; each subcommand stores its
 handler in ``args.handler``.  Exit codes of ``verify`` (``VERIFY_EXIT_CODES``): 0 ok
 (intact, complete, signed by an allowed signer), 1 failed, 2 usage or I/O error,
-3 unsigned, 4 signer not checked, 5 partially signed.  Failures are one clear line on
+5 unsigned, 6 signer not checked, 7 partially signed (3 and 4 mean other things to the
+commands that run migrations, see ``spfp_console.errors``).  Failures are one clear line on
 stderr, never a traceback.
 """
 
@@ -25,9 +26,9 @@ from spfp_console.journal.constants import DEFAULT_NAMESPACE
 EXIT_OK = 0
 EXIT_VERIFY_FAILED = 1
 EXIT_USAGE = 2
-EXIT_UNSIGNED = 3
-EXIT_SIGNER_NOT_CHECKED = 4
-EXIT_PARTIALLY_SIGNED = 5
+EXIT_UNSIGNED = 5
+EXIT_SIGNER_NOT_CHECKED = 6
+EXIT_PARTIALLY_SIGNED = 7
 
 VERIFY_EXIT_CODES = {
     "ok": EXIT_OK,
@@ -54,10 +55,10 @@ exit codes:
      that does not match or whose key is not allowed; or no signature although
      --allowed-signers asked for one
   2  usage or I/O error (no such log, unreadable allowed_signers)
-  3  UNSIGNED: chain intact but nothing signed it (and no signers were asked for)
-  4  SIGNER NOT CHECKED: a valid signature, but without --allowed-signers nobody
+  5  UNSIGNED: chain intact but nothing signed it (and no signers were asked for)
+  6  SIGNER NOT CHECKED: a valid signature, but without --allowed-signers nobody
      said whose key it is
-  5  PARTIALLY SIGNED: signed checkpoints cover the log up to some event; what follows
+  7  PARTIALLY SIGNED: signed checkpoints cover the log up to some event; what follows
      is not signed (a session that was killed, or a missing LOG.sig)
 """
 

@@ -35,7 +35,7 @@ ANSI = "\x1b["
 
 SAMPLE_SCALE = 0.05
 
-VERIFY_UNSIGNED = 3
+VERIFY_UNSIGNED = 5
 """``verify``'s exit code for an intact log that nobody signed (the tests' logs: their
 environment has no key, see ``clean_env``)."""
 

@@ -96,7 +96,7 @@ def test_a_signing_session_checkpoints_the_header_each_phase_and_run_and_seals_t
                 assert kinds[i + 1] == CHECKPOINT, (trigger, kinds)
     assert kinds[-1] == "session_ended" and writer.signature_path == Path(f"{writer.path}.sig")
     # The domain events read back unchanged: checkpoints are the journal's own records.
-    assert [e.event() for e in journal.entries if e.event() is not None] == sample_events()
+    assert [e.event() for e in journal.entries[:-1] if e.event() is not None] == sample_events()
     assert journal.header["signing_key"] == resolve_signer(key, env={}).fingerprint  # type: ignore[union-attr]
 
     code, line = verify_cli([str(writer.path), "--allowed-signers", str(allowed), "--identity", IDENTITY],
@@ -172,7 +172,7 @@ def test_a_sigkilled_session_leaves_a_signed_prefix_and_a_marked_unsigned_tail(
     after = result.chain.events - 4
     assert after > 10
     code, line = verify_cli([str(log), "--allowed-signers", str(allowed), "--identity", IDENTITY], capsys)
-    assert code == 5
+    assert code == 7
     assert line.startswith(f"{log}: PARTIALLY SIGNED: signed up to event 4, {after} event(s) after it unsigned; "
                            f"signed by {IDENTITY}")
     assert "the log ends without a session end record" in line
@@ -212,7 +212,7 @@ def test_a_forged_log_without_its_signature_fails_the_reviewers_command(
     code, line = verify_cli([str(log), *reviewer], capsys)
     assert code == 1 and "FAILED: unsigned: a signature is required" in line
     code, line = verify_cli([str(log)], capsys)
-    assert code == 3 and "UNSIGNED:" in line and "proves nothing" in line
+    assert code == 5 and "UNSIGNED:" in line and "proves nothing" in line
 
     # Keeping the old checkpoints does not help: those after the edit signed another chain.
     log.write_bytes(forge(original, _edit_statements))
@@ -234,7 +234,7 @@ def test_a_log_signed_by_any_key_is_not_plain_ok_without_allowed_signers(
     key, _ = key_and_signers
     log = signed_session(tmp_path / "logs", key, sample_events()[:3]).path
     code, line = verify_cli([str(log)], capsys)
-    assert code == 4
+    assert code == 6
     assert "SIGNER NOT CHECKED:" in line and "pass --allowed-signers FILE --identity ID" in line
 
 
@@ -245,7 +245,7 @@ def test_a_complete_log_whose_seal_is_missing_is_partially_signed(
     log = signed_session(tmp_path / "logs", key, sample_events()).path
     Path(f"{log}.sig").unlink()
     code, line = verify_cli([str(log), "--allowed-signers", str(allowed)], capsys)
-    assert code == 5
+    assert code == 7
     assert "PARTIALLY SIGNED" in line and "no valid LOG.sig seals the end" in line
 
 

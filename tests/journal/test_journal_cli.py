@@ -27,7 +27,7 @@ def _one_line(text: str) -> str:
 
 def test_verify_ok_and_failed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     log = write_session(tmp_path, sample_events())
-    assert run(["verify", str(log)]) == 3  # unsigned is never plain ok
+    assert run(["verify", str(log)]) == 5  # unsigned is never plain ok
     out = capsys.readouterr()
     assert "UNSIGNED: 16 events, chain intact, session rolled_back" in _one_line(out.out)
     assert out.err == ""

@@ -119,8 +119,8 @@ def test_no_password_reaches_any_log_signature_or_report(tmp_path: Path) -> None
         args = argparse.Namespace(log=str(log), format=fmt, output=str(tmp_path / name),
                                   allowed_signers=None, identity=None, namespace=None)
         assert cmd_export(args) == 0
-    # Signed by a key nobody vouched for (4), or unsigned without ssh-keygen (3): never 0.
-    assert cmd_verify(argparse.Namespace(log=str(log))) == (4 if SSH_KEYGEN is not None else 3)
+    # Signed by a key nobody vouched for (6), or unsigned without ssh-keygen (5): never 0.
+    assert cmd_verify(argparse.Namespace(log=str(log))) == (6 if SSH_KEYGEN is not None else 5)
 
     outputs = [p for p in tmp_path.rglob("*") if p.is_file() and not p.name.startswith("id_ed25519")]
     assert {p.suffix for p in outputs} >= {".toml", ".sig", ".md", ".html"}
