@@ -377,12 +377,10 @@ class LogReader:
             time.sleep(self.poll_s)
 
     def __iter__(self) -> Iterator[JournalEntry]:
-        for chunk, record in self._walk():
+        for chunk, record, prefix in self._walk():
             if record is not None:
                 yield JournalEntry.from_entry(record, chunk.offset)
                 continue
-            prefix = _PREFIX.match(chunk.data)
-            assert prefix is not None  # _walk checked it
             seq, at, t, kind = prefix.group(1, 2, 3, 5)
             try:
                 seconds = float(t)
@@ -397,8 +395,9 @@ class LogReader:
             pass
         return self.chain
 
-    def _walk(self) -> Iterator[tuple[Chunk, dict[str, Any] | None]]:
-        """(chunk, parsed record or None) for each event while the chain holds."""
+    def _walk(self) -> Iterator[tuple[Chunk, dict[str, Any] | None, re.Match[bytes]]]:
+        """(chunk, parsed record or None, its fixed-key match) for each event while the
+        chain holds."""
         result = self.chain = ChainResult()
         with open(self.path, "rb") as f:
             chunks = self._chunks(f)
@@ -416,7 +415,7 @@ class LogReader:
             expected = 1
             for chunk in chunks:
                 try:
-                    prev, record = self._check_event(chunk, expected, prev)
+                    prev, record, prefix = self._check_event(chunk, expected, prev)
                 except _Broken as broken:
                     result.first_bad_seq = expected
                     result.problem, result.detail = broken.problem, broken.detail
@@ -424,7 +423,7 @@ class LogReader:
                 result.last_hash = prev
                 result.events = expected
                 expected += 1
-                yield chunk, record
+                yield chunk, record, prefix
             if result.outcome is None:
                 result.first_bad_seq, result.problem = expected, "truncated"
                 result.detail = (
@@ -448,8 +447,9 @@ class LogReader:
 
     def _check_event(
         self, chunk: Chunk, expected: int, prev: str
-    ) -> tuple[str, dict[str, Any] | None]:
-        """(its hash, its record when parsed) if the chunk is the right next event; else _Broken."""
+    ) -> tuple[str, dict[str, Any] | None, re.Match[bytes]]:
+        """(its hash, its record when parsed, the match of its fixed keys) if the chunk is
+        the right next event; else _Broken."""
         result = self.chain
         data = chunk.data
         stated, actual = event_hash_of_chunk(data)
@@ -481,7 +481,7 @@ class LogReader:
                 self._ended = True
             elif kind == CHECKPOINT:
                 result.checkpoints.append(_checkpoint(record, prev))
-        return stated, record
+        return stated, record, prefix
 
     def _misplaced(self, chunk: Chunk, seq: int, digest: str, expected: int) -> None:
         if self.chain.outcome is not None:
