@@ -304,6 +304,9 @@ class JournalWriter:
         """The last seq a checkpoint signature covers (0: the header), None before any."""
         self.signature_path: Path | None = None
         """``LOG.sig``, once ``end()`` has sealed the log."""
+        self.signing_error: str | None = None
+        """Why signing stopped (the key or agent stopped working mid-session), else None.
+        Checkpoints stop at the first failure; the session end record repeats it."""
 
     @classmethod
     def create(
@@ -431,7 +434,7 @@ class JournalWriter:
             kind = event.kind
             self._append(event.to_record(), durable=kind in DURABLE_KINDS if durable is None else durable)
             if kind in CHECKPOINT_AFTER:
-                self._checkpoint()
+                self._automatic_checkpoint()
 
     def flush_durable(self) -> None:
         """Make everything recorded so far survive a power cut (one fdatasync if needed)."""
@@ -452,8 +455,9 @@ class JournalWriter:
         """Write the session end record, close the file, and seal it when signing.
 
         ``extra``: further fields of the record (the session's typed SessionEnded).
-        Raises ``SigningError`` when the seal fails; the log is complete and closed then,
-        and its checkpoints still sign what they covered.
+        A seal that fails (the agent went away) does not raise: the log is complete and
+        closed, its checkpoints still sign what they covered, ``signature_path`` stays
+        None and ``signing_error`` says why.
         """
         with self._lock:
             if self.ended:
@@ -470,11 +474,18 @@ class JournalWriter:
                 record["message"] = message
             for key, value in (extra or {}).items():
                 record.setdefault(key, value)
+            if self.signing_error:
+                record["signing_failed"] = self.signing_error
             self._append(record, durable=True)
             self.ended = True
             self._close()
-            if self._signer is not None:
-                self.signature_path = self._signer.sign_file(self.path)
+            if self._signer is not None and self.signing_error is None:
+                from spfp_console.journal.sign import SigningError
+
+                try:
+                    self.signature_path = self._signer.sign_file(self.path)
+                except (SigningError, OSError) as exc:
+                    self.signing_error = f"the seal failed: {exc}"
 
     def close(self) -> None:
         """Close without a session end record (the log will read as truncated)."""
@@ -511,6 +522,19 @@ class JournalWriter:
         if held is not None:
             self._progress_written_at[index] = self._monotonic()
             self._append(held.to_record(), durable=False)
+
+    def _automatic_checkpoint(self) -> None:
+        # Signing is a guest here: a key that stops working mid-run (a forwarded agent
+        # whose SSH link dropped) must not fail the deployment; the log then reads as
+        # signed up to its last checkpoint, and signing_error says why.
+        if self.signing_error is not None:
+            return
+        from spfp_console.journal.sign import SigningError
+
+        try:
+            self._checkpoint()
+        except SigningError as exc:
+            self.signing_error = str(exc)
 
     def _checkpoint(self) -> int | None:
         if self._signer is None or self._fd is None or self._checkpoint_seq == self._seq:

@@ -312,3 +312,24 @@ def _askpass(directory: Path) -> Path:
     script.write_text("#!/bin/sh\necho 'secret phrase'\n")
     script.chmod(0o700)
     return script
+
+
+def test_an_agent_that_goes_away_mid_session_does_not_fail_it(
+    tmp_path: Path, key_and_signers: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # What a forwarded agent does when the SSH link drops: the run must not fail for it.
+    key, allowed = key_and_signers
+    with running_ssh_agent(tmp_path) as agent_env:
+        ssh_add(key, agent_env)
+        signer = resolve_signer(None, env=agent_env)
+        writer = JournalWriter.create(header(), log_dir=tmp_path / "logs", env={}, signer=signer)
+        writer.record(ev.RunStarted(mode="run", script="m.sql", statements=1))
+    writer.record(ev.StatementStarted(index=0, file="m.sql", line=1, sql="SELECT 1;"))
+    writer.record(ev.RunFinished(mode="run", outcome="committed", duration_s=0.1))  # no raise
+    assert writer.signing_error is not None and "cannot reach ssh-agent" in writer.signing_error
+    writer.end("committed")
+    assert writer.signature_path is None
+    ended = read_journal(writer.path).ended
+    assert ended is not None and "cannot reach ssh-agent" in ended.record["signing_failed"]
+    code, line = verify_cli([str(writer.path), "--allowed-signers", str(allowed)], capsys)
+    assert code == 7 and "signed up to event 2, 4 event(s) after it unsigned" in line
