@@ -24,14 +24,14 @@ Durability: every event is written with a single ``write`` as soon as it is reco
 killed process loses nothing already recorded; a reader tailing the file sees it at
 once), but only the events that must survive a power cut are ``fdatasync``'d: what is
 about to reach the database (``statement_started``), what decides (``run_started``,
-``run_finished``, overrides, rollback decisions, notes, checklist ticks), checkpoints and
-the session end.  Progress samples, notices and results ride along with the next durable
+``run_finished``, gates, confirmations, overrides, rollback decisions, notes, checklist
+ticks), checkpoints and the session end.  Progress samples, notices and results ride along with the next durable
 event.  ``record(event, durable=True)`` and ``flush_durable()`` let a caller ask for more.
 
 Signing: with a ``Signer`` the writer signs a checkpoint (the chain hash of the last
 event, see ``sign.checkpoint_message``) right after the header, after each run starts and
-finishes, after each result table and each decision, and seals the whole file
-(``LOG.sig``) at ``end()``.  A session killed at any point leaves a log whose signed
+finishes, after each result table, workflow and decision (``CHECKPOINT_AFTER``), and seals
+the whole file (``LOG.sig``) at ``end()``.  A session killed at any point leaves a log whose signed
 prefix verifies and whose unsigned tail ``verify`` reports as such.
 
 Every string is redacted before it is hashed.
@@ -90,14 +90,17 @@ __all__ = [
 
 DURABLE_KINDS = frozenset({
     "statement_started", "run_started", "run_finished", "override_recorded",
-    "rollback_decision", "operator_note", "checklist_item_toggled", CHECKPOINT, SESSION_ENDED,
+    "rollback_decision", "operator_note", "checklist_item_toggled", "confirmation_answered",
+    "gate_checked", CHECKPOINT, SESSION_ENDED,
 })
 """Kinds made durable (fdatasync) before ``record`` returns; see the module docstring."""
 
 CHECKPOINT_AFTER = frozenset({
-    "run_started", "run_finished", "result_table", "override_recorded", "rollback_decision",
+    "run_started", "run_finished", "result_table", "workflow_finished", "override_recorded",
+    "rollback_decision", "confirmation_answered", "gate_checked",
 })
-"""Kinds after which a signing writer signs a checkpoint: the end of a phase or a run, a decision."""
+"""Kinds after which a signing writer signs a checkpoint: the end of a phase (a result
+table, a workflow) or a run, a decision."""
 
 JOURNAL_FIELDS = ("seq", "at", "t", "prev", HASH_KEY)
 """Keys the journal adds to every event record; an event field must not reuse them."""
