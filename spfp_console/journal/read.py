@@ -14,6 +14,7 @@ file.  Each event costs one sha256 over its bytes and, when parsed, one call int
 
 from __future__ import annotations
 
+import itertools
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -191,7 +192,7 @@ class JournalEntry:
     not parse then raises ``JournalFormatError`` there.
     """
 
-    __slots__ = ("seq", "at", "t", "kind", "offset", "hash", "_data", "_record")
+    __slots__ = ("seq", "at", "t", "kind", "offset", "hash", "verified", "_data", "_record")
 
     def __init__(
         self,
@@ -203,6 +204,7 @@ class JournalEntry:
         offset: int = 0,
         hash: str = "",  # noqa: A002 - the log's own key name
         data: bytes | None = None,
+        verified: bool = True,
     ) -> None:
         self.seq = seq
         self.at = at
@@ -213,15 +215,17 @@ class JournalEntry:
         self.offset = offset
         """Byte offset of the event in the file (for seeking and for error messages)."""
         self.hash = hash
-        """The event's hash: the chain holds from the header through this event."""
+        """The hash the event states."""
+        self.verified = verified
+        """The chain holds from the header through this event (False: read past a break)."""
         self._record = record
         self._data = data
 
     @classmethod
-    def from_entry(cls, entry: dict[str, Any], offset: int = 0) -> JournalEntry:
+    def from_entry(cls, entry: dict[str, Any], offset: int = 0, *, verified: bool = True) -> JournalEntry:
         return cls(
             seq=entry["seq"], at=entry["at"], t=float(entry["t"]), kind=entry["kind"],
-            record=entry, offset=offset, hash=str(entry.get("hash", "")),
+            record=entry, offset=offset, hash=str(entry.get("hash", "")), verified=verified,
         )
 
     @property
@@ -315,7 +319,10 @@ class LogReader:
 
     With ``follow=True`` the reader waits at the end of the file for more events (a log
     still being written) until the session end record, until ``stop()`` returns True, or
-    until the file has not grown for ``idle_timeout_s`` seconds.  Raises ``OSError`` when
+    until the file has not grown for ``idle_timeout_s`` seconds.
+
+    ``keep_going=True`` is for showing a damaged log (replay, a report): after the first
+    bad event it goes on yielding every event that still parses, with ``verified=False``.  Raises ``OSError`` when
     the file cannot be read; a malformed file is a ``chain`` finding, not an exception.
     """
 
@@ -328,8 +335,13 @@ class LogReader:
         poll_s: float = 0.2,
         idle_timeout_s: float | None = None,
         stop: Callable[[], bool] | None = None,
+        keep_going: bool = False,
     ) -> None:
         self.path = Path(path)
+        self.keep_going = keep_going
+        self.stopped: str | None = None
+        """With ``keep_going``: why reading stopped before the end (a torn or unreadable
+        event), None when it read everything."""
         self.parse = parse
         self.follow = follow
         self.poll_s = poll_s
@@ -377,10 +389,11 @@ class LogReader:
             time.sleep(self.poll_s)
 
     def __iter__(self) -> Iterator[JournalEntry]:
-        for chunk, record, prefix in self._walk():
+        for chunk, record, prefix, verified in self._walk():
             if record is not None:
-                yield JournalEntry.from_entry(record, chunk.offset)
+                yield JournalEntry.from_entry(record, chunk.offset, verified=verified)
                 continue
+            assert prefix is not None  # only verified events come unparsed
             seq, at, t, kind = prefix.group(1, 2, 3, 5)
             try:
                 seconds = float(t)
@@ -395,9 +408,11 @@ class LogReader:
             pass
         return self.chain
 
-    def _walk(self) -> Iterator[tuple[Chunk, dict[str, Any] | None, re.Match[bytes]]]:
-        """(chunk, parsed record or None, its fixed-key match) for each event while the
-        chain holds."""
+    def _walk(
+        self,
+    ) -> Iterator[tuple[Chunk, dict[str, Any] | None, re.Match[bytes] | None, bool]]:
+        """(chunk, parsed record or None, its fixed-key match, verified) for each event
+        while the chain holds; with ``keep_going``, then for what still parses."""
         result = self.chain = ChainResult()
         with open(self.path, "rb") as f:
             chunks = self._chunks(f)
@@ -411,6 +426,8 @@ class LogReader:
             except _Broken as broken:
                 result.first_bad_seq = 0
                 result.problem, result.detail = broken.problem, broken.detail
+                if self.keep_going and self.header:
+                    yield from self._unverified(chunks)
                 return
             expected = 1
             for chunk in chunks:
@@ -419,17 +436,35 @@ class LogReader:
                 except _Broken as broken:
                     result.first_bad_seq = expected
                     result.problem, result.detail = broken.problem, broken.detail
+                    if self.keep_going:
+                        yield from self._unverified(itertools.chain([chunk], chunks))
                     return
                 result.last_hash = prev
                 result.events = expected
                 expected += 1
-                yield chunk, record, prefix
+                yield chunk, record, prefix, True
             if result.outcome is None:
                 result.first_bad_seq, result.problem = expected, "truncated"
                 result.detail = (
                     f"the log ends after seq {expected - 1} without a session end record "
                     "(the session crashed, was killed, or is still running)"
                 )
+
+    def _unverified(
+        self, chunks: Iterator[Chunk]
+    ) -> Iterator[tuple[Chunk, dict[str, Any], None, bool]]:
+        """After the chain broke: whatever still parses, until something does not."""
+        for chunk in chunks:
+            if chunk.is_last and chunk.torn:
+                # It may parse only because the cut fell at a line end.
+                self.stopped = f"event #{chunk.number} truncated: the file ends inside an event"
+                return
+            try:
+                record = parse_event(chunk)
+            except JournalFormatError as exc:
+                self.stopped = f"event #{chunk.number} unreadable: {exc}"
+                return
+            yield chunk, record, None, False
 
     def _check_header(self, head: Chunk) -> str:
         try:
@@ -533,7 +568,7 @@ class Journal:
     header: dict[str, Any]
     entries: list[JournalEntry]
     stopped: str | None = None
-    """Why reading stopped early (a torn, edited or misplaced event), None at a clean end."""
+    """Why reading stopped early (a torn or unreadable event), None when it read to the end."""
     chain: ChainResult = field(default_factory=ChainResult)
 
     @property
@@ -546,20 +581,18 @@ class Journal:
 
 
 def read_journal(path: Path | str) -> Journal:
-    """Read a whole log into memory (for export; replay iterates ``LogReader`` instead).
+    """Read a whole log into memory (for export and replay), past a broken chain.
 
-    Raises ``JournalFormatError`` when the header is unreadable and ``OSError`` when the
-    file is.
+    Every event that parses is kept, each flagged ``verified`` or not; ``stopped`` says
+    where parsing gave up, and ``chain`` what verification found.  Raises
+    ``JournalFormatError`` when the header is unreadable and ``OSError`` when the file is.
     """
-    reader = LogReader(path)
+    reader = LogReader(path, keep_going=True)
     entries = list(reader)
     chain = reader.chain
-    if chain.first_bad_seq == 0:
+    if not reader.header:
         if chain.detail == "the file is empty":
             raise JournalFormatError(f"{path} is empty: not a deployment log")
         raise JournalFormatError(chain.detail)
-    stopped: str | None = None
-    if not chain.ok and not (chain.problem == "truncated" and "without a session end" in chain.detail):
-        stopped = f"event #{chain.first_bad_seq} {chain.problem}: {chain.detail}"
-    return Journal(path=Path(path), header=reader.header, entries=entries, stopped=stopped,
-                   chain=chain)
+    return Journal(path=Path(path), header=reader.header, entries=entries,
+                   stopped=reader.stopped, chain=chain)
