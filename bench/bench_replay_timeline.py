@@ -71,7 +71,7 @@ def write_log(directory: Path, count: int) -> Path:
                                                                database="app", user="alice"))
     writer = JournalWriter.create(header, log_dir=directory, progress_interval_s=0.0, env={})
     for event in session_events(count):
-        writer._append(event.to_record())  # noqa: SLF001 - bulk write without fsync per event
+        writer.record(event, durable=False)  # bulk write: no sync per event
     writer.end("committed")
     return Path(writer.path)
 
