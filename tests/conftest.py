@@ -9,6 +9,7 @@ fresh database cloned from a prepared template in a few milliseconds: ``CREATE D
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,11 @@ import pytest
 from spfp_console.engine.schema_dump import dump_schema
 from spfp_console.localpg import LocalCluster
 from spfp_console.paths import MIGRATION_SQL, base_schema_files
+
+# A developer's ssh-agent or configured key would sign the log of every session a test
+# opens (checkpoint records, other verify exit codes than CI gets); tests that sign bring
+# their own key and environment.
+os.environ["SPFP_CONSOLE_SIGN_KEY"] = "none"
 
 BASE_TEMPLATE = "spfp_base_template"
 MIGRATED_TEMPLATE = "spfp_migrated_template"

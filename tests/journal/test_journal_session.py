@@ -90,3 +90,42 @@ def test_a_session_signs_by_default_with_the_agents_key(tmp_path: Path, base_db)
     assert not Path(f"{log}.sig").exists()
     verified = _cli(tmp_path, "verify", str(log), env=_env(tmp_path))
     assert verified.returncode == 5 and "UNSIGNED:" in verified.stdout
+
+
+def test_a_real_run_syncs_each_statement_before_it_is_sent_and_little_else(
+    tmp_path: Path, base_db, monkeypatch: pytest.MonkeyPatch  # type: ignore[no-untyped-def]
+) -> None:
+    from spfp_console.deployment import DeploymentSession
+    from spfp_console.journal.read import LogReader
+    from spfp_console.paths import DEFAULT_RUNBOOK
+    from spfp_console.runbook import load_runbook
+    from spfp_console.session.operator import ScriptedOperator
+
+    synced_sizes: list[int] = []
+    real_sync = os.fdatasync
+
+    def spy(fd: int) -> None:
+        synced_sizes.append(os.fstat(fd).st_size)
+        real_sync(fd)
+
+    monkeypatch.setattr(os, "fdatasync", spy)
+    with DeploymentSession(runbook=load_runbook(DEFAULT_RUNBOOK), dsn=base_db.dsn,
+                           log_dir=tmp_path / "logs", operator="alice") as session:
+        session.open()
+        result = session.deploy(ScriptedOperator(name="alice"))
+        session.close(result)
+    assert result.outcome == "committed"
+    assert session.log_path is not None
+    data = session.log_path.read_bytes()
+    entries = list(LogReader(session.log_path))
+    ends = [e.offset for e in entries[1:]] + [len(data)]
+    synced = set(synced_sizes)
+    # Durable the moment it was written, before the engine could send the statement:
+    # the file was synced at exactly the size it had right after the event was appended.
+    for entry, end in zip(entries, ends, strict=True):
+        if entry.kind in ("statement_started", "run_started", "run_finished", "session_ended"):
+            assert end in synced, (entry.seq, entry.kind)
+    statements = sum(e.kind == "statement_started" for e in entries)
+    assert statements > 20
+    # ... and not much more: notices, results, finished statements ride along.
+    assert len(synced_sizes) < len(entries) * 2 // 3, (len(synced_sizes), len(entries))
