@@ -533,6 +533,12 @@ def resolve_signer(sign_key: Path | None, *, env: Mapping[str, str] | None = Non
                 signer = agent_signer(env)
             except SigningError:
                 return None  # no key at hand: the operator is told the log is unsigned
+    if not _is_ed25519(signer.public_blob):
+        # verify checks ed25519 in-process; a log signed otherwise would never verify ok.
+        raise SigningError(
+            f"{source}: {signer.description} is not an ed25519 key, and spfp-console verify "
+            "checks ed25519 signatures; sign with one (ssh-keygen -t ed25519)"
+        )
     try:
         signer.sign(b"spfp-console signing probe\n")
     except SigningError as exc:

@@ -265,6 +265,10 @@ def test_resolve_signer_explicit_configured_off_and_broken_keys(tmp_path: Path) 
     assert resolve_signer(Path("none"), env=configured) is None
     assert resolve_signer(None, env={}) is None  # no key at hand: unsigned, not an error
     assert resolve_signer(None, env={"SSH_AUTH_SOCK": str(tmp_path / "no-agent")}) is None
+    rsa = tmp_path / "id_rsa"
+    subprocess.run([str(SSH_KEYGEN), "-q", "-t", "rsa", "-b", "2048", "-N", "", "-f", str(rsa)], check=True)
+    with pytest.raises(SigningError, match=r"^--sign-key: ssh-keygen with .*id_rsa is not an ed25519 key"):
+        resolve_signer(rsa, env={})
     not_a_key = tmp_path / "not-a-key"
     not_a_key.write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nnope\n-----END OPENSSH PRIVATE KEY-----\n")
     with pytest.raises(SigningError, match="not an OpenSSH private key"):
