@@ -23,7 +23,9 @@ Layout of a log (valid TOML after every append; hashing rules in ``canonical``):
 Durability: every event is written with a single ``write`` as soon as it is recorded (a
 killed process loses nothing already recorded; a reader tailing the file sees it at
 once), but only the events that must survive a power cut are ``fdatasync``'d: what is
-about to reach the database (``statement_started``), what decides (``run_started``,
+about to reach the database (``statement_started``), what the online mode did to it
+(``lock_retry``, ``invalid_index``: rare, and a dropped index must not be forgotten),
+what decides (``run_started``,
 ``run_finished``, gates, confirmations, overrides, rollback decisions, notes, checklist
 ticks), checkpoints and the session end.  Progress samples, notices and results ride along with the next durable
 event.  ``record(event, durable=True)`` and ``flush_durable()`` let a caller ask for more.
@@ -91,7 +93,7 @@ __all__ = [
 DURABLE_KINDS = frozenset({
     "statement_started", "run_started", "run_finished", "override_recorded",
     "rollback_decision", "operator_note", "checklist_item_toggled", "confirmation_answered",
-    "gate_checked", CHECKPOINT, SESSION_ENDED,
+    "gate_checked", "lock_retry", "invalid_index", CHECKPOINT, SESSION_ENDED,
 })
 """Kinds made durable (fdatasync) before ``record`` returns; see the module docstring."""
 
