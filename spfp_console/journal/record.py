@@ -22,13 +22,13 @@ Layout of a log (valid TOML after every append; hashing rules in ``canonical``):
 
 Durability: every event is written with a single ``write`` as soon as it is recorded (a
 killed process loses nothing already recorded; a reader tailing the file sees it at
-once), but only the events that must survive a power cut are ``fdatasync``'d: what is
-about to reach the database (``statement_started``), what the online mode did to it
-(``lock_retry``, ``invalid_index``: rare, and a dropped index must not be forgotten),
-what decides (``run_started``,
-``run_finished``, gates, confirmations, overrides, rollback decisions, notes, checklist
-ticks), checkpoints and the session end.  Progress samples, notices and results ride along with the next durable
-event.  ``record(event, durable=True)`` and ``flush_durable()`` let a caller ask for more.
+once), but only the events that must survive a power cut are ``fdatasync``'d
+(``DURABLE_KINDS``): what is about to reach the database (``statement_started``), what
+the online mode did to it (``lock_retry``, ``invalid_index``), what decides
+(``run_started``, ``run_finished``, gates, confirmations, overrides, rollback decisions,
+notes, checklist ticks), checkpoints and the session end.  Progress samples, notices and
+results ride along with the next durable event.  ``record(event, durable=True)`` and
+``flush_durable()`` let a caller ask for more.
 
 Signing: with a ``Signer`` the writer signs a checkpoint (the chain hash of the last
 event, see ``sign.checkpoint_message``) right after the header, after each run starts and
