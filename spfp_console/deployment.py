@@ -121,6 +121,8 @@ class DeploymentSession:
     journal: Any = field(init=False, default=None)
     log_path: Path | None = field(init=False, default=None)
     signature_path: Path | None = field(init=False, default=None)
+    signing_error: str | None = field(init=False, default=None)
+    """Why the log could not be (fully) signed, when a key failed mid-session."""
     last_run_seconds: float | None = field(init=False, default=None)
     state: SessionState = field(init=False, default_factory=SessionState)
     """Everything that happened, folded from the events this session emitted."""
@@ -208,6 +210,7 @@ class DeploymentSession:
             finally:
                 self.journal.close()
                 self.signature_path = self.journal.signature_path
+                self.signing_error = self.journal.signing_error
             self.journal = None
         if self.conn is not None and not self.conn.closed:
             self.conn.close()

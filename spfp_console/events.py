@@ -187,6 +187,15 @@ class LockWait(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class CommitSent(Event):
+    """The engine is about to send COMMIT for the run's transaction (durable in the log
+    before it reaches the server)."""
+
+    kind: ClassVar[str] = "commit_sent"
+    statements: int
+
+
+@dataclass(frozen=True, kw_only=True)
 class RunFinished(Event):
     """A run ends.  outcome: committed, rolled_back, failed, cancelled, rehearsed."""
 

@@ -133,7 +133,12 @@ def _finish(session: DeploymentSession, printer: EventPrinter, result: WorkflowR
     for line in session_summary(session.state):
         printer.message(f"summary: {line}", "bold")
     if session.log_path is not None:
-        sig = f", signed: {session.signature_path}" if session.signature_path else ", unsigned"
+        from spfp_console.journal.sign import UNSIGNED_HINT
+
+        sig = (f", signed: {session.signature_path}" if session.signature_path
+               else f", UNSIGNED ({UNSIGNED_HINT})")
+        if session.signing_error:
+            sig += f"; signing failed mid-session: {session.signing_error}"
         printer.message(f"deployment log: {session.log_path}{sig}", "dim")
     return result.exit_code
 

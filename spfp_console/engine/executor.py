@@ -46,6 +46,7 @@ from spfp_console.engine.script import Script, Statement, require_statements
 from spfp_console.errors import first_line
 from spfp_console.events import (
     Event,
+    CommitSent,
     RunFinished,
     RunStarted,
     ServerNotice,
@@ -526,6 +527,9 @@ class _Run:
                 f"failed ({failed.sqlstate}: {failed.message}); the whole transaction was "
                 "rolled back, nothing was applied"
             )
+        # Durable in the log before COMMIT reaches the server: after a power cut the log
+        # says the commit was sent, never only "statements started".
+        self.emit(CommitSent(statements=self.ok))
         try:
             self.conn.execute("COMMIT", prepare=False)
         except psycopg.Error as exc:

@@ -25,6 +25,9 @@ from spfp_console.redact import redact_patterns
 from spfp_console.journal.verify import VerifyResult
 from spfp_console.session.presentation import describe, first_sql_line
 
+STATUS_LABELS = {"ok": "OK", "failed": "FAILED", "unsigned": "UNSIGNED",
+                 "unchecked": "SIGNER NOT CHECKED", "partial": "PARTIALLY SIGNED"}
+
 # --------------------------------------------------------------------------- document model
 
 
@@ -53,6 +56,9 @@ class Report:
     status_ok: bool
     status_line: str
     sections: list[Section]
+    status_label: str = "OK"
+    """OK, FAILED, UNSIGNED, SIGNER NOT CHECKED or PARTIALLY SIGNED: what the reviewer
+    reads first."""
 
 
 def _s(value: Any) -> str:
@@ -351,7 +357,8 @@ def build_report(journal: Journal, verification: VerifyResult) -> Report:
     unknown = _unknown_section(journal.entries)
     if unknown:
         sections.append(unknown)
-    return Report(title, verification.ok, verification.line(), sections)
+    return Report(title, verification.ok, verification.line(), sections,
+                  STATUS_LABELS.get(verification.status, verification.status.upper()))
 
 
 # --------------------------------------------------------------------------- markdown
@@ -378,7 +385,7 @@ def _md_code(text: str) -> str:
 
 def render_markdown(report: Report) -> str:
     out = [f"# {_md(report.title)}", ""]
-    out += [f"**Verification: {'OK' if report.status_ok else 'FAILED'}**: {_md(report.status_line)}", ""]
+    out += [f"**Verification: {report.status_label}**: {_md(report.status_line)}", ""]
     for section in report.sections:
         out += [f"## {_md(section.title)}", ""]
         for paragraph in section.paragraphs:
@@ -449,7 +456,7 @@ def render_html(report: Report) -> str:
         f"<style>{_CSS}</style></head><body>",
         f"<h1>{e(report.title)}</h1>",
         f'<p class="status {"ok" if report.status_ok else "fail"}">'
-        f'Verification: {"OK" if report.status_ok else "FAILED"}: {e(report.status_line)}</p>',
+        f'Verification: {e(report.status_label)}: {e(report.status_line)}</p>',
     ]
     for section in report.sections:
         out.append(f"<section><h2>{e(section.title)}</h2>")

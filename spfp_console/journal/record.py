@@ -93,7 +93,7 @@ __all__ = [
 DURABLE_KINDS = frozenset({
     "statement_started", "run_started", "run_finished", "override_recorded",
     "rollback_decision", "operator_note", "checklist_item_toggled", "confirmation_answered",
-    "gate_checked", "lock_retry", "invalid_index", CHECKPOINT, SESSION_ENDED,
+    "gate_checked", "lock_retry", "invalid_index", "commit_sent", CHECKPOINT, SESSION_ENDED,
 })
 """Kinds made durable (fdatasync) before ``record`` returns; see the module docstring."""
 

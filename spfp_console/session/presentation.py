@@ -15,6 +15,7 @@ from typing import Any
 
 from spfp_console.events import (
     ChecklistItemToggled,
+    CommitSent,
     ConfirmationAnswered,
     Event,
     Finding,
@@ -195,6 +196,8 @@ def describe(event: Event) -> Line | None:
                                 f" ({found}): dropped")
         return Line("fail", f"INVALID index {event.index_name} on {event.table} ({found}):"
                             f" could not drop it", (event.message,) if event.message else ())
+    if isinstance(event, CommitSent):
+        return Line("info", f"   COMMIT sent ({event.statements} statements)", verbose=True)
     if isinstance(event, RunFinished):
         skipped = (f", {event.statements_skipped} skipped (the script's own"
                    " BEGIN/COMMIT: the engine owns the transaction)"

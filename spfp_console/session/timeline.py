@@ -200,26 +200,40 @@ class TrustBadge:
 
 def trust_badge(result: object, *, events: int, live: bool = False) -> TrustBadge:
     """The badge for a :class:`~spfp_console.journal.verify.VerifyResult`."""
+    status = result.status  # type: ignore[attr-defined]
     chain = result.chain  # type: ignore[attr-defined]
     signature = result.signature  # type: ignore[attr-defined]
-    if not chain.ok:
-        seq = chain.first_bad_seq
-        if chain.problem == "truncated" or (live and chain.problem in ("truncated", "torn")):
-            if live:
-                return TrustBadge("live", f"live, chain intact up to event {chain.events}")
-            return TrustBadge("truncated", f"TRUNCATED after event {chain.events} (the"
-                                           " console was killed, or the file was cut)",
-                              bad_from=(seq or chain.events + 1))
-        return TrustBadge("tampered", f"TAMPERED at event {seq}: {chain.problem}:"
-                                      f" {chain.detail}", bad_from=seq)
-    if live and chain.outcome is None:
+    points = result.checkpoints  # type: ignore[attr-defined]
+    unfinished = not chain.ok and chain.problem == "truncated"
+    if live and (chain.ok or unfinished) and chain.outcome is None:
         return TrustBadge("live", f"live, chain intact up to event {chain.events}")
-    if signature.status == "unsigned":
+    signed = ""
+    if points.signed_through is not None and points.bad is None:
+        signed = (f"; signed up to event {points.signed_through}" if points.signed_through
+                  else "; only the header is signed")
+    if unfinished and status in ("partial", "unsigned", "failed") and points.bad is None:
+        return TrustBadge("truncated", f"TRUNCATED after event {chain.events} (the console"
+                                       f" was killed, or the file was cut){signed}",
+                          bad_from=chain.events + 1)
+    if status == "failed":
+        if points.bad is not None:
+            return TrustBadge("tampered", f"TAMPERED: checkpoint at event {points.bad_seq}"
+                                          f" {points.bad.status}: {points.bad.detail}",
+                              bad_from=points.bad_seq)
+        if not chain.ok:
+            seq = chain.first_bad_seq
+            return TrustBadge("tampered", f"TAMPERED at event {seq}: {chain.problem}:"
+                                          f" {chain.detail}", bad_from=seq)
+        return TrustBadge("tampered", f"BAD SIGNATURE: {signature.status}: {signature.detail}")
+    if status == "partial":
+        after = chain.events - (points.signed_through or 0)
+        return TrustBadge("partial", f"PARTIALLY SIGNED{signed.replace(';', ':', 1)},"
+                                     f" {after} event(s) after it unsigned",
+                          bad_from=(points.signed_through or 0) + 1)
+    if status == "unsigned":
         return TrustBadge("unsigned", f"UNSIGNED: anyone could have written this"
                                       f" ({events} events, chain intact)")
-    if not signature.ok:
-        return TrustBadge("tampered", f"BAD SIGNATURE: {signature.status}: {signature.detail}")
-    if not signature.signer_checked:
+    if status == "unchecked":
         return TrustBadge("unchecked", f"signed, signer NOT checked (pass --allowed-signers):"
                                        f" {signature.detail}; chain intact, {events} events")
     who = signature.signer or "an allowed signer"

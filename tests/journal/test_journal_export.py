@@ -22,7 +22,7 @@ def test_markdown_report_has_every_part_of_a_deployment_log(tmp_path: Path) -> N
     log = write_session(tmp_path, sample_events())
     md = _report(log, "markdown")
     assert md.startswith("# Deployment log: 20260216-optimizations on app\n")
-    assert "**Verification: FAILED**: UNSIGNED: 16 events, chain intact, session rolled\\_back" in md
+    assert "**Verification: UNSIGNED**: UNSIGNED: 16 events, chain intact, session rolled\\_back" in md
     # who / where / when / target
     for fact in ("**Operator (OS user)**: alice", "**Console host**: bastion-1",
                  "**Target**: deployer@db.example:5432/app", "**Server version**: 16.4",

@@ -109,3 +109,25 @@ def test_badge_of_a_signed_log_names_the_signer(tmp_path: Path) -> None:
     assert checked.text.startswith("signed by alice@example.com (SHA256:")
     unchecked = trust_badge(verify_log(log), events=7)
     assert unchecked.level == "unchecked" and "NOT checked" in unchecked.text
+
+
+def test_badge_of_a_killed_signed_session_says_how_far_it_is_signed(tmp_path: Path) -> None:
+    """A console killed mid-session: its checkpoints still vouch for the prefix."""
+    from journal_testkit import header
+
+    from spfp_console.journal.record import JournalWriter
+    from spfp_console.journal.sign import resolve_signer
+
+    key = make_ed25519_key(tmp_path)
+    allowed = allowed_signers(tmp_path, "alice@example.com", key.with_suffix(".pub"))
+    writer = JournalWriter.create(header(), log_dir=tmp_path / "logs", env={},
+                                  signer=resolve_signer(key, env={}))
+    events = sample_events()
+    for event in events:
+        writer.record(event)
+    writer.close()  # no end record: what SIGKILL leaves behind
+    result = verify_log(writer.path, allowed_signers=allowed, identity="alice@example.com")
+    badge = trust_badge(result, events=len(events))
+    assert badge.level == "truncated", badge
+    assert badge.text.startswith("TRUNCATED after event")
+    assert "signed up to event" in badge.text

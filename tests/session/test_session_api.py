@@ -242,3 +242,20 @@ def test_check_lints_the_migration_for_the_way_run_executes_it(
     assert any(f.section == "require-concurrent-index-creation" for f in lint), lint
     assert all(f.severity in ("warning", "info") for f in lint)  # advice, not a blocker
     assert result.ok
+
+
+def test_the_log_says_commit_was_sent_before_the_run_finished(
+    data_db: Any, tmp_path: Path
+) -> None:
+    from spfp_console.events import CommitSent
+    from spfp_console.journal.record import DURABLE_KINDS
+
+    with _session(data_db, tmp_path) as session:
+        session.open()
+        result = session.deploy(ScriptedOperator(name="alice"))
+        session.close(result)
+    kinds = [e.kind for e in _log_events(session.log_path)]  # type: ignore[arg-type]
+    commit = kinds.index(CommitSent.kind)
+    assert kinds[commit - 1] == "statement_finished"
+    assert kinds[commit + 1] == "run_finished"
+    assert CommitSent.kind in DURABLE_KINDS  # synced before COMMIT reaches the server
