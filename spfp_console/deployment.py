@@ -45,6 +45,7 @@ from spfp_console.events import (
     ChecklistItemToggled,
     ConfirmationAnswered,
     Event,
+    Finding,
     GateChecked,
     ListenerFailed,
     OperatorNote,
@@ -148,6 +149,7 @@ class DeploymentSession:
 
         self._redactor = Redactor({*self.target.secrets(), *secrets_in_env(os.environ)})
         self.conn = self.target.connect(autocommit=True)
+        pinning = self._refuse_transaction_pooler()
         self.info = describe_target(self.conn)
         if self.journal_enabled:
             self._start_journal(signer)
@@ -164,7 +166,23 @@ class DeploymentSession:
             items=items,
             success_message=self.runbook.success_message,
         ))
+        self.emit(Finding(source="connection", section="pooler", severity="info",
+                          message=f"session pinned ({pinning.verdict}): {pinning.evidence}",
+                          subject=self.info.display))
         return self.info
+
+    def _refuse_transaction_pooler(self) -> Any:
+        """Before anything else touches the target: a transaction-mode pooler would break
+        the deployment lock and the session settings (TransactionPoolerError, exit 2)."""
+        from spfp_console.engine.pooler import refuse_transaction_pooling
+
+        conn = self._conn()
+        try:
+            with _target_step("the connection pooling check"):
+                return refuse_transaction_pooling(conn, self.target.display)
+        except BaseException:
+            conn.close()
+            raise
 
     def _start_journal(self, signer: Any = None) -> None:
         from spfp_console.journal.record import JournalWriter, SessionHeader
