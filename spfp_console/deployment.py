@@ -128,6 +128,9 @@ class DeploymentSession:
     state: SessionState = field(init=False, default_factory=SessionState)
     """Everything that happened, folded from the events this session emitted."""
     ended: bool = field(init=False, default=False)
+    history_row: Any = field(init=False, default=None)
+    """This version's row in Supabase's migration history as last seen (None: absent)."""
+    _history_removed: bool = field(init=False, default=False)
     _redactor: Any = field(init=False, default=None)
     _emit_lock: Any = field(init=False, default_factory=threading.RLock)
 
@@ -330,14 +333,17 @@ class DeploymentSession:
         from spfp_console.engine.preflight import run_preflight
 
         with _target_step("preflight"):
-            return run_preflight(self._conn(), self.runbook, on_event=self.emit)
+            report = run_preflight(self._conn(), self.runbook, on_event=self.emit)
+            self.migration_history_check(report)
+            return report
 
     def load(self, role: str = "migration", *, path: Path | None = None,
              tolerant: bool = False) -> Script:
         return load_script(path or self.runbook.script(role), tolerant=tolerant)
 
     def _execute(self, script: Script, mode: str, cancel: CancelToken | None,
-                 before_statements: Callable[[Any], None] | None = None, *,
+                 before_statements: Callable[[Any], None] | None = None,
+                 before_commit: Callable[[Any], None] | None = None, *,
                  online: bool = False) -> RunResult:
         settings = self.runbook.settings
         started = time.perf_counter()
@@ -346,7 +352,7 @@ class DeploymentSession:
             on_event=self.emit,
             lock_timeout=settings.online_lock_timeout if online else settings.lock_timeout,
             statement_timeout=settings.statement_timeout, cancel=cancel,
-            before_statements=before_statements,
+            before_statements=before_statements, before_commit=before_commit,
             online=OnlinePolicy(build_lock_timeout=settings.lock_timeout) if online else False,
         )
         if mode == "run":
@@ -362,12 +368,19 @@ class DeploymentSession:
         """Run the migration; ``online`` None follows the runbook's execution_mode."""
         if online is None:
             online = self.runbook.settings.execution_mode == "online"
-        return self._execute(self.load("migration"), "run", cancel, online=online)
+        script = self.load("migration")
+        run = self._execute(script, "run", cancel,
+                            before_commit=self._history_hook("record", script), online=online)
+        self._history_recorded(run, "record")
+        return run
 
     def run_rollback(self, *, cancel: CancelToken | None = None,
                      recheck: Callable[[Any], None] | None = None) -> RunResult:
         """``recheck`` (an ImpactRecheck) runs under lock in the rollback's transaction."""
-        return self._execute(self.load("rollback"), "run", cancel, recheck)
+        run = self._execute(self.load("rollback"), "run", cancel, before_statements=recheck,
+                            before_commit=self._history_hook("remove", None))
+        self._history_recorded(run, "remove")
+        return run
 
     def run_validation(self, *, expect: str = "applied") -> list[ResultTable]:
         from spfp_console.engine import validate
@@ -414,6 +427,92 @@ class DeploymentSession:
 
         with _target_step("export"):
             return export_at_risk(self._conn(), out_dir, self.runbook)
+
+    # ------------------------------------------------------------------ Supabase history
+
+    def migration_history_check(self, report: Any) -> Any:
+        """What Supabase's migration history says about this version, as a finding of
+        the preflight (a blocker when the run could not write it).  Returns the recorded
+        row, or None."""
+        from spfp_console.engine import migration_history as history
+        from spfp_console.engine.preflight import finding
+
+        settings = self.runbook.supabase
+        if not settings.migration_history or settings.version is None:
+            return None
+        conn = self._conn()
+        with conn.transaction():
+            row = history.recorded(conn, settings.version)
+            problem = history.can_record(conn)
+        label = f"version {settings.version} ({settings.name})"
+        where = history.TABLE
+        if row is not None and report.state == "applied":
+            severity, text = "info", (
+                f"{label} is already recorded in {where} (applied by the Supabase CLI or an"
+                " earlier session) and every object of the migration exists; run has"
+                " nothing to do and says so without changing anything")
+        elif row is not None:
+            severity, text = "warning", (
+                f"{label} is recorded in {where}, but the migration is"
+                f" {report.state.replace('_', ' ')}: objects were removed without the"
+                " history (a manual change or a rollback outside the console); a run"
+                " re-applies it and keeps the history row")
+        elif report.state == "applied":
+            severity, text = "info", (
+                f"every object exists but {label} is not recorded in {where} (applied"
+                " outside the Supabase CLI, e.g. in the SQL editor), so `supabase db push`"
+                " would apply it again; a run records it")
+        else:
+            severity, text = "info", (
+                f"{label} is not recorded in {where}; a run records it in the same"
+                " transaction, so `supabase migration list` agrees with the console")
+        if problem is not None:
+            report.blockers.append(
+                f"{problem}, and the run records {label} there; grant it, or set"
+                " [supabase] migration_history = false in the runbook")
+            self.emit(finding("preflight", "migration history", "blocker",
+                              report.blockers[-1]))
+        self.emit(finding("preflight", "migration history", severity, text))
+        self.history_row = row
+        return row
+
+    def _history_hook(self, action: str, script: Script | None) -> Any:
+        """The executor's before-COMMIT step that records (or removes) the version."""
+        from spfp_console.engine import migration_history as history
+
+        settings = self.runbook.supabase
+        version = settings.version
+        if not settings.migration_history or version is None:
+            return None
+        if action == "record":
+            assert script is not None
+
+            def write(conn: Any) -> None:
+                history.record(conn, version, settings.name, script)
+            return write
+
+        def delete(conn: Any) -> None:
+            self._history_removed = history.remove(conn, version)
+        self._history_removed = False
+        return delete
+
+    def _history_recorded(self, run: RunResult, action: str) -> None:
+        from spfp_console.engine.migration_history import TABLE
+
+        settings = self.runbook.supabase
+        if not run.ok or not settings.migration_history:
+            return
+        label = f"version {settings.version} ({settings.name})"
+        if action == "record":
+            text = f"recorded {label} in {TABLE} in the run's transaction"
+            self.history_row = True
+        elif self._history_removed:
+            text = f"removed {label} from {TABLE} in the rollback's transaction"
+            self.history_row = None
+        else:
+            text = f"{label} was not in {TABLE}: nothing to remove"
+        self.emit(Finding(source="run", section="migration history", severity="info",
+                          message=text))
 
     # ------------------------------------------------------------------ workflows
 
@@ -573,6 +672,12 @@ class DeploymentSession:
             self._tick_action("preflight", report.passed,
                               f"preflight passed, state {report.state}" if report.passed
                               else f"preflight failed: {len(report.blockers)} blocker(s)")
+        if report is not None and report.state == "applied" and self.history_row is not None:
+            return self._finish(WorkflowResult(
+                "deploy", "already_applied", ok=True, exit_code=EXIT_OK,
+                message=f"version {self.runbook.supabase.version} is already recorded in"
+                " Supabase's migration history and every object exists: nothing was run",
+                report=report))
         closed = self.gate_reasons(gates, report)
         overridden: list[str] = []
         for gate in ("preflight", "checklist", "rehearsal"):

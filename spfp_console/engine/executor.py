@@ -215,6 +215,7 @@ def run_script(
     monitor_interval: float = 0.5,
     before_statements: Callable[[psycopg.Connection[Any]], None] | None = None,
     online: bool | OnlinePolicy = False,
+    before_commit: Callable[[psycopg.Connection[Any]], None] | None = None,
 ) -> RunResult:
     """Run or rehearse ``script`` on a target (see the module docstring).
 
@@ -227,6 +228,11 @@ def run_script(
     connection) or an open autocommit connection that is idle (left open afterwards).
     ``advisory_lock_key=None`` skips the deployment lock (scratch databases only).
     ``monitor_interval <= 0`` turns the progress/lock-wait monitor off.
+    ``before_commit`` (run mode) writes what belongs in the run's own transaction but not
+    in the script, e.g. Supabase's migration history: called with the connection after
+    the last statement succeeded, just before COMMIT; a database error from it rolls the
+    whole run back (outcome ``rolled_back``), so the bookkeeping never disagrees with the
+    schema.
 
     ``before_statements(conn)`` runs inside the engine's transaction, after the timeouts
     are set and before the first statement: what it reads or locks is what the script
@@ -287,6 +293,7 @@ def run_script(
                 monitor_interval=monitor_interval,
                 before_statements=before_statements,
                 **extra,
+                before_commit=before_commit,
             )
             return run.execute()
         finally:
@@ -329,8 +336,10 @@ class _Run:
         cancel: CancelToken | None,
         monitor_interval: float,
         before_statements: Callable[[psycopg.Connection[Any]], None] | None = None,
+        before_commit: Callable[[psycopg.Connection[Any]], None] | None = None,
     ) -> None:
         self.conn = conn
+        self.before_commit = before_commit
         self.script = script
         self.mode = mode
         self._on_event = on_event
@@ -527,6 +536,19 @@ class _Run:
                 f"failed ({failed.sqlstate}: {failed.message}); the whole transaction was "
                 "rolled back, nothing was applied"
             )
+        if self.before_commit is not None:
+            try:
+                self.before_commit(self.conn)
+            except psycopg.Error as exc:
+                if self.conn.broken or self.conn.closed:
+                    return "rolled_back", (
+                        f"connection to the server was lost before COMMIT ({first_line(exc)});"
+                        " the server rolled back the open transaction, nothing was applied")
+                self._rollback()
+                return "rolled_back", (
+                    f"the statements succeeded, but what the run records in the same "
+                    f"transaction failed ({exc.sqlstate}: {exc.diag.message_primary or exc});"
+                    " the whole transaction was rolled back, nothing was applied")
         # Durable in the log before COMMIT reaches the server: after a power cut the log
         # says the commit was sent, never only "statements started".
         self.emit(CommitSent(statements=self.ok))

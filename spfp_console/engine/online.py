@@ -193,12 +193,32 @@ class OnlineRun(_Run):
                 f"{self._progress(len(steps))}; fix the cause and re-run (every statement is "
                 "idempotent)"
             )
+        unrecorded = self._after_steps_in_a_transaction()
+        if unrecorded is not None:
+            return self._unfinished("failed"), unrecorded
         builds = sum(1 for s in steps if s.kind == "concurrent")
         retries = f", {self.lock_retries} lock timeout(s) retried" if self.lock_retries else ""
         return "committed", (
             f"committed {self.ok} statements online in {len(steps)} steps ({builds} index "
             f"builds CONCURRENTLY{retries})"
         )
+
+    def _after_steps_in_a_transaction(self) -> str | None:
+        """The caller's ``before_commit`` bookkeeping (migration history, the database
+        witness), in a short transaction of its own after the last step: online mode has
+        no one transaction to put it in.  Why it failed, or None."""
+        if self.before_commit is None:
+            return None
+        try:
+            self.conn.execute("BEGIN", prepare=False)
+            self.before_commit(self.conn)
+            self.conn.execute("COMMIT", prepare=False)
+        except psycopg.Error as exc:
+            self._rollback()
+            return (f"every step committed, but recording the run failed ({exc.sqlstate}:"
+                    f" {exc.diag.message_primary or exc}); validate, then re-run to record"
+                    " it (every statement is idempotent)")
+        return None
 
     def _unfinished(self, outcome: str) -> str:
         """``outcome`` when nothing was committed, else ``partially_applied``: the words

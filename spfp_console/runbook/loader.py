@@ -27,6 +27,7 @@ from spfp_console.runbook.model import (
     Runbook,
     ScriptRef,
     Settings,
+    SupabaseSettings,
 )
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
@@ -42,6 +43,8 @@ STATEMENT_TIMEOUT_BOUNDS = ("1s", "24h")
 """statement_timeout: how long one statement may run (0 would be "forever").  A day is
 far beyond any index build this console should run in one transaction; under a second
 fails ordinary DDL."""
+_SUPABASE_FILE = re.compile(r"^([0-9]+)_(.*)\.sql$")
+"""The Supabase CLI's migration file name: the digits are the version, the rest the name."""
 
 
 class RunbookError(ConsoleError, ValueError):
@@ -339,6 +342,31 @@ def _load_query(t: _Table) -> HeadlineQuery:
     return query
 
 
+def _load_supabase(ctx: _Context, t: _Table, migration: Path) -> SupabaseSettings:
+    """Supabase's migration history: on by default when the migration's file name carries
+    a version as the Supabase CLI names them (``<digits>_<name>.sql``).  The CLI ignores
+    other file names, so for those the history is off unless the runbook gives a version;
+    asking for the history without one is an error."""
+    explicit = "migration_history" in t.data
+    history = t.get("migration_history", bool, True)
+    version = t.get("version", str, None, check=lambda v: None if v.isdigit() else
+                    "must be digits, like the Supabase CLI's versions (20260216000000)")
+    name = t.get("name", str, None)
+    t.finish()
+    derived = _SUPABASE_FILE.match(migration.name)
+    if history and version is None:
+        if derived is None:
+            if explicit:
+                raise ctx.error("supabase.version", "is required: the migration file name"
+                                f" {migration.name!r} does not start with a version"
+                                " (<digits>_<name>.sql)")
+            return SupabaseSettings(migration_history=False)
+        version = derived.group(1)
+    if history and name is None:
+        name = derived.group(2) if derived is not None else migration.stem
+    return SupabaseSettings(migration_history=history, version=version, name=name)
+
+
 def load_runbook(path: str | Path) -> Runbook:
     """Read, parse and validate a runbook; raise RunbookError on any problem."""
     path = Path(path)
@@ -405,6 +433,9 @@ def load_runbook(path: str | Path) -> Runbook:
         if role not in scripts:
             raise ctx.error(f"scripts.{role}", "is required but missing")
 
+    supabase = _load_supabase(ctx, top.table("supabase", required=False),
+                              scripts["migration"].path)
+
     phases = [_load_phase(ctx, t) for t in top.tables("phases")]
     _unique_ids(ctx, "phases", [(f"phases[{i}].id", p.id) for i, p in enumerate(phases)])
     checks = [_load_check(ctx, t) for t in top.tables("checks", required=False)]
@@ -433,4 +464,5 @@ def load_runbook(path: str | Path) -> Runbook:
         claims=tuple(claims),
         queries=tuple(queries),
         success_message=success_message,
+        supabase=supabase,
     )

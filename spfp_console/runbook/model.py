@@ -79,6 +79,22 @@ class Settings:
 
 
 @dataclass(frozen=True)
+class SupabaseSettings:
+    """How the run appears in Supabase's own migration history.
+
+    ``version`` and ``name`` are what the Supabase CLI would derive from the migration's
+    file name (``<digits>_<name>.sql``), unless the runbook's ``[supabase]`` table sets
+    them; the loader resolves them, so they are never None while the history is on.
+    """
+
+    migration_history: bool = True
+    """Record the run in ``supabase_migrations.schema_migrations`` (and remove it on
+    rollback), in the same transaction."""
+    version: str | None = None
+    name: str | None = None
+
+
+@dataclass(frozen=True)
 class Check:
     """One expectation validation verifies about one object of the migration.
 
@@ -159,6 +175,7 @@ class Runbook:
     claims: tuple[Claim, ...]
     queries: tuple[HeadlineQuery, ...]
     success_message: str | None = None
+    supabase: SupabaseSettings = SupabaseSettings()
 
     def script(self, role: str) -> Path:
         return self.scripts[role].path

@@ -254,6 +254,7 @@ OUTCOME_TEXT = {
     "refused_by_preflight": "preflight failed: nothing was run",
     "refused_by_gate": "a gate is closed: nothing was run",
     "not_confirmed": "not confirmed: nothing was changed",
+    "already_applied": "already applied and recorded: nothing was run",
     "committed": "committed; validation passed",
     "committed_validation_failed": "committed, but validation FAILED",
     "validation_passed": "validation passed",
