@@ -335,6 +335,7 @@ class DeploymentSession:
         with _target_step("preflight"):
             report = run_preflight(self._conn(), self.runbook, on_event=self.emit)
             self.migration_history_check(report)
+            self.default_privileges_check()
             return report
 
     def load(self, role: str = "migration", *, path: Path | None = None,
@@ -475,6 +476,27 @@ class DeploymentSession:
         self.emit(finding("preflight", "migration history", severity, text))
         self.history_row = row
         return row
+
+    def default_privileges_check(self) -> Any:
+        """Say what the executing role's default ACLs give the API roles on a new table
+        (the migration grants explicitly, so this explains rather than blocks)."""
+        from spfp_console.engine.default_privileges import default_grants
+
+        conn = self._conn()
+        with conn.transaction():
+            grants = default_grants(conn, self.runbook.settings.schema)
+        given = any(grants.of("tables", role) for role in ("anon", "authenticated",
+                                                           "service_role"))
+        text = (f"new tables {grants.role} creates in {grants.schema} get from its default"
+                f" privileges: {grants.summary()}")
+        if not given:
+            text += (" (unlike Supabase's postgres role, whose defaults grant them all"
+                     " privileges)")
+        self.emit(Finding(source="preflight", section="privileges", severity="info",
+                          message=text, subject=grants.role,
+                          advice="the migration grants what the API roles need explicitly,"
+                                 " so it does not depend on these"))
+        return grants
 
     def _history_hook(self, action: str, script: Script | None) -> Any:
         """The executor's before-COMMIT step that records (or removes) the version."""

@@ -118,6 +118,12 @@ CREATE POLICY "Users can view their own permission audit"
     ON public.automation_permissions_audit
     FOR SELECT USING (auth.uid() = user_id);
 
+-- Explicit grants: Supabase's default privileges belong to the role that set them, so a
+-- run by another role (or on a base without them) would leave the API roles with nothing
+-- (42501).  Signed-in users read under the policy above; only the server role writes.
+GRANT SELECT ON public.automation_permissions_audit TO authenticated;
+GRANT ALL ON public.automation_permissions_audit TO service_role;
+
 -- ---------------------------------------------------------------------------------------
 -- 5. Views: per user, live rows only, with the caller's privileges so RLS applies
 -- ---------------------------------------------------------------------------------------
@@ -205,6 +211,13 @@ SELECT
 FROM public.marketing_posts m
 WHERE m.deleted_at IS NULL
 GROUP BY m.user_id;
+
+-- security_invoker views: the caller needs SELECT on the view and on its tables, and the
+-- tables' RLS still decides which rows.
+GRANT SELECT ON public.dashboard_metrics, public.crm_health_check,
+    public.corporate_health_check, public.sales_health_check,
+    public.operational_health_check, public.marketing_health_check
+    TO authenticated, service_role;
 
 -- ---------------------------------------------------------------------------------------
 -- 6. Retention: delete automation logs older than 90 days, return how many went

@@ -47,7 +47,7 @@ def test_run_real_migration_commits(base_db) -> None:
     result = run_script(Target(base_db.tcp_dsn()), load_script(MIGRATION_SQL), on_event=events)
     assert result.outcome == "committed", result.message
     assert result.ok and result.failures == []
-    assert result.statements_ok == 43 and result.skipped == 2
+    assert result.statements_ok == 46 and result.skipped == 2
     assert result.events == len(events)
     assert base_db.scalar(
         "select to_regclass('public.idx_operational_tasks_kanban')::text"
@@ -59,21 +59,21 @@ def test_run_real_migration_commits(base_db) -> None:
     started = events[0]
     assert isinstance(started, RunStarted)
     assert (
-        started.mode == "run" and started.statements == 45 and started.transaction == "single"
+        started.mode == "run" and started.statements == 48 and started.transaction == "single"
     )
     assert started.target and "spfp-local-superuser" not in started.target
     assert isinstance(started.backend_pid, int)
     assert isinstance(events[-1], RunFinished) and events[-1].outcome == "committed"
 
     skipped = events.of(StatementSkipped)
-    assert [(s.sql, s.line) for s in skipped] == [("BEGIN", 17), ("COMMIT", 264)]
+    assert [(s.sql, s.line) for s in skipped] == [("BEGIN", 17), ("COMMIT", 277)]
     finished = events.of(StatementFinished)
-    assert len(finished) == len(events.of(StatementStarted)) == 43
+    assert len(finished) == len(events.of(StatementStarted)) == 46
     kanban = next(f for f in finished if f.line == 53)
     assert kanban.status == "CREATE INDEX" and kanban.duration_s >= 0
     assert finished[0].status == "ALTER TABLE" and finished[0].line == 23
     notices = [n for n in events.of(ServerNotice) if "completed successfully" in n.message]
-    assert len(notices) == 1 and notices[0].severity == "NOTICE" and notices[0].index == 44
+    assert len(notices) == 1 and notices[0].severity == "NOTICE" and notices[0].index == 47
 
 
 def test_rehearse_broken_migration_reports_every_defect_and_changes_nothing(base_db) -> None:
@@ -101,7 +101,7 @@ def test_rehearse_broken_migration_reports_every_defect_and_changes_nothing(base
 def test_rehearse_real_migration_is_clean_and_changes_nothing(base_db) -> None:
     before = base_db.schema_dump()
     result = run_script(base_db.dsn, load_script(MIGRATION_SQL), mode="rehearse")
-    assert result.outcome == "rehearsed" and result.ok and result.statements_ok == 43
+    assert result.outcome == "rehearsed" and result.ok and result.statements_ok == 46
     assert base_db.schema_dump() == before
 
 

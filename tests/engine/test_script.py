@@ -23,8 +23,8 @@ def test_migration_splits_into_statements_with_their_lines() -> None:
     script = load_script(MIGRATION_SQL)
     text = MIGRATION_SQL.read_text()
     stmts = script.statements
-    assert len(stmts) == 45
-    assert [s.index for s in stmts] == list(range(1, 46))
+    assert len(stmts) == 48
+    assert [s.index for s in stmts] == list(range(1, 49))
     assert len(script.sha256) == 64
 
     first, last = stmts[0], stmts[-1]
@@ -38,7 +38,7 @@ def test_migration_splits_into_statements_with_their_lines() -> None:
         "COMMIT",
         "transaction_control",
         "commit",
-        264,
+        277,
     )
     assert all(s.kind == "statement" for s in stmts[1:-1])
 
@@ -50,13 +50,13 @@ def test_migration_splits_into_statements_with_their_lines() -> None:
     assert kanban.line == 53 and kanban.end_line == 54
     assert kanban.sql.endswith("WHERE deleted_at IS NULL")  # no ';', no trailing comment
 
-    fn = by_line[212]
+    fn = by_line[225]
     assert fn.sql.startswith("CREATE OR REPLACE FUNCTION public.cleanup_old_automation_logs()")
     assert "GET DIAGNOSTICS deleted_count = ROW_COUNT;" in fn.sql  # $fn$ body intact
-    assert fn.sql.endswith("$fn$") and fn.end_line == 225
+    assert fn.sql.endswith("$fn$") and fn.end_line == 238
 
-    do = by_line[232]
-    assert do.sql.startswith("DO $mig$") and do.sql.endswith("$mig$") and do.end_line == 252
+    do = by_line[245]
+    assert do.sql.startswith("DO $mig$") and do.sql.endswith("$mig$") and do.end_line == 265
     assert "NEW.updated_at = now();" in do.sql and do.sql.count("$fn$") == 2
     # Every statement's text is exactly what the file holds at that line.
     lines = text.splitlines()

@@ -1,0 +1,62 @@
+"""What the executing role's default ACLs give the API roles on the objects it creates.
+
+On Supabase, ``ALTER DEFAULT PRIVILEGES`` grants every new table to anon, authenticated
+and service_role, but only for the role that set them (``postgres``).  Run by another
+role, or on a base without those defaults, a new table gets no grants at all.  The
+migration grants what the API roles need explicitly; the preflight still says what the
+defaults would have given, so an operator knows whether the target behaves like Supabase.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+
+API_ROLES = ("anon", "authenticated", "service_role")
+
+_KINDS = {"r": "tables", "f": "functions", "S": "sequences"}
+
+_SQL = """
+select d.defaclobjtype::text, a.grantee::regrole::text, a.privilege_type
+from pg_default_acl d
+cross join lateral aclexplode(d.defaclacl) a
+where d.defaclrole = (select oid from pg_roles where rolname = current_user)
+  and (d.defaclnamespace = 0 or d.defaclnamespace = to_regnamespace(%s))
+  and a.grantee <> 0
+"""
+
+
+@dataclass(frozen=True)
+class DefaultGrants:
+    """Per object kind (tables, functions, sequences), per API role, what a new object
+    created by ``role`` in ``schema`` gets from default ACLs."""
+
+    role: str
+    schema: str
+    grants: dict[str, dict[str, tuple[str, ...]]]
+
+    def of(self, kind: str, api_role: str) -> tuple[str, ...]:
+        return self.grants.get(kind, {}).get(api_role, ())
+
+    def summary(self) -> str:
+        """One line: what new tables get, per API role."""
+        parts = []
+        for api_role in API_ROLES:
+            privileges = self.of("tables", api_role)
+            parts.append(f"{api_role}: {', '.join(privileges) if privileges else 'nothing'}")
+        return "; ".join(parts)
+
+
+def default_grants(conn: psycopg.Connection[Any], schema: str) -> DefaultGrants:
+    role_row = conn.execute("select current_user", prepare=False).fetchone()
+    role = str(role_row[0]) if role_row else "?"
+    grants: dict[str, dict[str, set[str]]] = {}
+    for kind, grantee, privilege in conn.execute(_SQL, (schema,), prepare=False):
+        if grantee not in API_ROLES or kind not in _KINDS:
+            continue
+        grants.setdefault(_KINDS[kind], {}).setdefault(grantee, set()).add(privilege)
+    return DefaultGrants(role, schema, {
+        kind: {grantee: tuple(sorted(privileges)) for grantee, privileges in per.items()}
+        for kind, per in grants.items()})
