@@ -42,6 +42,7 @@ from spfp_console.errors import (
     error_line,
 )
 from spfp_console.events import (
+    ApprovalChecked,
     ChecklistItemToggled,
     ConfirmationAnswered,
     Event,
@@ -103,6 +104,9 @@ class DeployGates:
     preflight: bool = True
     checklist: bool = False
     rehearsal: bool = False
+    approvals: bool = True
+    """Enough signed approvals, when the runbook requires any (``[approvals]``).  Never
+    overridable: the executor cannot waive four eyes alone."""
 
 
 @dataclass
@@ -115,6 +119,8 @@ class DeploymentSession:
     listeners: list[Listener] = field(default_factory=list)
     operator: str = field(default_factory=getpass.getuser)
     environment: str | None = None
+    approvals_dir: Path | None = None
+    """Where signed approvals are looked for (default: the runbook's ``[approvals]``)."""
 
     target: Target = field(init=False)
     conn: TargetConnection | None = field(init=False, default=None)
@@ -131,6 +137,8 @@ class DeploymentSession:
     history_row: Any = field(init=False, default=None)
     """This version's row in Supabase's migration history as last seen (None: absent)."""
     _history_removed: bool = field(init=False, default=False)
+    approval_report: Any = field(init=False, default=None)
+    """The last :meth:`check_approvals` result (None: no approvals required or checked)."""
     _redactor: Any = field(init=False, default=None)
     _emit_lock: Any = field(init=False, default_factory=threading.RLock)
 
@@ -498,6 +506,55 @@ class DeploymentSession:
                                  " so it does not depend on these"))
         return grants
 
+    def check_approvals(self, operator_name: str | None = None) -> Any:
+        """Judge the signed approvals against this runbook, its scripts as they are now,
+        this target and this moment; copy each into the log (ApprovalChecked) and tick the
+        approvals item with the signers as evidence.  None when none are required."""
+        from spfp_console.journal.approval import (
+            DeploymentFacts,
+            approval_files,
+            check_approvals,
+            key_fingerprint,
+        )
+        from spfp_console.journal.record import sha256_file
+
+        settings = self.runbook.approvals
+        if settings.required <= 0 or settings.allowed_signers is None:
+            return None
+        assert self.info is not None, "open() the session first"
+        directory = self.approvals_dir or settings.directory
+        assert directory is not None
+        fingerprint = key_fingerprint(self.sign_key) if self.sign_key else None
+        facts = DeploymentFacts(
+            runbook_id=self.runbook.id,
+            migration_sha256=self.load("migration").sha256,
+            script_sha256s=tuple(sha256_file(self.runbook.script(role))
+                                 for role in ("migration", "rollback")),
+            host=self.info.host or "local socket", port=self.info.port,
+            database=self.info.dbname,
+            executors=tuple({self.operator, operator_name or self.operator}),
+            executor_fingerprints=(fingerprint,) if fingerprint else (),
+        )
+        report = check_approvals(approval_files(directory), facts,
+                                 required=settings.required,
+                                 allowed_signers=settings.allowed_signers)
+        for verdict in report.verdicts:
+            approval = verdict.approval
+            self.emit(ApprovalChecked(
+                file=str(verdict.path), valid=verdict.valid, reason=verdict.reason,
+                approver=approval.approver if approval else None,
+                fingerprint=verdict.fingerprint,
+                migration_sha256=approval.migration_sha256 if approval else None,
+                target=approval.target if approval else None,
+                rehearsal_log_sha256=approval.rehearsal_log_sha256 if approval else None,
+                expires_at=approval.expires_at if approval else None,
+                document=verdict.document or None, signature=verdict.signature or None))
+        self._tick_action("approvals", report.ok,
+                          "approved by " + ", ".join(report.signers) if report.ok
+                          else report.reasons()[0])
+        self.approval_report = report
+        return report
+
     def _history_hook(self, action: str, script: Script | None) -> Any:
         """The executor's before-COMMIT step that records (or removes) the version."""
         from spfp_console.engine import migration_history as history
@@ -666,6 +723,10 @@ class DeploymentSession:
             rehearsal = self.state.workflow_outcome("rehearse")
             if rehearsal is None or not rehearsal.ok:
                 closed["rehearsal"] = ["no passed rehearsal in this session"]
+        if gates.approvals and self.runbook.approvals.required > 0:
+            approvals = self.approval_report or self.check_approvals()
+            if not approvals.ok:
+                closed["approvals"] = approvals.reasons()
         return closed
 
     def pre_deployment_open(self) -> list[Any]:
@@ -700,16 +761,19 @@ class DeploymentSession:
                 message=f"version {self.runbook.supabase.version} is already recorded in"
                 " Supabase's migration history and every object exists: nothing was run",
                 report=report))
+        if gates.approvals:  # judged now: approvals expire, scripts change
+            self.check_approvals(operator.name)
         closed = self.gate_reasons(gates, report)
         overridden: list[str] = []
-        for gate in ("preflight", "checklist", "rehearsal"):
+        for gate in ("preflight", "checklist", "rehearsal", "approvals"):
             reasons = closed.get(gate)
-            if gates.__dict__[gate] and (report is not None or gate != "preflight"):
+            if gates.__dict__[gate] and (report is not None or gate != "preflight") and (
+                    gate != "approvals" or self.runbook.approvals.required > 0):
                 self.emit(GateChecked(gate=gate, passed=not reasons,
                                       reasons=tuple(reasons or ())))
             if not reasons:
                 continue
-            reason = operator.override_reason(gate, reasons)
+            reason = None if gate == "approvals" else operator.override_reason(gate, reasons)
             if not reason or not reason.strip():
                 return self._finish(WorkflowResult(
                     "deploy", "refused_by_preflight" if gate == "preflight"

@@ -445,3 +445,22 @@ class InvalidIndex(Event):
     action: str  # dropped | drop_failed
     index: int | None = None  # the statement that builds it
     message: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ApprovalChecked(Event):
+    """A signed approval as the deploy judged it, copied whole into the log: the document
+    and its SSHSIG signature, so a reviewer can re-check it from the log alone."""
+
+    kind: ClassVar[str] = "approval_checked"
+    file: str
+    valid: bool
+    reason: str
+    approver: str | None = None
+    fingerprint: str | None = None
+    migration_sha256: str | None = None
+    target: str | None = None
+    rehearsal_log_sha256: str | None = None
+    expires_at: str | None = None
+    document: str | None = None
+    signature: str | None = None

@@ -1,4 +1,4 @@
-"""``spfp-console verify | sign | export``: the journal's command-line face.
+"""``spfp-console verify | sign | export | approve``: the journal's command-line face.
 
 ``cli.py`` calls ``add_journal_subcommands(subparsers)``; each subcommand stores its
 handler in ``args.handler``.  Exit codes of ``verify`` (``VERIFY_EXIT_CODES``): 0 ok
@@ -231,6 +231,41 @@ def write_private(path: Path, text: str) -> None:
         raise
 
 
+def cmd_approve(args: argparse.Namespace) -> int:
+    """Sign an approval of the rehearsal in LOG (four eyes); see journal/approval.py."""
+    import getpass
+
+    from spfp_console.journal.approval import (
+        ApprovalError,
+        approval_from_log,
+        parse_duration,
+        write_approval,
+    )
+    from spfp_console.journal.read import JournalFormatError
+    from spfp_console.journal.sign import SigningError, signature_path
+
+    log = Path(args.log)
+    if (problem := _check_log(log)) is not None:
+        return _fail(problem)
+    try:
+        approval = approval_from_log(log, args.principal or getpass.getuser(),
+                                     valid_for=parse_duration(args.expires))
+        path = write_approval(approval, Path(args.out_dir),
+                              key_file=Path(args.key) if args.key else None)
+    except ApprovalError as exc:
+        return _fail(str(exc), EXIT_VERIFY_FAILED if "refusing" in str(exc)
+                     or "did not pass" in str(exc) else EXIT_USAGE)
+    except SigningError as exc:
+        return _fail(str(exc))
+    except JournalFormatError as exc:
+        return _fail(f"{log}: {exc}")
+    except OSError as exc:
+        return _fail(_io_message(exc))
+    print(f"{log}: approved by {approval.approver} for {approval.target} until"
+          f" {approval.expires_at}: {path} (signature {signature_path(path).name})")
+    return EXIT_OK
+
+
 def _add_signer_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--allowed-signers",
@@ -290,3 +325,24 @@ def add_journal_subcommands(subparsers: argparse._SubParsersAction) -> None:  # 
     export.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
     _add_signer_options(export)
     export.set_defaults(handler=cmd_export)
+
+    approve = subparsers.add_parser(
+        "approve",
+        help="sign an approval of a passed rehearsal (four eyes)",
+        description="Write an approval bound to the rehearsal's runbook, script sha256s,"
+        " target, outcome and log hash, with an expiry, signed with your SSH key"
+        " (namespace spfp-console-approval@spfp).  A runbook with [approvals] required = N"
+        " runs only with N valid approvals by allowed signers other than the executor.",
+    )
+    approve.add_argument("log", metavar="LOG", help="the deployment log of the rehearsal")
+    approve.add_argument(
+        "--key", metavar="FILE",
+        help="private key file, or a .pub whose key is in ssh-agent (default: ssh-agent)")
+    approve.add_argument(
+        "--principal", metavar="ID", default=None,
+        help="who approves, as the allowed_signers file names you (default: your user name)")
+    approve.add_argument("--expires", metavar="DURATION", default="24h",
+                         help="how long the approval holds: 30m, 12h, 2d (default %(default)s)")
+    approve.add_argument("--out-dir", metavar="DIR", default="approvals",
+                         help="where the approval goes (default ./%(default)s)")
+    approve.set_defaults(handler=cmd_approve)

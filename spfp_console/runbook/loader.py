@@ -26,6 +26,7 @@ from spfp_console.runbook.model import (
     Phase,
     Runbook,
     ScriptRef,
+    ApprovalSettings,
     Settings,
     SupabaseSettings,
 )
@@ -367,6 +368,23 @@ def _load_supabase(ctx: _Context, t: _Table, migration: Path) -> SupabaseSetting
     return SupabaseSettings(migration_history=history, version=version, name=name)
 
 
+def _load_approvals(ctx: _Context, t: _Table, base: Path) -> ApprovalSettings:
+    required = t.get("required", int, 0,
+                     check=lambda v: None if v >= 0 else "must be 0 or more")
+    signers = t.get("allowed_signers", str, None)
+    directory = t.get("directory", str, "approvals")
+    t.finish()
+    if required and signers is None:
+        raise ctx.error("approvals.allowed_signers",
+                        "is required when approvals are required: the OpenSSH"
+                        " allowed_signers file of who may approve")
+    signers_path = (base / signers).resolve() if signers else None
+    if signers_path is not None and not signers_path.is_file():
+        raise ctx.error("approvals.allowed_signers", f"file not found: {signers_path}")
+    return ApprovalSettings(required=required, allowed_signers=signers_path,
+                            directory=(base / directory).resolve())
+
+
 def load_runbook(path: str | Path) -> Runbook:
     """Read, parse and validate a runbook; raise RunbookError on any problem."""
     path = Path(path)
@@ -435,6 +453,7 @@ def load_runbook(path: str | Path) -> Runbook:
 
     supabase = _load_supabase(ctx, top.table("supabase", required=False),
                               scripts["migration"].path)
+    approvals = _load_approvals(ctx, top.table("approvals", required=False), path.parent)
 
     phases = [_load_phase(ctx, t) for t in top.tables("phases")]
     _unique_ids(ctx, "phases", [(f"phases[{i}].id", p.id) for i, p in enumerate(phases)])
@@ -465,4 +484,5 @@ def load_runbook(path: str | Path) -> Runbook:
         queries=tuple(queries),
         success_message=success_message,
         supabase=supabase,
+        approvals=approvals,
     )

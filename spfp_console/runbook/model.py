@@ -15,15 +15,16 @@ from typing import Literal
 
 ActionName = Literal[
     "preflight", "rehearse", "scratch-rehearse", "run", "success-message", "validate",
-    "performance", "rollback-impact", "rollback",
+    "performance", "rollback-impact", "rollback", "approvals",
 ]
 ACTIONS: tuple[str, ...] = (
     "preflight", "rehearse", "scratch-rehearse", "run", "success-message", "validate",
-    "performance", "rollback-impact", "rollback",
+    "performance", "rollback-impact", "rollback", "approvals",
 )
 """What can tick an item: the session ticks it from that step's result (the result is
 the evidence).  ``success-message`` is ticked only when the run's notices contain the
-runbook's ``success_message``."""
+runbook's ``success_message``; ``approvals`` when enough signed approvals hold (the
+signers are the evidence)."""
 
 CheckKind = Literal[
     "index", "column", "view", "table", "policy", "function", "trigger", "unique_rule",
@@ -92,6 +93,17 @@ class SupabaseSettings:
     rollback), in the same transaction."""
     version: str | None = None
     name: str | None = None
+
+
+@dataclass(frozen=True)
+class ApprovalSettings:
+    """Four eyes: how many signed approvals a run needs, and who may give them."""
+
+    required: int = 0
+    allowed_signers: Path | None = None
+    """An OpenSSH allowed_signers file (resolved relative to the runbook)."""
+    directory: Path | None = None
+    """Where approval files are looked for (resolved relative to the runbook)."""
 
 
 @dataclass(frozen=True)
@@ -176,6 +188,7 @@ class Runbook:
     queries: tuple[HeadlineQuery, ...]
     success_message: str | None = None
     supabase: SupabaseSettings = SupabaseSettings()
+    approvals: ApprovalSettings = ApprovalSettings()
 
     def script(self, role: str) -> Path:
         return self.scripts[role].path

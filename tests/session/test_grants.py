@@ -13,7 +13,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 
 from spfp_console.deployment import DeploymentSession
