@@ -177,9 +177,15 @@ class DeploymentSession:
             items=items,
             success_message=self.runbook.success_message,
         ))
-        self.emit(Finding(source="connection", section="pooler", severity="info",
-                          message=f"session pinned ({pinning.verdict}): {pinning.evidence}",
-                          subject=self.info.display))
+        unverified = pinning.verdict == "unverified"
+        self.emit(Finding(
+            source="connection", section="pooler", severity="warning" if unverified
+            else "info", subject=self.info.display,
+            message=(f"could not check for a transaction-mode pooler: {pinning.evidence}"
+                     if unverified else
+                     f"session pinned ({pinning.verdict}): {pinning.evidence}"),
+            advice="make sure this is a direct or session-mode connection" if unverified
+            else None))
         return self.info
 
     def _refuse_transaction_pooler(self) -> Any:

@@ -55,14 +55,16 @@ class TransactionPoolerError(ConsoleError):
 
 @dataclass(frozen=True)
 class SessionPinning:
-    """What the check found: ``verdict`` is ``direct``, ``pinned`` or ``transaction``."""
+    """What the check found: ``verdict`` is ``direct``, ``pinned``, ``transaction`` or
+    ``unverified`` (the probe could not open its second connection)."""
 
     verdict: str
     evidence: str
 
     @property
     def pinned(self) -> bool:
-        return self.verdict in ("direct", "pinned")
+        """False only on evidence of a transaction-mode pooler."""
+        return self.verdict != "transaction"
 
 
 def check_session_pinning(conn: psycopg.Connection[Any], *, rounds: int = PROBE_ROUNDS,
@@ -73,10 +75,16 @@ def check_session_pinning(conn: psycopg.Connection[Any], *, rounds: int = PROBE_
         return SessionPinning("direct", direct)
 
     from spfp_console.engine.connect import side_connection
+    from spfp_console.engine.errors import ConnectError
 
     ours: list[int] = []
     theirs: list[int] = []
-    other = side_connection(conn, application_name="spfp-console pooler probe")
+    try:
+        other = side_connection(conn, application_name="spfp-console pooler probe")
+    except ConnectError as exc:
+        # No second connection (max_connections reached...): the run's own monitor will
+        # miss it too, but that is no reason to refuse; say the check could not be made.
+        return SessionPinning("unverified", f"the probe's second connection failed: {exc}")
     try:
         for _ in range(rounds):
             ours.append(_backend_pid(conn))

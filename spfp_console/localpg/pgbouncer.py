@@ -80,21 +80,24 @@ class LocalPgBouncer:
         raise ClusterError(f"pgbouncer did not start: {log}")
 
     def _config(self) -> str:
+        settings = {
+            "listen_addr": "127.0.0.1",
+            "listen_port": str(self.port),
+            "unix_socket_dir": "",
+            "auth_type": "plain",
+            "auth_file": str(self.root / "userlist.txt"),
+            "pool_mode": self.pool_mode,
+            "default_pool_size": str(self.pool_size),
+            "max_client_conn": "100",
+            "logfile": str(self.root / "pgbouncer.log"),
+            "ignore_startup_parameters": "extra_float_digits,options",
+            **self.settings,
+        }
         return "\n".join([
             "[databases]",
             f"* = host={self.cluster.socket_dir} port={self.cluster.port} user={SUPERUSER}",
             "[pgbouncer]",
-            "listen_addr = 127.0.0.1",
-            f"listen_port = {self.port}",
-            "unix_socket_dir =",
-            "auth_type = plain",
-            f"auth_file = {self.root / 'userlist.txt'}",
-            f"pool_mode = {self.pool_mode}",
-            f"default_pool_size = {self.pool_size}",
-            "max_client_conn = 100",
-            f"logfile = {self.root / 'pgbouncer.log'}",
-            "ignore_startup_parameters = extra_float_digits,options",
-            *(f"{key} = {value}" for key, value in self.settings.items()),
+            *(f"{key} = {value}" for key, value in settings.items()),
             "",
         ])
 

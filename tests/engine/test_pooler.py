@@ -149,3 +149,15 @@ def test_advice_names_supabase_session_mode_for_a_supabase_pooler_host() -> None
     assert "port 5432 instead of 6543" in direct_connection_advice("db.internal")
     assert "aws-0-eu-central-1.pooler.supabase.com port 5432" in advice
     assert "db.<project-ref>.supabase.co" in advice
+
+
+def test_a_probe_that_cannot_connect_is_unverified_not_refused(
+    pg_cluster: Any, base_db: Any
+) -> None:
+    with LocalPgBouncer(pg_cluster, pool_mode="session",
+                        settings={"max_client_conn": "1"}) as bouncer:
+        with Target(bouncer.dsn(base_db.name)).connect() as conn:
+            pinning = check_session_pinning(conn)
+    assert pinning.verdict == "unverified" and pinning.pinned
+    assert "second connection failed" in pinning.evidence
+    assert "max_client_conn" in pinning.evidence or "no more connections" in pinning.evidence
