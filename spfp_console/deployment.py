@@ -384,18 +384,59 @@ class DeploymentSession:
         if online is None:
             online = self.runbook.settings.execution_mode == "online"
         script = self.load("migration")
-        run = self._execute(script, "run", cancel,
-                            before_commit=self._history_hook("record", script), online=online)
+        run = self._execute(script, "run", cancel, before_commit=self._before_commit(
+            self._history_hook("record", script), self._witness_hook("deploy", script)),
+            online=online)
         self._history_recorded(run, "record")
         return run
 
     def run_rollback(self, *, cancel: CancelToken | None = None,
                      recheck: Callable[[Any], None] | None = None) -> RunResult:
         """``recheck`` (an ImpactRecheck) runs under lock in the rollback's transaction."""
-        run = self._execute(self.load("rollback"), "run", cancel, before_statements=recheck,
-                            before_commit=self._history_hook("remove", None))
+        script = self.load("rollback")
+        run = self._execute(script, "run", cancel, before_statements=recheck,
+                            before_commit=self._before_commit(
+                                self._history_hook("remove", None),
+                                self._witness_hook("rollback", script)))
         self._history_recorded(run, "remove")
         return run
+
+    @staticmethod
+    def _before_commit(*steps: Callable[[Any], None] | None) -> Callable[[Any], None] | None:
+        """The executor's one before-COMMIT hook: every step, in order, in the run's
+        transaction (the first that fails rolls the whole run back)."""
+        active = [step for step in steps if step is not None]
+        if not active:
+            return None
+
+        def run_all(conn: Any) -> None:
+            for step in active:
+                step(conn)
+        return run_all
+
+    def _witness_hook(self, workflow: str, script: Script) -> Callable[[Any], None] | None:
+        """Record this commit in the target's own deployment record (see engine/witness),
+        bound to the log's chain position right before COMMIT."""
+        from spfp_console.engine import witness
+        from spfp_console.journal.record import sha256_file
+
+        if not self.runbook.witness:
+            return None
+        scripts = [sha256_file(self.runbook.script(role)) for role in ("migration", "rollback")]
+
+        def write(conn: Any) -> None:
+            seq: int | None = None
+            chain: str | None = None
+            if self.journal is not None:
+                seq, chain = self.journal.chain_position()
+            witness.record(conn, {
+                "session_id": self.journal.head_hash if self.journal is not None else None,
+                "log_file": self.log_path.name if self.log_path is not None else None,
+                "operator": self.operator, "runbook_id": self.runbook.id,
+                "workflow": workflow, "script": script.path.name,
+                "script_sha256": script.sha256, "scripts_sha256": scripts,
+                "chain_seq": seq, "chain_hash": chain, "outcome": "committed"})
+        return write
 
     def run_validation(self, *, expect: str = "applied") -> list[ResultTable]:
         from spfp_console.engine import validate

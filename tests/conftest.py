@@ -62,8 +62,12 @@ class Database:
         return rows[0][0] if rows else None
 
     def schema_dump(self) -> str:
+        """The schema under test: without the deployment's own bookkeeping (Supabase's
+        migration history, the console's witness record), which a run creates and a
+        rollback leaves, as on Supabase, where the history table exists anyway."""
         return dump_schema(
-            self.dsn, pg_dump=self.cluster.client_tool("pg_dump"), env=self.cluster.env()
+            self.dsn, pg_dump=self.cluster.client_tool("pg_dump"), env=self.cluster.env(),
+            extra_args=("--exclude-schema=supabase_migrations", "--exclude-schema=spfp_console"),
         )
 
 

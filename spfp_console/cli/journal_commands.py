@@ -124,8 +124,47 @@ def cmd_verify(args: argparse.Namespace) -> int:
     except SignatureFormatError as exc:
         return _fail(f"{allowed}: {exc}")
     code = VERIFY_EXIT_CODES[result.status]
+    dsn = getattr(args, "dsn", None)
+    if dsn is not None and result.chain.ok:
+        return _verify_against_witness(log, dsn, result.line(), code)
     print(f"{log}: {result.line()}", file=sys.stderr if code == EXIT_VERIFY_FAILED else sys.stdout)
     return code
+
+
+def _verify_against_witness(log: Path, dsn: str, verified: str, code: int) -> int:
+    """The log against the target's own record of its deployments (engine/witness.py).
+    A disagreement fails (exit 1); agreement keeps the log's own verdict (``code``)."""
+    from spfp_console.engine import witness
+    from spfp_console.engine.connect import Target
+    from spfp_console.errors import ConsoleError, error_line
+    from spfp_console.journal.witness_check import check_against_witness
+
+    try:
+        target = Target(dsn)
+        with target.connect() as conn:
+            if not witness.table_exists(conn):
+                return _fail(f"{log}: {target.display} keeps no deployment record"
+                             f" ({witness.TABLE} does not exist): the database cannot vouch"
+                             " for this log", EXIT_VERIFY_FAILED)
+            rows = witness.rows(conn)
+    except ConsoleError as exc:
+        return _fail(str(exc))
+    except Exception as exc:  # noqa: BLE001 - psycopg errors become one line
+        import psycopg
+
+        if isinstance(exc, psycopg.Error):
+            return _fail(f"{log}: reading {witness.TABLE} failed: {error_line(exc)}")
+        raise
+    check = check_against_witness(log, rows)
+    for line in check.missing_lines():
+        print(f"{log}: the database also records a deployment whose log is missing: {line}",
+              file=sys.stderr)
+    if check.ok:
+        print(f"{log}: {verified}; {check.line()}",
+              file=sys.stderr if code == EXIT_VERIFY_FAILED else sys.stdout)
+        return code
+    print(f"{log}: {verified}; {check.line()}", file=sys.stderr)
+    return EXIT_VERIFY_FAILED
 
 
 def cmd_sign(args: argparse.Namespace) -> int:
@@ -290,6 +329,10 @@ def add_journal_subcommands(subparsers: argparse._SubParsersAction) -> None:  # 
     )
     verify.add_argument("log", metavar="LOG")
     _add_signer_options(verify)
+    verify.add_argument(
+        "--dsn", metavar="DSN", default=None,
+        help="also check the log against the target's own record of its deployments"
+             " (spfp_console.deployments, written in each committed transaction)")
     verify.add_argument(
         "--require-signature",
         action="store_true",

@@ -286,6 +286,8 @@ class JournalWriter:
         self.path = path
         """The log file."""
         self._fd: int | None = fd
+        self.head_hash = head_hash
+        """The header's hash: the session's id (the database witness records it)."""
         self._last_hash = head_hash
         self._seq = 0
         self._redactor = redactor
@@ -409,6 +411,11 @@ class JournalWriter:
     def signing(self) -> bool:
         """True when the writer signs checkpoints and seals the log at the end."""
         return self._signer is not None
+
+    def chain_position(self) -> tuple[int, str]:
+        """(seq, hash) of the last record written: where the chain stands right now."""
+        with self._lock:
+            return self._seq, self._last_hash
 
     def add_secret(self, secret: str) -> None:
         """Scrub ``secret`` from every later record (e.g. a password typed mid-session)."""

@@ -454,6 +454,9 @@ def load_runbook(path: str | Path) -> Runbook:
     supabase = _load_supabase(ctx, top.table("supabase", required=False),
                               scripts["migration"].path)
     approvals = _load_approvals(ctx, top.table("approvals", required=False), path.parent)
+    witness_table = top.table("witness", required=False)
+    witness = witness_table.get("enabled", bool, True)
+    witness_table.finish()
 
     phases = [_load_phase(ctx, t) for t in top.tables("phases")]
     _unique_ids(ctx, "phases", [(f"phases[{i}].id", p.id) for i, p in enumerate(phases)])
@@ -485,4 +488,5 @@ def load_runbook(path: str | Path) -> Runbook:
         success_message=success_message,
         supabase=supabase,
         approvals=approvals,
+        witness=witness,
     )

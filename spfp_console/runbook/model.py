@@ -189,6 +189,10 @@ class Runbook:
     success_message: str | None = None
     supabase: SupabaseSettings = SupabaseSettings()
     approvals: ApprovalSettings = ApprovalSettings()
+    witness: bool = True
+    """Record each committed run in the target's ``spfp_console.deployments`` (in the
+    run's transaction); ``[witness] enabled = false`` for targets that must not be
+    written to."""
 
     def script(self, role: str) -> Path:
         return self.scripts[role].path

@@ -101,8 +101,8 @@ def test_run_validate_rollback_validate_round_trip(
     # The run created Supabase's migration history table (as the Supabase CLI would, and
     # on Supabase it exists already); the rollback removed its row and left the table.
     assert clean_db.query("select version from supabase_migrations.schema_migrations") == []
-    with clean_db.connect() as conn:
-        conn.execute("drop schema supabase_migrations cascade")
+    assert [w for (w,) in clean_db.query(
+        "select workflow from spfp_console.deployments order by id")] == ["deploy", "rollback"]
     assert clean_db.schema_dump() == base_schema
     assert table_counts(clean_db) == counts
 
