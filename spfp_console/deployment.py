@@ -51,6 +51,7 @@ from spfp_console.events import (
     ListenerFailed,
     OperatorNote,
     OverrideRecorded,
+    ProfileChosen,
     ResultTable,
     RollbackDecision,
     SessionEnded,
@@ -107,6 +108,9 @@ class DeployGates:
     approvals: bool = True
     """Enough signed approvals, when the runbook requires any (``[approvals]``).  Never
     overridable: the executor cannot waive four eyes alone."""
+    signoffs: bool = True
+    """A signed sign-off of every phase before the run, when the session's profile asks
+    for them (Enterprise).  Never overridable either."""
 
 
 @dataclass
@@ -121,6 +125,9 @@ class DeploymentSession:
     environment: str | None = None
     approvals_dir: Path | None = None
     """Where signed approvals are looked for (default: the runbook's ``[approvals]``)."""
+    profile: str | None = None
+    """The runbook profile to run under (quick, guided, enterprise...); None: the
+    runbook's default profile, if it has profiles."""
 
     target: Target = field(init=False)
     conn: TargetConnection | None = field(init=False, default=None)
@@ -139,6 +146,10 @@ class DeploymentSession:
     _history_removed: bool = field(init=False, default=False)
     approval_report: Any = field(init=False, default=None)
     """The last :meth:`check_approvals` result (None: no approvals required or checked)."""
+    active_profile: Any = field(init=False, default=None)
+    """The :class:`~spfp_console.runbook.model.Profile` in force (None: no profiles)."""
+    signoff_reports: dict[str, Any] = field(init=False, default_factory=dict)
+    """Per phase, the last sign-off check (:meth:`leave_phase`)."""
     _redactor: Any = field(init=False, default=None)
     _emit_lock: Any = field(init=False, default_factory=threading.RLock)
 
@@ -148,6 +159,7 @@ class DeploymentSession:
         """Connect (ConnectError on failure), start the journal, emit SessionStarted."""
         from spfp_console.redact import Redactor, secrets_in_env
 
+        self.active_profile = self._resolve_profile()
         signer = None
         if self.journal_enabled:
             # A key that cannot sign stops the session here, before anything changes.
@@ -164,7 +176,7 @@ class DeploymentSession:
         self.info = describe_target(self.conn)
         if self.journal_enabled:
             self._start_journal(signer)
-        phases, items = checklist_of(self.runbook)
+        phases, items = checklist_of(self.runbook, self.active_profile)
         self.emit(SessionStarted(
             operator=self.operator,
             runbook_id=self.runbook.id,
@@ -177,6 +189,14 @@ class DeploymentSession:
             items=items,
             success_message=self.runbook.success_message,
         ))
+        if self.active_profile is not None:
+            profile = self.active_profile
+            required = sum(1 for item in items if item[3] == "required")
+            self.emit(ProfileChosen(
+                profile=profile.id, title=profile.title, required_items=required,
+                optional_items=len(items) - required,
+                approvals_required=self.approvals_required,
+                phase_signoff=profile.phase_signoff, description=profile.description or None))
         unverified = pinning.verdict == "unverified"
         self.emit(Finding(
             source="connection", section="pooler", severity="warning" if unverified
@@ -187,6 +207,32 @@ class DeploymentSession:
             advice="make sure this is a direct or session-mode connection" if unverified
             else None))
         return self.info
+
+    def _resolve_profile(self) -> Any:
+        runbook = self.runbook
+        try:
+            profile = runbook.profile(self.profile)
+        except KeyError:
+            names = ", ".join(p.id for p in runbook.profiles) or "none"
+            raise UsageError(f"unknown profile {self.profile!r} for runbook {runbook.id}"
+                             f" (its profiles: {names}); nothing was done") from None
+        if profile is None:
+            return None
+        needs_signers = (profile.approvals_required or 0) > 0 or profile.phase_signoff
+        if needs_signers and runbook.approvals.allowed_signers is None:
+            raise UsageError(
+                f"profile {profile.id!r} needs signed approvals, and runbook {runbook.id}"
+                " names no allowed signers; add [approvals] allowed_signers = \"FILE\" to"
+                " it, or choose another profile; nothing was done")
+        return profile
+
+    @property
+    def approvals_required(self) -> int:
+        """How many approvals ``run`` needs: the profile's, else the runbook's."""
+        profile = self.active_profile
+        if profile is not None and profile.approvals_required is not None:
+            return int(profile.approvals_required)
+        return self.runbook.approvals.required
 
     def _refuse_transaction_pooler(self) -> Any:
         """Before anything else touches the target: a transaction-mode pooler would break
@@ -557,6 +603,32 @@ class DeploymentSession:
         """Judge the signed approvals against this runbook, its scripts as they are now,
         this target and this moment; copy each into the log (ApprovalChecked) and tick the
         approvals item with the signers as evidence.  None when none are required."""
+        if self.approvals_required <= 0 or self.runbook.approvals.allowed_signers is None:
+            return None
+        report = self._judge_signed("", self.approvals_required, operator_name)
+        self._tick_action("approvals", report.ok,
+                          "approved by " + ", ".join(report.signers) if report.ok
+                          else report.reasons()[0])
+        self.approval_report = report
+        return report
+
+    def leave_phase(self, phase_id: str, operator_name: str | None = None) -> list[str]:
+        """May the session leave this phase?  Under a profile with phase sign-offs
+        (Enterprise): only with a valid signed sign-off of it by an allowed signer who is
+        not the executor (``spfp-console approve LOG --phase ID``).  Returns why not
+        (empty: it may); the sign-offs are copied into the log, with a GateChecked."""
+        profile = self.active_profile
+        if profile is None or not profile.phase_signoff:
+            return []
+        report = self._judge_signed(phase_id, 1, operator_name)
+        self.signoff_reports[phase_id] = report
+        reasons = report.reasons()
+        self.emit(GateChecked(gate=f"sign-off {phase_id}", passed=not reasons,
+                              reasons=tuple(reasons)))
+        return reasons
+
+    def _judge_signed(self, phase: str, required: int, operator_name: str | None) -> Any:
+        """Approvals to run (phase "") or sign-offs of a phase, judged and logged."""
         from spfp_console.journal.approval import (
             DeploymentFacts,
             approval_files,
@@ -566,8 +638,7 @@ class DeploymentSession:
         from spfp_console.journal.record import sha256_file
 
         settings = self.runbook.approvals
-        if settings.required <= 0 or settings.allowed_signers is None:
-            return None
+        assert settings.allowed_signers is not None
         assert self.info is not None, "open() the session first"
         directory = self.approvals_dir or settings.directory
         assert directory is not None
@@ -581,9 +652,9 @@ class DeploymentSession:
             database=self.info.dbname,
             executors=tuple({self.operator, operator_name or self.operator}),
             executor_fingerprints=(fingerprint,) if fingerprint else (),
+            phase=phase,
         )
-        report = check_approvals(approval_files(directory), facts,
-                                 required=settings.required,
+        report = check_approvals(approval_files(directory), facts, required=required,
                                  allowed_signers=settings.allowed_signers)
         for verdict in report.verdicts:
             approval = verdict.approval
@@ -596,10 +667,6 @@ class DeploymentSession:
                 rehearsal_log_sha256=approval.rehearsal_log_sha256 if approval else None,
                 expires_at=approval.expires_at if approval else None,
                 document=verdict.document or None, signature=verdict.signature or None))
-        self._tick_action("approvals", report.ok,
-                          "approved by " + ", ".join(report.signers) if report.ok
-                          else report.reasons()[0])
-        self.approval_report = report
         return report
 
     def _history_hook(self, action: str, script: Script | None) -> Any:
@@ -770,11 +837,30 @@ class DeploymentSession:
             rehearsal = self.state.workflow_outcome("rehearse")
             if rehearsal is None or not rehearsal.ok:
                 closed["rehearsal"] = ["no passed rehearsal in this session"]
-        if gates.approvals and self.runbook.approvals.required > 0:
+        if gates.approvals and self.approvals_required > 0:
             approvals = self.approval_report or self.check_approvals()
             if not approvals.ok:
                 closed["approvals"] = approvals.reasons()
+        if gates.signoffs and self._signoffs_required():
+            signoffs = [reason for phase in self._phases_before_run()
+                        for reason in (self.signoff_reports[phase].reasons()
+                                       if phase in self.signoff_reports
+                                       else self.leave_phase(phase))]
+            if signoffs:
+                closed["signoffs"] = signoffs
         return closed
+
+    def _signoffs_required(self) -> bool:
+        return self.active_profile is not None and bool(self.active_profile.phase_signoff)
+
+    def _phases_before_run(self) -> list[str]:
+        """The phases a run leaves behind: those before the one that runs the migration."""
+        before: list[str] = []
+        for phase in self.runbook.phases:
+            if any(item.action == "run" for item in phase.items):
+                break
+            before.append(phase.id)
+        return before
 
     def pre_deployment_open(self) -> list[Any]:
         """Required items of the phases before the one that runs the migration."""
@@ -810,17 +896,23 @@ class DeploymentSession:
                 report=report))
         if gates.approvals:  # judged now: approvals expire, scripts change
             self.check_approvals(operator.name)
+        if gates.signoffs:
+            for phase in self._phases_before_run():
+                self.leave_phase(phase, operator.name)
         closed = self.gate_reasons(gates, report)
         overridden: list[str] = []
-        for gate in ("preflight", "checklist", "rehearsal", "approvals"):
+        for gate in ("preflight", "checklist", "rehearsal", "approvals", "signoffs"):
             reasons = closed.get(gate)
             if gates.__dict__[gate] and (report is not None or gate != "preflight") and (
-                    gate != "approvals" or self.runbook.approvals.required > 0):
+                    gate != "approvals" or self.approvals_required > 0) and (
+                    gate != "signoffs" or self._signoffs_required()):
                 self.emit(GateChecked(gate=gate, passed=not reasons,
                                       reasons=tuple(reasons or ())))
             if not reasons:
                 continue
-            reason = None if gate == "approvals" else operator.override_reason(gate, reasons)
+            # Four eyes are never waived by the executor alone.
+            reason = None if gate in ("approvals", "signoffs") \
+                else operator.override_reason(gate, reasons)
             if not reason or not reason.strip():
                 return self._finish(WorkflowResult(
                     "deploy", "refused_by_preflight" if gate == "preflight"
@@ -975,12 +1067,17 @@ class DeploymentSession:
 # ---------------------------------------------------------------------- helpers
 
 
-def checklist_of(runbook: Runbook) -> tuple[tuple[tuple[str, ...], ...],
-                                              tuple[tuple[str, ...], ...]]:
-    """The runbook's phases and items as SessionStarted carries them."""
+def checklist_of(runbook: Runbook, profile: Any = None) -> tuple[
+        tuple[tuple[str, ...], ...], tuple[tuple[str, ...], ...]]:
+    """The runbook's phases and items as SessionStarted carries them; a profile decides
+    which items are required."""
     phases = tuple((phase.id, phase.title) for phase in runbook.phases)
+
+    def required(phase_id: str, item: Any) -> bool:
+        return profile.item_required(phase_id, item) if profile is not None else item.required
+
     items = tuple(
-        (phase.id, item.id, item.text, "required" if item.required else "optional",
+        (phase.id, item.id, item.text, "required" if required(phase.id, item) else "optional",
          item.action or "", item.evidence or "")
         for phase in runbook.phases for item in phase.items
     )

@@ -464,3 +464,19 @@ class ApprovalChecked(Event):
     expires_at: str | None = None
     document: str | None = None
     signature: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProfileChosen(Event):
+    """The runbook profile this session runs under (Quick, Guided, Enterprise): how many
+    checklist items it requires, how many approvals ``run`` needs, whether each phase
+    ends with a signed sign-off."""
+
+    kind: ClassVar[str] = "profile_chosen"
+    profile: str
+    title: str
+    required_items: int
+    optional_items: int
+    approvals_required: int = 0
+    phase_signoff: bool = False
+    description: str | None = None

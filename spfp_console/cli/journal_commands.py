@@ -288,7 +288,8 @@ def cmd_approve(args: argparse.Namespace) -> int:
         return _fail(problem)
     try:
         approval = approval_from_log(log, args.principal or getpass.getuser(),
-                                     valid_for=parse_duration(args.expires))
+                                     valid_for=parse_duration(args.expires),
+                                     phase=args.phase or "")
         path = write_approval(approval, Path(args.out_dir),
                               key_file=Path(args.key) if args.key else None)
     except ApprovalError as exc:
@@ -300,7 +301,8 @@ def cmd_approve(args: argparse.Namespace) -> int:
         return _fail(f"{log}: {exc}")
     except OSError as exc:
         return _fail(_io_message(exc))
-    print(f"{log}: approved by {approval.approver} for {approval.target} until"
+    what = f"sign-off of phase {approval.phase}" if approval.phase else "approved"
+    print(f"{log}: {what} by {approval.approver} for {approval.target} until"
           f" {approval.expires_at}: {path} (signature {signature_path(path).name})")
     return EXIT_OK
 
@@ -386,6 +388,10 @@ def add_journal_subcommands(subparsers: argparse._SubParsersAction) -> None:  # 
         help="who approves, as the allowed_signers file names you (default: your user name)")
     approve.add_argument("--expires", metavar="DURATION", default="24h",
                          help="how long the approval holds: 30m, 12h, 2d (default %(default)s)")
+    approve.add_argument(
+        "--phase", metavar="ID", default=None,
+        help="sign off that this phase may end (profiles with phase sign-offs, e.g."
+             " Enterprise) instead of approving a rehearsal")
     approve.add_argument("--out-dir", metavar="DIR", default="approvals",
                          help="where the approval goes (default ./%(default)s)")
     approve.set_defaults(handler=cmd_approve)

@@ -63,6 +63,10 @@ class Approval:
     rehearsal_log_sha256: str
     approved_at: str
     expires_at: str
+    phase: str = ""
+    """Empty for an approval to run; a phase id for a sign-off that the phase may end
+    (then ``rehearsal_*`` name the log the reviewer read, and ``migration_sha256`` is
+    empty: ``scripts`` binds every script)."""
 
     @property
     def target(self) -> str:
@@ -70,6 +74,8 @@ class Approval:
 
     def to_toml(self) -> str:
         record = {"format": _FORMAT, **{k: getattr(self, k) for k in _FIELDS}}
+        if self.phase:
+            record["phase"] = self.phase
         return "# spfp-console approval: signed by the approver (SSHSIG, namespace " \
                f"{APPROVAL_NAMESPACE})\n" + tomli_w.dumps({"approval": record})
 
@@ -83,7 +89,7 @@ class Approval:
             raise ValueError(f"approval lacks {', '.join(missing)}")
         values = {k: data[k] for k in _FIELDS}
         values["scripts"] = {str(k): str(v) for k, v in dict(values["scripts"]).items()}
-        return cls(**values)
+        return cls(**values, phase=str(data.get("phase", "")))
 
     def expires(self) -> _dt.datetime:
         return _parse_time(self.expires_at)
@@ -120,8 +126,9 @@ def parse_duration(text: str) -> _dt.timedelta:
 
 
 def approval_from_log(log: Path, approver: str, *, valid_for: _dt.timedelta,
-                      now: _dt.datetime | None = None) -> Approval:
-    """The approval of the last rehearsal in ``log``; ApprovalError when there is nothing
+                      now: _dt.datetime | None = None, phase: str = "") -> Approval:
+    """The approval of the last rehearsal in ``log`` (or, with ``phase``, the sign-off
+    that this phase may end, after reading ``log``); ApprovalError when there is nothing
     a reviewer may approve (broken chain, no rehearsal, a failed one)."""
     from spfp_console.journal.read import read_journal
     from spfp_console.journal.record import sha256_file
@@ -130,10 +137,14 @@ def approval_from_log(log: Path, approver: str, *, valid_for: _dt.timedelta,
     if not log.is_file():
         raise ApprovalError(f"{log}: no such log file")
     chain = verify_chain(log)
-    if not chain.ok:
+    journal = read_journal(log)
+    # A phase is signed off while its session runs: its log has no end record yet, which
+    # is fine as long as every event it has is intact (no torn or edited record).
+    running = (phase and chain.problem == "truncated" and journal.stopped is None
+               and journal.ended is None and chain.events == len(journal.entries))
+    if not chain.ok and not running:
         raise ApprovalError(f"{log}: refusing to approve: its hash chain does not hold"
                             f" ({chain.problem}: {chain.detail})")
-    journal = read_journal(log)
     started: dict[str, Any] | None = None
     finished: dict[str, Any] | None = None
     for entry in journal.entries:
@@ -142,14 +153,15 @@ def approval_from_log(log: Path, approver: str, *, valid_for: _dt.timedelta,
             started, finished = fields, None
         elif entry.kind == "run_finished" and fields.get("mode") == "rehearse":
             finished = fields
-    if started is None or finished is None:
-        raise ApprovalError(f"{log}: no finished rehearsal in this log; approve the log of"
-                            " `spfp-console rehearse` on the target")
-    passed = finished.get("outcome") == "rehearsed" and not finished.get("statements_failed")
-    if not passed:
-        raise ApprovalError(f"{log}: its rehearsal did not pass ({finished.get('outcome')},"
-                            f" {finished.get('statements_failed', 0)} failed); nothing to"
-                            " approve")
+    if not phase:
+        if started is None or finished is None:
+            raise ApprovalError(f"{log}: no finished rehearsal in this log; approve the log"
+                                " of `spfp-console rehearse` on the target")
+        if finished.get("outcome") != "rehearsed" or finished.get("statements_failed"):
+            raise ApprovalError(f"{log}: its rehearsal did not pass"
+                                f" ({finished.get('outcome')},"
+                                f" {finished.get('statements_failed', 0)} failed); nothing"
+                                " to approve")
     header = journal.header
     session = header.get("session", header)
     target = dict(session.get("target") or {})
@@ -158,16 +170,17 @@ def approval_from_log(log: Path, approver: str, *, valid_for: _dt.timedelta,
     return Approval(
         approver=approver,
         runbook_id=str(session.get("runbook_id") or ""),
-        migration_sha256=str(started.get("script_sha256") or ""),
+        migration_sha256=str((started or {}).get("script_sha256") or "") if not phase else "",
         scripts=files,
         target_host=str(target.get("host") or ""),
         target_port=int(target.get("port") or 0),
         target_database=str(target.get("database") or ""),
-        rehearsal_outcome="passed",
+        rehearsal_outcome="" if phase else "passed",
         rehearsal_log=log.name,
         rehearsal_log_sha256=sha256_file(log),
         approved_at=_stamp(when),
         expires_at=_stamp(when + valid_for),
+        phase=phase,
     )
 
 
@@ -178,7 +191,8 @@ def write_approval(approval: Approval, out_dir: Path, *, key_file: Path | None) 
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = approval.rehearsal_log.removesuffix(".toml").removesuffix(".deploy-log")
     who = re.sub(r"[^A-Za-z0-9._-]+", "-", approval.approver).strip(".-") or "approver"
-    path = out_dir / f"{stem}.{who}{APPROVAL_SUFFIX}"
+    kind = f".{approval.phase}-signoff" if approval.phase else ""
+    path = out_dir / f"{stem}.{who}{kind}{APPROVAL_SUFFIX}"
     path.write_text(approval.to_toml(), encoding="utf-8")
     try:
         sign_log(path, key_file=key_file, namespace=APPROVAL_NAMESPACE)
@@ -209,6 +223,7 @@ class ApprovalVerdict:
 class ApprovalReport:
     required: int
     verdicts: list[ApprovalVerdict] = field(default_factory=list)
+    phase: str = ""
 
     @property
     def signers(self) -> list[str]:
@@ -234,7 +249,8 @@ class ApprovalReport:
         """Why the approvals gate is closed (empty when it is open)."""
         if self.ok:
             return []
-        lines = [f"{len(self.signers)} valid approval(s) of {self.required} required"
+        what = "approval(s)" if self.phase == "" else f"sign-off(s) of phase {self.phase}"
+        lines = [f"{len(self.signers)} valid {what} of {self.required} required"
                  + (f" ({', '.join(self.signers)})" if self.signers else "")]
         lines += [f"{v.path.name}: {v.reason}" for v in self.verdicts if not v.valid]
         return lines
@@ -256,6 +272,8 @@ class DeploymentFacts:
     approval never counts."""
     executor_fingerprints: tuple[str, ...] = ()
     """The executor's signing key(s), when known: an approval by that key never counts."""
+    phase: str = ""
+    """Which documents count: approvals to run (empty) or sign-offs of this phase."""
 
 
 def approval_files(directory: Path) -> list[Path]:
@@ -265,10 +283,13 @@ def approval_files(directory: Path) -> list[Path]:
 def check_approvals(files: Iterable[Path], facts: DeploymentFacts, *, required: int,
                     allowed_signers: Path, now: _dt.datetime | None = None
                     ) -> ApprovalReport:
-    report = ApprovalReport(required=required)
+    report = ApprovalReport(required=required, phase=facts.phase)
     when = now or _dt.datetime.now(_dt.timezone.utc)
     for path in files:
-        report.verdicts.append(_judge(path, facts, allowed_signers, when))
+        verdict = _judge(path, facts, allowed_signers, when)
+        if verdict.approval is not None and verdict.approval.phase != facts.phase:
+            continue  # a sign-off of another phase (or an approval to run): not asked
+        report.verdicts.append(verdict)
     return report
 
 
@@ -303,7 +324,7 @@ def _judge(path: Path, facts: DeploymentFacts, allowed_signers: Path,
     if approval.runbook_id != facts.runbook_id:
         return verdict(False, f"approves runbook {approval.runbook_id!r}, not"
                               f" {facts.runbook_id!r}", fingerprint)
-    if approval.migration_sha256 != facts.migration_sha256:
+    if not approval.phase and approval.migration_sha256 != facts.migration_sha256:
         return verdict(False, "approves another migration script (sha256"
                               f" {approval.migration_sha256[:12]}..., now"
                               f" {facts.migration_sha256[:12]}...)", fingerprint)
@@ -317,7 +338,7 @@ def _judge(path: Path, facts: DeploymentFacts, allowed_signers: Path,
             facts.host, facts.port, facts.database):
         return verdict(False, f"approves target {approval.target}, not"
                               f" {facts.host}:{facts.port}/{facts.database}", fingerprint)
-    if approval.rehearsal_outcome != "passed":
+    if not approval.phase and approval.rehearsal_outcome != "passed":
         return verdict(False, f"the approved rehearsal {approval.rehearsal_outcome}",
                        fingerprint)
     try:

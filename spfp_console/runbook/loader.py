@@ -24,6 +24,7 @@ from spfp_console.runbook.model import (
     Claim,
     HeadlineQuery,
     Phase,
+    Profile,
     Runbook,
     ScriptRef,
     ApprovalSettings,
@@ -385,6 +386,31 @@ def _load_approvals(ctx: _Context, t: _Table, base: Path) -> ApprovalSettings:
                             directory=(base / directory).resolve())
 
 
+def _load_profile(ctx: _Context, t: _Table, phases: list[Phase]) -> Profile:
+    items = {f"{phase.id}/{item.id}" for phase in phases for item in phase.items}
+    optional = t.strings("optional")
+    required = t.strings("required")
+    for name, refs in (("optional", optional), ("required", required)):
+        for i, ref in enumerate(refs):
+            if ref not in items:
+                raise ctx.error(f"{t.key}.{name}[{i}]",
+                                f"names {ref!r}, which is not a phase/item of this runbook")
+    approvals = t.get("approvals_required", int, None,
+                      check=lambda v: None if v >= 0 else "must be 0 or more")
+    profile = Profile(
+        id=t.get("id", str, check=_identifier),
+        title=t.get("title", str),
+        description=t.get("description", str, ""),
+        optional=optional,
+        required=required,
+        approvals_required=approvals,
+        phase_signoff=t.get("phase_signoff", bool, False),
+        default=t.get("default", bool, False),
+    )
+    t.finish()
+    return profile
+
+
 def load_runbook(path: str | Path) -> Runbook:
     """Read, parse and validate a runbook; raise RunbookError on any problem."""
     path = Path(path)
@@ -460,6 +486,10 @@ def load_runbook(path: str | Path) -> Runbook:
 
     phases = [_load_phase(ctx, t) for t in top.tables("phases")]
     _unique_ids(ctx, "phases", [(f"phases[{i}].id", p.id) for i, p in enumerate(phases)])
+    profiles = [_load_profile(ctx, t, phases) for t in top.tables("profiles", required=False)]
+    _unique_ids(ctx, "profiles", [(f"profiles[{i}].id", p.id) for i, p in enumerate(profiles)])
+    if sum(p.default for p in profiles) > 1:
+        raise ctx.error("profiles", "more than one profile has default = true")
     checks = [_load_check(ctx, t) for t in top.tables("checks", required=False)]
     _unique_ids(ctx, "checks", [(f"checks[{i}].id", c.id) for i, c in enumerate(checks)])
     claims = [_load_claim(t) for t in top.tables("claims", required=False)]
@@ -488,5 +518,6 @@ def load_runbook(path: str | Path) -> Runbook:
         success_message=success_message,
         supabase=supabase,
         approvals=approvals,
+        profiles=tuple(profiles),
         witness=witness,
     )

@@ -107,6 +107,34 @@ class ApprovalSettings:
 
 
 @dataclass(frozen=True)
+class Profile:
+    """A way of running the runbook, chosen at the start of a session (the paper's Quick,
+    Guided and Enterprise deployment options): which checklist items are required, how
+    many signed approvals ``run`` needs, and whether leaving each phase needs a signed
+    sign-off by someone other than the executor."""
+
+    id: str
+    title: str
+    description: str = ""
+    optional: tuple[str, ...] = ()
+    """``phase/item`` ids this profile does not require."""
+    required: tuple[str, ...] = ()
+    """``phase/item`` ids this profile requires although the runbook does not."""
+    approvals_required: int | None = None
+    """None: the runbook's ``[approvals] required``."""
+    phase_signoff: bool = False
+    default: bool = False
+
+    def item_required(self, phase_id: str, item: ChecklistItem) -> bool:
+        key = f"{phase_id}/{item.id}"
+        if key in self.required:
+            return True
+        if key in self.optional:
+            return False
+        return item.required
+
+
+@dataclass(frozen=True)
 class Check:
     """One expectation validation verifies about one object of the migration.
 
@@ -189,6 +217,7 @@ class Runbook:
     success_message: str | None = None
     supabase: SupabaseSettings = SupabaseSettings()
     approvals: ApprovalSettings = ApprovalSettings()
+    profiles: tuple[Profile, ...] = ()
     witness: bool = True
     """Record each committed run in the target's ``spfp_console.deployments`` (in the
     run's transaction); ``[witness] enabled = false`` for targets that must not be
@@ -202,6 +231,16 @@ class Runbook:
             if phase.id == phase_id:
                 return phase
         raise KeyError(phase_id)
+
+    def profile(self, profile_id: str | None) -> Profile | None:
+        """The named profile, the default one for None, or None when the runbook has no
+        profiles.  KeyError for an unknown id."""
+        if profile_id is None:
+            return next((p for p in self.profiles if p.default), None)
+        for profile in self.profiles:
+            if profile.id == profile_id:
+                return profile
+        raise KeyError(profile_id)
 
     def checks_of(self, kind: str) -> tuple[Check, ...]:
         return tuple(c for c in self.checks if c.kind == kind)

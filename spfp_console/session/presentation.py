@@ -27,6 +27,7 @@ from spfp_console.events import (
     LockWait,
     OperatorNote,
     OverrideRecorded,
+    ProfileChosen,
     ResultTable,
     RollbackDecision,
     RunFinished,
@@ -230,6 +231,8 @@ def describe(event: Event) -> Line | None:
                             f" expected {event.expected!r})")
     if isinstance(event, RollbackDecision):
         return None  # the confirmation line says it; the decision is for the record
+    if isinstance(event, ProfileChosen):
+        return Line("info", f"profile: {profile_summary(event)}")
     if isinstance(event, OperatorNote):
         return Line("info", f"note ({event.who}): {event.text}")
     if isinstance(event, ListenerFailed):
@@ -266,6 +269,16 @@ OUTCOME_TEXT = {
     "partially_applied": "FAILED part-way (online mode): the steps before it are committed;"
                          " fix the cause and re-run",
 }
+
+
+def profile_summary(event: ProfileChosen) -> str:
+    """The profile as a header shows it: its title and what it asks for."""
+    parts = [f"{event.required_items} required items"]
+    if event.approvals_required:
+        parts.append(f"{event.approvals_required} signed approvals to run")
+    if event.phase_signoff:
+        parts.append("a signed sign-off to leave each phase")
+    return f"{event.title} ({', '.join(parts)})"
 
 
 def outcome_text(outcome: str) -> str:

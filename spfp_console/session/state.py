@@ -28,6 +28,7 @@ from spfp_console.events import (
     LockWait,
     OperatorNote,
     OverrideRecorded,
+    ProfileChosen,
     ResultTable,
     RollbackDecision,
     RunFinished,
@@ -164,6 +165,8 @@ class SessionState:
     environment: str | None = None
     success_message: str | None = None
     resumed_from: str | None = None
+    profile: ProfileChosen | None = None
+    """The runbook profile the session runs under, when the runbook has profiles."""
     phases: list[PhaseState] = field(default_factory=list)
     runs: list[RunState] = field(default_factory=list)
     statements: list[StatementRow] = field(default_factory=list)
@@ -436,6 +439,10 @@ def _finding(state: SessionState, e: Finding) -> None:
     state.findings.append(e)
 
 
+def _profile(state: SessionState, e: ProfileChosen) -> None:
+    state.profile = e
+
+
 def _gate(state: SessionState, e: GateChecked) -> None:
     state.gates.append(e)
 
@@ -486,6 +493,7 @@ _HANDLERS: dict[type[Event], Any] = {
     ResultTable: _table,
     Finding: _finding,
     GateChecked: _gate,
+    ProfileChosen: _profile,
     OverrideRecorded: _decision,
     ConfirmationAnswered: _decision,
     RollbackDecision: _decision,
