@@ -549,32 +549,33 @@ class DeploymentSession:
         label = f"version {settings.version} ({settings.name})"
         where = history.TABLE
         if row is not None and report.state == "applied":
-            severity, text = "info", (
-                f"{label} is already recorded in {where} (applied by the Supabase CLI or an"
-                " earlier session) and every object of the migration exists; run has"
-                " nothing to do and says so without changing anything")
+            severity, text, advice = "info", (
+                f"{label} is already recorded in {where} (by the Supabase CLI or an earlier"
+                " session) and every object of the migration exists"), (
+                "run has nothing to do: it says so and changes nothing")
         elif row is not None:
-            severity, text = "warning", (
+            severity, text, advice = "warning", (
                 f"{label} is recorded in {where}, but the migration is"
                 f" {report.state.replace('_', ' ')}: objects were removed without the"
-                " history (a manual change or a rollback outside the console); a run"
-                " re-applies it and keeps the history row")
+                " history (by hand, or a rollback outside the console)"), (
+                "a run re-applies it and keeps the history row")
         elif report.state == "applied":
-            severity, text = "info", (
+            severity, text, advice = "info", (
                 f"every object exists but {label} is not recorded in {where} (applied"
                 " outside the Supabase CLI, e.g. in the SQL editor), so `supabase db push`"
-                " would apply it again; a run records it")
+                " would apply it again"), "a run records it"
         else:
-            severity, text = "info", (
-                f"{label} is not recorded in {where}; a run records it in the same"
-                " transaction, so `supabase migration list` agrees with the console")
+            severity, text, advice = "info", f"{label} is not recorded in {where}", (
+                "a run records it in its own transaction, so `supabase migration list`"
+                " agrees with the console")
         if problem is not None:
             report.blockers.append(
                 f"{problem}, and the run records {label} there; grant it, or set"
                 " [supabase] migration_history = false in the runbook")
             self.emit(finding("preflight", "migration history", "blocker",
                               report.blockers[-1]))
-        self.emit(finding("preflight", "migration history", severity, text))
+        self.emit(Finding(source="preflight", section="migration history",
+                          severity=severity, message=text, advice=advice))
         self.history_row = row
         return row
 

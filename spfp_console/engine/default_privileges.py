@@ -41,12 +41,22 @@ class DefaultGrants:
         return self.grants.get(kind, {}).get(api_role, ())
 
     def summary(self) -> str:
-        """One line: what new tables get, per API role."""
-        parts = []
+        """One short line: what new tables get, roles with the same grants together."""
+        groups: dict[str, list[str]] = {}
         for api_role in API_ROLES:
-            privileges = self.of("tables", api_role)
-            parts.append(f"{api_role}: {', '.join(privileges) if privileges else 'nothing'}")
-        return "; ".join(parts)
+            privileges = set(self.of("tables", api_role))
+            if not privileges:
+                words = "nothing"
+            elif privileges >= _ALL_TABLE_PRIVILEGES:
+                words = "all privileges"
+            else:
+                words = ", ".join(sorted(privileges))
+            groups.setdefault(words, []).append(api_role)
+        return "; ".join(f"{', '.join(roles)}: {words}" for words, roles in groups.items())
+
+
+_ALL_TABLE_PRIVILEGES = {"SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES",
+                         "TRIGGER"}
 
 
 def default_grants(conn: psycopg.Connection[Any], schema: str) -> DefaultGrants:
