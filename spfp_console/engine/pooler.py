@@ -74,17 +74,19 @@ def check_session_pinning(conn: psycopg.Connection[Any], *, rounds: int = PROBE_
     if direct is not None:
         return SessionPinning("direct", direct)
 
-    from spfp_console.engine.connect import side_connection
     from spfp_console.engine.errors import ConnectError
 
     ours: list[int] = []
     theirs: list[int] = []
     try:
-        other = side_connection(conn, application_name="spfp-console pooler probe")
+        other = _second_client(conn, wait_s)
     except ConnectError as exc:
         # No second connection (max_connections reached...): the run's own monitor will
         # miss it too, but that is no reason to refuse; say the check could not be made.
         return SessionPinning("unverified", f"the probe's second connection failed: {exc}")
+    if other is None:
+        return SessionPinning("pinned", "a second client waited for a server while this"
+                              " connection was idle")
     try:
         for _ in range(rounds):
             ours.append(_backend_pid(conn))
@@ -158,6 +160,41 @@ def _server_sees_our_socket(conn: psycopg.Connection[Any]) -> str | None:
     if str(local[0]) == str(row[0]) and int(local[1]) == int(row[1]):
         return f"the server sees this client's own address {row[0]}:{row[1]}"
     return None
+
+
+def _second_client(conn: psycopg.Connection[Any], wait_s: float
+                   ) -> psycopg.Connection[Any] | None:
+    """A second connection to the same target, or None when opening it waited longer than
+    ``wait_s`` (opening runs a query, which a full session-mode pool makes wait)."""
+    from spfp_console.engine.connect import side_connection
+
+    opened: list[psycopg.Connection[Any]] = []
+    failed: list[BaseException] = []
+    lock = threading.Lock()
+    gave_up = threading.Event()
+
+    def open_it() -> None:
+        try:
+            other = side_connection(conn, application_name="spfp-console pooler probe")
+        except BaseException as exc:  # noqa: BLE001 - reported to the caller's thread
+            failed.append(exc)
+            return
+        with lock:
+            if gave_up.is_set():  # too late: nobody will use or close it but us
+                _close_quietly(other)
+            else:
+                opened.append(other)
+
+    worker = threading.Thread(target=open_it, name="spfp-pooler-connect", daemon=True)
+    worker.start()
+    worker.join(wait_s)
+    with lock:
+        if worker.is_alive():
+            gave_up.set()  # the pooler ends its wait (query_wait_timeout) in its own time
+            return None
+    if failed:
+        raise failed[0]
+    return opened[0]
 
 
 def _backend_pid(conn: psycopg.Connection[Any]) -> int:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from spfp_console.events import (
+    ApprovalChecked,
     ChecklistItemToggled,
     CommitSent,
     ConfirmationAnswered,
@@ -231,6 +232,10 @@ def describe(event: Event) -> Line | None:
                             f" expected {event.expected!r})")
     if isinstance(event, RollbackDecision):
         return None  # the confirmation line says it; the decision is for the record
+    if isinstance(event, ApprovalChecked):
+        return Line("ok" if event.valid else "warn",
+                    f"{'approval' if event.valid else 'not counted'}: {file_name(event.file)}:"
+                    f" {event.reason}")
     if isinstance(event, ProfileChosen):
         return Line("info", f"profile: {profile_summary(event)}")
     if isinstance(event, OperatorNote):
