@@ -199,3 +199,17 @@ def test_the_version_comes_from_the_file_name_like_the_supabase_cli(tmp_path: Pa
     with pytest.raises(RunbookError, match=r"supabase\.version: must be digits"):
         load(sql.name, '[supabase]\nversion = "v1"\n')
     assert load(sql.name, "[supabase]\nmigration_history = false\n").migration_history is False
+
+
+def test_an_online_run_records_its_version_after_its_last_step(base_db: Any,
+                                                                tmp_path: Path) -> None:
+    # Online mode has no one transaction: the history (and the witness) get a short
+    # transaction of their own once every step has committed.
+    with _session(base_db, tmp_path) as session:
+        session.open()
+        run = session.run_migration(online=True)
+        session.close(outcome=run.outcome)
+    assert run.outcome == "committed", run.message
+    assert [(v, n) for v, n, _ in _rows(base_db)] == [(VERSION, "database_optimizations")]
+    assert base_db.query("select workflow, outcome from spfp_console.deployments") == [
+        ("deploy", "committed")]
