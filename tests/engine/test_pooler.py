@@ -7,6 +7,7 @@ Through session mode (or directly) the deployment works.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -25,6 +26,7 @@ from spfp_console.engine.pooler import (
 )
 from spfp_console.events import Finding
 from spfp_console.journal.read import read_journal
+from spfp_console.localpg.cluster import SUPERUSER_PASSWORD
 from spfp_console.localpg.pgbouncer import LocalPgBouncer, find_pgbouncer
 from spfp_console.paths import DEFAULT_RUNBOOK
 from spfp_console.runbook import load_runbook
@@ -80,11 +82,12 @@ def test_transaction_mode_is_refused_before_any_change(
 def test_the_cli_refuses_a_transaction_pooler_with_one_line_and_exit_2(
     base_db: Any, transaction_pooler: LocalPgBouncer, tmp_path: Path
 ) -> None:
+    # The password travels in PGPASSWORD, as the CLI advises (not in --dsn).
+    dsn = transaction_pooler.dsn(base_db.name).replace(f":{SUPERUSER_PASSWORD}@", "@")
     proc = subprocess.run(
-        [sys.executable, "-m", "spfp_console", "run", "--yes",
-         "--dsn", transaction_pooler.dsn(base_db.name)],
+        [sys.executable, "-m", "spfp_console", "run", "--yes", "--dsn", dsn],
         cwd=tmp_path, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120,
-        check=False)
+        check=False, env={**os.environ, "PGPASSWORD": SUPERUSER_PASSWORD})
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert proc.returncode == 2, proc.stderr
     assert len(lines) == 1 and lines[0].startswith("spfp-console: refusing"), proc.stderr

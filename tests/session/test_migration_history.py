@@ -157,7 +157,7 @@ def test_a_failing_history_write_rolls_the_whole_run_back(base_db: Any, tmp_path
     assert _rows(base_db) == []
 
 
-def test_the_preflight_blocks_a_role_that_cannot_write_the_history(base_db: Any) -> None:
+def test_can_record_names_a_role_that_cannot_create_the_history(base_db: Any) -> None:
     with base_db.connect() as conn:
         conn.execute("create role spfp_history_reader login")
         try:
