@@ -140,8 +140,7 @@ def approval_from_log(log: Path, approver: str, *, valid_for: _dt.timedelta,
     journal = read_journal(log)
     # A phase is signed off while its session runs: its log has no end record yet, which
     # is fine as long as every event it has is intact (no torn or edited record).
-    running = (phase and chain.problem == "truncated" and journal.stopped is None
-               and journal.ended is None and chain.events == len(journal.entries))
+    running = bool(phase) and chain.intact_but_unfinished and journal.ended is None
     if not chain.ok and not running:
         raise ApprovalError(f"{log}: refusing to approve: its hash chain does not hold"
                             f" ({chain.problem}: {chain.detail})")

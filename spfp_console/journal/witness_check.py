@@ -96,7 +96,7 @@ def _row_problem(row: WitnessRow, header_hash: str, by_seq: dict[int, Any],
     if row.chain_seq == 0:  # nothing recorded yet: the chain stands at the header
         logged: str | None = header_hash
     elif row.chain_seq in by_seq:
-        logged = by_seq[row.chain_seq].record.get(HASH_KEY)
+        logged = by_seq[row.chain_seq].hash
     else:
         return f"the log has no {at}, where the database recorded the {row.workflow} commit"
     if logged != row.chain_hash:

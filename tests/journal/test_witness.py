@@ -13,9 +13,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from spfp_console.cli.journal_commands import EXIT_UNSIGNED as UNSIGNED
 from spfp_console.deployment import DeploymentSession
-from spfp_console.journal.canonical import HASH_KEY, PREV_KEY, record_hash, render_event
-from spfp_console.journal.read import iter_chunks, read_journal
+from spfp_console.journal.canonical import HASH_KEY, PREV_KEY, seal_event
+from spfp_console.journal.read import read_journal
 from spfp_console.journal.verify import verify_chain
 from spfp_console.paths import DEFAULT_RUNBOOK
 from spfp_console.runbook import load_runbook
@@ -44,19 +45,20 @@ def _verify(log: Path, dsn: str) -> subprocess.CompletedProcess[str]:
 def _forge(log: Path, out: Path, seq: int, edit: dict[str, Any]) -> Path:
     """Change event ``seq`` and recompute the chain from there on, as a forger would:
     the result passes the chain check.  Never signed."""
-    with open(log, "rb") as f:
-        header = next(iter_chunks(f)).data
-    entries = [dict(entry.record) for entry in read_journal(log).entries]
+    raw = log.read_bytes()
+    header = raw[: raw.index(b"\n\n[[event]]\n") + 1]
     previous = None
     body = b""
-    for entry in entries:
-        if entry["seq"] == seq:
-            entry.update(edit)
-        if entry["seq"] >= seq:
-            entry[PREV_KEY] = previous if previous is not None else entry[PREV_KEY]
-            entry[HASH_KEY] = record_hash(entry)
-        previous = entry[HASH_KEY]
-        body += render_event(entry)
+    for entry in read_journal(log).entries:
+        record = {k: v for k, v in entry.record.items() if k != HASH_KEY}
+        if entry.seq == seq:
+            record.update(edit)
+        if entry.seq > seq:
+            record[PREV_KEY] = previous
+        chunk, digest = seal_event(record)
+        assert entry.seq >= seq or digest == entry.hash  # untouched events: same bytes
+        previous = digest
+        body += chunk
     out.write_bytes(header + body)
     assert verify_chain(out).ok, verify_chain(out)
     return out
@@ -71,10 +73,11 @@ def test_every_commit_is_recorded_and_the_genuine_log_agrees(base_db: Any, tmp_p
     assert [(r[0], r[1], r[2], r[3], r[6]) for r in rows] == [
         (header[HASH_KEY], log.name, "alice", "deploy", "committed"),
         (header[HASH_KEY], log.name, "alice", "rollback", "committed")]
-    by_seq = {e.seq: e.record[HASH_KEY] for e in read_journal(log).entries}
+    by_seq = {e.seq: e.hash for e in read_journal(log).entries}
     assert all(by_seq[r[4]] == r[5] for r in rows)
     checked = _verify(log, base_db.dsn)
-    assert checked.returncode == 0, checked.stderr
+    # Unsigned (exit 5, the log's own verdict), and the database agrees with it.
+    assert checked.returncode == UNSIGNED, checked.stderr
     assert "agrees with spfp_console.deployments (2 commits recorded" in checked.stdout
 
 
@@ -87,7 +90,7 @@ def test_a_forged_log_with_a_recomputed_chain_fails_against_the_database(
                     {"status": "SELECT 1"})
     plain = subprocess.run([sys.executable, "-m", "spfp_console", "verify", str(forged)],
                            capture_output=True, text=True, timeout=60, check=False)
-    assert plain.returncode == 0  # the chain alone cannot tell
+    assert plain.returncode == UNSIGNED  # an intact chain, unsigned: the chain cannot tell
     checked = _verify(forged, base_db.dsn)
     assert checked.returncode == 1
     assert "does NOT agree with spfp_console.deployments" in checked.stderr
@@ -113,7 +116,7 @@ def test_deployments_whose_logs_are_missing_are_shown(base_db: Any, tmp_path: Pa
     second = _deploy_and_roll_back(base_db, tmp_path / "logs")
     first.unlink()
     checked = _verify(second, base_db.dsn)
-    assert checked.returncode == 0, checked.stderr
+    assert checked.returncode == UNSIGNED, checked.stderr
     missing = [line for line in checked.stderr.splitlines()
                if "a deployment whose log is missing" in line]
     assert len(missing) == 2 and all(first.name in line for line in missing)
