@@ -99,6 +99,8 @@ def _session(args: argparse.Namespace, printer: EventPrinter) -> DeploymentSessi
         journal_enabled=not args.no_log,
         sign_key=args.sign_key,
         listeners=[printer],
+        profile=getattr(args, "profile", None),
+        approvals_dir=getattr(args, "approvals", None),
     )
 
 

@@ -182,6 +182,14 @@ def _add_target_options(p: argparse.ArgumentParser, *, runbook: bool = True) -> 
                         " anything changes")
     p.add_argument("-v", "--verbose", action="store_true",
                    help="also print each statement as it starts and index build progress")
+    if runbook:
+        p.add_argument("--profile", default=None, metavar="NAME",
+                       help="the runbook profile (e.g. quick, guided, enterprise): which"
+                            " items are required, how many approvals run needs; default:"
+                            " the runbook's default profile")
+        p.add_argument("--approvals", type=Path, default=None, metavar="DIR",
+                       help="where the signed approvals are (default: the runbook's"
+                            " [approvals] directory)")
 
 
 def build_parser() -> argparse.ArgumentParser:
