@@ -73,6 +73,20 @@ def busiest_user(conn: psycopg.Connection, schema: str, table: str) -> str | Non
     return None if row is None else str(row[0])
 
 
+def likely_busiest_user(conn: psycopg.Connection, schema: str, table: str) -> str | None:
+    """The most common user_id by the planner's statistics (pg_stats), without reading
+    the table; None when the table has no statistics for it yet.
+
+    Validation only needs a representative parameter for EXPLAIN: reading the
+    statistics keeps it as fast on a billion rows as on a thousand."""
+    row = conn.execute(
+        "SELECT (most_common_vals::text::text[])[1] FROM pg_stats"
+        " WHERE schemaname = %s AND tablename = %s AND attname = 'user_id'",
+        (schema, table),
+    ).fetchone()
+    return None if row is None or row[0] is None else str(row[0])
+
+
 def query_params(
     conn: psycopg.Connection,
     query: HeadlineQuery,

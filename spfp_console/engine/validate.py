@@ -29,6 +29,7 @@ from spfp_console.engine import catalog
 from spfp_console.engine.catalog import qualified, read_only
 from spfp_console.engine.performance import (
     explain,
+    likely_busiest_user,
     index_names_in_plan,
     query_params,
     scan_summary,
@@ -480,7 +481,10 @@ def explain_headline_queries(
     rows: list[tuple[str, ...]] = []
     with read_only(conn):
         for query in runbook.queries:
-            params = query_params(conn, query, schema, user_id=user_id)
+            # The statistics name a representative user without a scan; a table never
+            # analyzed (small, new) is scanned instead.
+            params = query_params(conn, query, schema, user_id=user_id or likely_busiest_user(
+                conn, schema, query.user_table))
             try:
                 with conn.transaction():
                     plan = explain(conn, query.sql, params, analyze=False)

@@ -120,3 +120,18 @@ def test_index_names_in_plan_walks_nested_plans():
         }
     ]
     assert index_names_in_plan(plan) == ["a", "b"]
+
+
+def test_validation_names_the_busiest_user_from_statistics_without_a_scan(base_db) -> None:
+    from spfp_console.engine.performance import busiest_user, likely_busiest_user
+    from spfp_console.sampledata import load_sample_data
+
+    load_sample_data(base_db.dsn, scale=0.05)
+    with base_db.connect() as conn:
+        conn.execute("SELECT pg_stat_reset()")
+        conn.execute("DELETE FROM pg_statistic WHERE starelid = 'public.transactions'::regclass")
+        assert likely_busiest_user(conn, "public", "transactions") is None  # no statistics
+        conn.execute("ANALYZE public.transactions")
+        # the sample data has one clearly busiest user: the statistics name the same one
+        assert likely_busiest_user(conn, "public", "transactions") == busiest_user(
+            conn, "public", "transactions")
