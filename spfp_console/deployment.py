@@ -953,13 +953,16 @@ class DeploymentSession:
                 "deploy", run.outcome, ok=False, exit_code=EXIT_FAILED,
                 message=run.message, run=run, report=report))
         self._check_success_message()
+        _stop_if_cancelled(cancel, "after COMMIT, before validation")
         tables = self.run_validation()
         speedups = None
         if before is not None:
+            _stop_if_cancelled(cancel, "after COMMIT, before the timings")
             after = self.measure_queries("after")
             speedups = self.compare_queries(before, after)
             self._tick_action("performance", True, "before/after timings measured")
         failed = any(t.passed is False for t in tables)
+        _stop_if_cancelled(cancel, "after COMMIT, before the claims")
         tables.append(self.claims(speedups=speedups))
         self._tick_action("validate", not failed,
                           "every check passed" if not failed else _failed_checks(tables))
@@ -1054,6 +1057,7 @@ class DeploymentSession:
             return self._finish(WorkflowResult(
                 "rollback", run.outcome, ok=False, exit_code=EXIT_FAILED,
                 message=run.message, run=run, report=impact))
+        _stop_if_cancelled(cancel, "after the rollback's COMMIT, before validation")
         tables = self.run_validation(expect="absent")
         failed = any(t.passed is False for t in tables)
         self._tick_action("rollback", not failed,
@@ -1089,6 +1093,20 @@ _KIND_NAMES = {"index": "indexes", "column": "columns", "view": "views", "table"
                "policy": "policies", "function": "functions", "trigger": "triggers",
                "unique_rule": "uniqueness rules"}
 """Validation check kinds as the confirmation summary counts them."""
+
+
+class Interrupted(ConsoleError):
+    """The operator (or a signal) stopped a workflow between its steps."""
+
+    exit_code = 130
+
+
+def _stop_if_cancelled(cancel: CancelToken | None, where: str) -> None:
+    """A cancel (Ctrl-C, SIGTERM, SIGHUP, the console's cancel key) that arrives after
+    the run stops the workflow at the next step instead of being ignored; the session
+    then reports the COMMIT (exit 4), never "nothing changed"."""
+    if cancel is not None and cancel.cancelled:
+        raise Interrupted(f"cancelled {where}")
 
 
 def _failed_checks(tables: list[ResultTable]) -> str:

@@ -149,7 +149,7 @@ def measure_claims(
         )
     table = ResultTable.checked(
         title="The paper's claims, measured",
-        source="validation",
+        source="claims",  # measured and shown, never a verdict on the database
         columns=("claim", "claimed", "measured", "status", "note"),
         rows=rows,
     )

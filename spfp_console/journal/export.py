@@ -262,6 +262,7 @@ _SOURCE_TITLES = {
     "rehearsal": "Rehearsal",
     "validation": "Validation",
     "performance": "Performance: claims vs measured",
+    "claims": "The paper's claims",
     "rollback-impact": "Rollback impact",
 }
 
