@@ -12,7 +12,9 @@ interrupted before anything changed.  Every expected error
 is one clear line on stderr, never a traceback.
 
 Imports are lazy: building the parser imports nothing heavy, and no headless command ever
-imports Textual, so our overhead over ``psql -f`` stays a small constant.
+imports Textual, so our overhead over ``psql -f`` stays a small constant.  ``console`` (and
+``demo`` on a terminal) import ``spfp_console.ui`` only when dispatched: the one import
+edge from here to the UI, named in the import-linter contract.
 """
 
 from __future__ import annotations
@@ -242,8 +244,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--export-dir", type=Path, default=None,
                    help="export the data the rollback destroys to CSV files here first")
 
+    p = sub.add_parser("console", help="the interactive console (Textual) on a real database")
+    from spfp_console.paths import DEFAULT_RUNBOOK
+
+    p.add_argument("--runbook", type=Path, default=DEFAULT_RUNBOOK,
+                   help="runbook TOML file (default: %(default)s)")
+    p.add_argument("--dsn", default=None,
+                   help="target database: a postgresql:// URL or key=value conninfo; default"
+                        " $DATABASE_URL, else libpq's PG* variables, service file, .pgpass")
+    p.add_argument("--log-dir", type=Path, default=None,
+                   help="where the signed deployment log goes (default ./deploy-logs)")
+    p.add_argument("--no-log", action="store_true", help="do not write a deployment log")
+    p.add_argument("--sign-key", type=Path, default=None,
+                   help="ed25519 SSH private key to sign the log with when the session ends")
+    p.add_argument("--environment", default=None, metavar="NAME",
+                   help="label shown in the header, e.g. production (red) or staging")
+    p.add_argument("--export-dir", type=Path, default=None,
+                   help="where a rollback exports the data it destroys first"
+                        " (default: a new directory under the log directory)")
+
     p = sub.add_parser("demo", help="a local PostgreSQL with the SPFP schema and sample data,"
-                                    " then the whole runbook on it")
+                                    " then the console on it (a headless walk-through of the"
+                                    " whole runbook when not on a terminal)")
     p.add_argument("--scale", type=float, default=0.5,
                    help="sample data scale (1 is about 100k rows; default %(default)s)")
     p.add_argument("--keep", action="store_true",
@@ -273,7 +295,15 @@ def _dispatch(args: argparse.Namespace) -> int:
         from spfp_console.cli import commands
 
         return getattr(commands, f"cmd_{command}")(args)
+    if command == "console":
+        from spfp_console.ui.launch import cmd_console
+
+        return cmd_console(args)
     if command == "demo":
+        if _interactive() and not args.json and not args.keep:
+            from spfp_console.ui.launch import cmd_demo_console
+
+            return cmd_demo_console(args)
         from spfp_console.cli.demo import cmd_demo
 
         return cmd_demo(args)
@@ -281,6 +311,11 @@ def _dispatch(args: argparse.Namespace) -> int:
     if handler is not None:
         return int(handler(args))
     raise SystemExit(f"spfp-console: unknown command {command!r}")
+
+
+def _interactive() -> bool:
+    """A person at a terminal: the console can draw, and keys reach it."""
+    return sys.stdin.isatty() and sys.stdout.isatty()
 
 
 def _interrupt_on_hangup() -> None:

@@ -1,0 +1,269 @@
+"""The console application: one :class:`DeploymentSession`, rendered live.
+
+Threads: every workflow runs in a thread worker of the ``db`` group, one at a time.  The
+session calls its listeners on the emitting thread (the worker, the executor, the progress
+monitor); the console's listener only posts a :class:`SessionEvent` to the UI thread,
+where the event is folded into the console's own :class:`SessionState` and the panes are
+redrawn at most every :data:`REFRESH_S` seconds, so thousands of statements do not
+repaint thousands of times.
+"""
+
+from __future__ import annotations
+
+import threading
+import traceback
+from pathlib import Path
+
+
+from textual import work
+from textual.app import App
+from textual.binding import Binding
+from textual.message import Message
+from textual.worker import Worker, WorkerState
+
+from spfp_console.deployment import DeployGates, DeploymentSession, WorkflowResult
+from spfp_console.engine.executor import CancelToken
+from spfp_console.errors import ConsoleError, UsageError
+from spfp_console.events import Event
+from spfp_console.session.presentation import outcome_text
+from spfp_console.session.state import ItemState, SessionState
+from spfp_console.ui.operator import ConsoleOperator
+from spfp_console.ui.screens.console import ConsoleScreen
+from spfp_console.ui.screens.questions import ErrorScreen, PromptScreen
+
+REFRESH_S = 0.05
+"""Longest delay between an event and its pixels; events in between share one redraw."""
+
+WORKFLOW_OF_ACTION = {
+    "preflight": "check",
+    "rehearse": "rehearse",
+    "scratch-rehearse": "scratch-rehearse",
+    "run": "deploy",
+    "validate": "validate",
+    "rollback-impact": "rollback",
+    "rollback": "rollback",
+}
+"""The workflow that runs (and ticks) a checklist item with this action."""
+
+SCRIPT_WORKFLOWS = ("rehearse", "deploy", "rollback")
+"""Workflows that run a script: the console shows the execution tab when they start."""
+
+CONSOLE_GATES = DeployGates(preflight=True, checklist=True, rehearsal=True)
+"""The console has a checklist to tick, so its run also waits for it and a rehearsal."""
+
+
+class SessionEvent(Message):
+    """An event of the session, carried from the emitting thread to the UI thread."""
+
+    def __init__(self, event: Event) -> None:
+        super().__init__()
+        self.event = event
+
+
+class ConsoleApp(App[int]):
+    """The deployment console on an opened :class:`DeploymentSession`.
+
+    The caller opens the session before and closes it after (``run_console`` does both),
+    with :attr:`last_result` as the session's outcome.
+    """
+
+    CSS_PATH = "app.tcss"
+    TITLE = "spfp-console"
+    BINDINGS = [Binding("ctrl+q", "quit", "quit", priority=True, show=False, id="app.quit")]
+
+    def __init__(self, session: DeploymentSession, *, export_dir: Path | None = None) -> None:
+        super().__init__()
+        self.session = session
+        self.export_dir = export_dir
+        """Where a rollback exports the data it destroys first (None: no export)."""
+        self.state = SessionState()
+        """The console's own fold of the session's events, touched only on the UI thread."""
+        self.shutdown = threading.Event()
+        self.operator = ConsoleOperator(self, session.operator, self.shutdown)
+        self.cancel_token: CancelToken | None = None
+        self.running_workflow: str | None = None
+        self.last_result: WorkflowResult | None = None
+        """The outcome the session ends with: the last workflow's, except that a declined
+        confirmation does not hide what an earlier workflow did."""
+        self.quit_requested = False
+        self.refresh_pending = False
+
+    def get_default_screen(self) -> ConsoleScreen:
+        return ConsoleScreen()
+
+    @property
+    def console_screen(self) -> ConsoleScreen:
+        screen = self.screen_stack[0]
+        assert isinstance(screen, ConsoleScreen)
+        return screen
+
+    def on_mount(self) -> None:
+        # Nothing runs yet (workflows start from this thread), so no event falls between
+        # the copy and the listener.
+        self.state = self.session.state.snapshot()
+        self.session.listeners.append(self.listen)
+        self.call_after_refresh(self.refresh_views)  # once the screen has composed
+
+    def on_unmount(self) -> None:
+        self.shutdown.set()
+        if self.listen in self.session.listeners:
+            self.session.listeners.remove(self.listen)
+
+    # ------------------------------------------------------------------ events in
+
+    def listen(self, event: Event) -> None:
+        """The session's listener: called on any thread, so it only posts."""
+        self.post_message(SessionEvent(event))
+
+    def on_session_event(self, message: SessionEvent) -> None:
+        self.state.apply(message.event)
+        if not self.refresh_pending:
+            self.refresh_pending = True
+            self.set_timer(REFRESH_S, self.refresh_views)
+
+    def refresh_views(self) -> None:
+        self.refresh_pending = False
+        self.console_screen.show(self.state, self.session.log_path)
+
+    # ------------------------------------------------------------------ the checklist
+
+    def toggle_item(self, item: ItemState) -> None:
+        """Tick or untick by hand; items with an action are ticked by its result."""
+        if item.action:
+            workflow = WORKFLOW_OF_ACTION.get(item.action)
+            how = f"press Enter to run {workflow}" if workflow else "it follows the run"
+            self.notify(f"'{item.text[:40]}' is ticked by the result of {item.action}: {how}",
+                        severity="warning")
+            return
+        if item.checked:
+            self.session.toggle_item(item.phase, item.id, False)
+            return
+        if not item.evidence_asked:
+            self.session.toggle_item(item.phase, item.id, True)
+            return
+
+        def tick_with(evidence: str | None) -> None:
+            if evidence:
+                self.session.toggle_item(item.phase, item.id, True, evidence=evidence)
+            else:
+                self.notify(f"not ticked: it needs evidence ({item.evidence_asked})",
+                            severity="warning")
+
+        self.push_screen(PromptScreen(item.text, [],
+                                      f"Evidence: {item.evidence_asked}"), tick_with)
+
+    def run_item(self, item: ItemState) -> None:
+        """Enter on an item: run its action, or tick it when it has none."""
+        if not item.action:
+            self.toggle_item(item)
+            return
+        workflow = WORKFLOW_OF_ACTION.get(item.action)
+        if workflow is None:
+            self.notify(f"'{item.action}' is ticked by the run's result, not run on its own",
+                        severity="information")
+            return
+        self.start_workflow(workflow)
+
+    # ------------------------------------------------------------------ workflows
+
+    @property
+    def busy(self) -> bool:
+        return any(worker.group == "db" and not worker.is_finished for worker in self.workers)
+
+    def start_workflow(self, workflow: str) -> None:
+        if self.busy:
+            self.notify(f"{self.running_workflow} is running: wait for it, or press c to"
+                        " cancel it", severity="warning")
+            return
+        self.cancel_token = CancelToken()
+        self.running_workflow = workflow
+        if workflow in SCRIPT_WORKFLOWS:
+            self.console_screen.show_tab("execution")
+        self.run_workflow(workflow, self.cancel_token)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="db")
+    def run_workflow(self, workflow: str, cancel: CancelToken) -> WorkflowResult:
+        session = self.session
+        if workflow == "check":
+            return session.check()
+        if workflow == "rehearse":
+            return session.rehearse(cancel=cancel)
+        if workflow == "scratch-rehearse":
+            return session.scratch_rehearse()
+        if workflow == "deploy":
+            return session.deploy(self.operator, cancel=cancel, gates=CONSOLE_GATES)
+        if workflow == "validate":
+            return session.validate()
+        if workflow == "rollback":
+            return session.rollback(self.operator, export_dir=self.export_dir, cancel=cancel)
+        raise UsageError(f"unknown workflow {workflow!r}")
+
+    def cancel_running(self) -> None:
+        if not self.busy or self.cancel_token is None:
+            self.notify("nothing is running")
+            return
+        self.cancel_token.cancel()
+        self.notify(f"cancelling {self.running_workflow}: the running statement is"
+                    " cancelled and its transaction rolled back", severity="warning")
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        worker = event.worker
+        if worker.group != "db" or not worker.is_finished:
+            return
+        self.running_workflow = None
+        if event.state == WorkerState.SUCCESS and isinstance(worker.result, WorkflowResult):
+            self.finished(worker.result)
+        elif event.state == WorkerState.ERROR and worker.error is not None:
+            self.failed(worker.error)
+        if self.quit_requested:
+            self.exit(self.exit_code)
+
+    def finished(self, result: WorkflowResult) -> None:
+        if result.outcome != "not_confirmed" or self.last_result is None:
+            self.last_result = result
+        text = f"{result.workflow}: {outcome_text(result.outcome)}"
+        if result.message:
+            text += f" ({result.message})"
+        self.notify(text, severity="information" if result.ok else "error", timeout=8)
+
+    def failed(self, error: BaseException) -> None:
+        """A workflow raised: one line in a modal, never a traceback."""
+        if isinstance(error, ConsoleError):
+            self.push_screen(ErrorScreen("The step stopped", str(error)))
+            return
+        crash = save_crash_report(error)
+        self.push_screen(ErrorScreen(
+            "Internal error",
+            f"internal error: {type(error).__name__}: {error} (this is a bug; details in"
+            f" {crash}); the session and its log are still open"))
+
+    @property
+    def exit_code(self) -> int:
+        return self.last_result.exit_code if self.last_result is not None else 0
+
+    async def action_quit(self) -> None:
+        """Quit; while a step runs, cancel it first and quit when it has stopped."""
+        if self.busy:
+            self.quit_requested = True
+            self.shutdown.set()  # pending questions are declined
+            if self.cancel_token is not None:
+                self.cancel_token.cancel()
+            self.notify("stopping the running step; the console closes when it has",
+                        severity="warning")
+            return
+        self.shutdown.set()
+        self.exit(self.exit_code)
+
+
+def save_crash_report(error: BaseException) -> str:
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("w", prefix="spfp-console-crash-", suffix=".txt",
+                                     delete=False) as f:
+        f.write("".join(traceback.format_exception(error)))
+        return f.name
+
+
+__all__ = ["ConsoleApp", "SessionEvent", "save_crash_report"]
+
+

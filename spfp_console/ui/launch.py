@@ -1,0 +1,69 @@
+"""``spfp-console console`` and ``spfp-console demo`` on a terminal: open, run, close.
+
+The session is opened before the first frame, so a wrong DSN or a bad runbook is one line
+on the terminal (the command line's usual error path), not a screen to dismiss.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import sys
+from pathlib import Path
+
+from spfp_console.deployment import DeploymentSession
+
+
+def default_export_dir(log_dir: Path | None) -> Path:
+    """Where a rollback from the console exports the data it destroys, before asking."""
+    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return (log_dir or Path("deploy-logs")) / f"rollback-export-{stamp}"
+
+
+def run_console(session: DeploymentSession, *, export_dir: Path | None = None) -> int:
+    """Open ``session``, run the console on it, close it with the last workflow's
+    outcome; returns that outcome's exit code."""
+    from spfp_console.ui.app import ConsoleApp
+
+    with session:
+        session.open()
+        app = ConsoleApp(session, export_dir=export_dir or default_export_dir(session.log_dir))
+        app.run()
+        session.close(app.last_result)
+    if session.log_path is not None:
+        signed = f", signed: {session.signature_path}" if session.signature_path else ""
+        print(f"deployment log: {session.log_path}{signed}", file=sys.stderr)
+    return app.exit_code
+
+
+def cmd_console(args: argparse.Namespace) -> int:
+    from spfp_console.runbook import load_runbook
+
+    session = DeploymentSession(
+        runbook=load_runbook(args.runbook),
+        dsn=args.dsn,
+        log_dir=args.log_dir,
+        journal_enabled=not args.no_log,
+        sign_key=args.sign_key,
+        environment=args.environment,
+    )
+    return run_console(session, export_dir=args.export_dir)
+
+
+def cmd_demo_console(args: argparse.Namespace) -> int:
+    """The demo database, then the console on it; the server is stopped on the way out."""
+    import getpass
+
+    from spfp_console.cli.demo import start_demo_database
+    from spfp_console.paths import DEFAULT_RUNBOOK
+    from spfp_console.runbook import load_runbook
+
+    runbook = load_runbook(DEFAULT_RUNBOOK)
+    cluster, dsn = start_demo_database(args.scale, lambda line: print(line, file=sys.stderr))
+    try:
+        session = DeploymentSession(runbook=runbook, dsn=dsn, log_dir=args.log_dir,
+                                    operator=getpass.getuser(), environment="demo")
+        return run_console(session)
+    finally:
+        print("stopping the demo PostgreSQL ...", file=sys.stderr)
+        cluster.stop()

@@ -1,0 +1,1 @@
+"""Widgets of the console, grouped by the pane they render."""

@@ -1,0 +1,110 @@
+"""The execution pane: the run's progress, the live SQL log, the lock the run waits for."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import DataTable, ProgressBar, Static
+
+from spfp_console.session.presentation import describe, duration, file_name, outcome_text
+from spfp_console.session.state import SessionState, StatementRow
+from spfp_console.ui.widgets.status import STATEMENT_MARK, style_of
+
+SQL_LOG_COLUMNS = ("", "where", "statement", "time", "error")
+
+
+def statement_cells(row: StatementRow) -> tuple[Text, str, str, str, Text]:
+    """One row of the SQL log: mark, file:line, first line, duration, error."""
+    mark, style = STATEMENT_MARK.get(row.status, ("?", ""))
+    where = f"{file_name(row.file)}:{row.error_line or row.line}"
+    error = Text("")
+    if row.status == "failed":
+        error = Text(f"{row.sqlstate} {row.message or ''}".strip(), style="bold red")
+    elif row.status == "skipped":
+        error = Text(row.message or "", style="dim")
+    return (Text(mark, style=style), where, row.first_line, duration(row.duration_s), error)
+
+
+class SqlLog(DataTable):
+    """One row per statement of every run of the session, newest at the bottom.
+
+    Rows are added and updated from the folded state, never rebuilt: a refresh costs the
+    statements that changed since the last one.  It follows the newest row unless the
+    operator has scrolled up to read.
+    """
+
+    DEFAULT_CSS = """
+    SqlLog {
+        height: 1fr;
+    }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id, cursor_type="row", zebra_stripes=False)
+        self.shown: list[str] = []
+        """The status each shown row had when it was last drawn."""
+
+    def on_mount(self) -> None:
+        for label in SQL_LOG_COLUMNS:
+            self.add_column(label, key=label or "mark")
+
+    def show(self, statements: list[StatementRow]) -> None:
+        following = self.scroll_y >= self.max_scroll_y - 1
+        for index, row in enumerate(statements):
+            if index < len(self.shown):
+                if self.shown[index] == row.status and row.status != "running":
+                    continue
+                for column, cell in zip(SQL_LOG_COLUMNS, statement_cells(row)):
+                    self.update_cell(str(index), column or "mark", cell)
+                self.shown[index] = row.status
+            else:
+                self.add_row(*statement_cells(row), key=str(index))
+                self.shown.append(row.status)
+        if following and statements:
+            self.move_cursor(row=len(statements) - 1, animate=False)
+
+
+class RunProgress(Vertical):
+    """The current run: what runs, statements done of total, the running statement and
+    the lock it waits for."""
+
+    DEFAULT_CSS = """
+    RunProgress {
+        height: auto;
+    }
+    RunProgress #run-label, RunProgress #run-current {
+        height: 1;
+    }
+    RunProgress #run-lock {
+        height: auto;
+        color: $warning;
+    }
+    """
+
+    def compose(self) -> ComposeResult:
+        yield Static("no script has run in this session yet", id="run-label")
+        yield ProgressBar(total=None, show_eta=False, id="run-bar")
+        yield Static("", id="run-current")
+        yield Static("", id="run-lock")
+
+    def show(self, state: SessionState) -> None:
+        run = state.current_run
+        if run is None:
+            return
+        label = Text.assemble((f"{run.mode} ", "bold"), file_name(run.script),
+                              f" · {run.statements_done}/{run.statements} statements")
+        if run.outcome is not None:
+            label.append(f" · {outcome_text(run.outcome)}",
+                         style="green" if run.ok else "bold red")
+        self.query_one("#run-label", Static).update(label)
+        self.query_one("#run-bar", ProgressBar).update(
+            total=max(run.statements, 1), progress=run.statements_done)
+        current = state.current_statement
+        self.query_one("#run-current", Static).update(
+            Text(f"running {file_name(current.file)}:{current.line} {current.first_line}",
+                 style="cyan", no_wrap=True, overflow="ellipsis")
+            if current is not None else "")
+        lock = describe(state.lock_wait) if state.lock_wait is not None else None
+        self.query_one("#run-lock", Static).update(
+            Text(lock.text.strip(), style=style_of(lock.status)) if lock else "")

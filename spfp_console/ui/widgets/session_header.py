@@ -1,0 +1,51 @@
+"""Two lines that say where the operator is: target, server, environment, log."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Group
+from rich.text import Text
+from textual.widgets import Static
+
+from spfp_console.session.state import SessionState
+
+ENVIRONMENT_STYLE = {
+    "production": "bold white on red",
+    "prod": "bold white on red",
+    "staging": "bold black on yellow",
+}
+"""Production must look different from staging at a glance; anything else is neutral."""
+
+
+class SessionHeader(Static):
+    """Target, server version, Supabase or plain, environment, runbook and log path."""
+
+    DEFAULT_CSS = """
+    SessionHeader {
+        height: 2;
+        background: $panel;
+        padding: 0 1;
+    }
+    """
+
+    def show(self, state: SessionState, log_path: Path | None) -> None:
+        environment = (state.environment or "unlabelled").upper()
+        style = ENVIRONMENT_STYLE.get((state.environment or "").lower(), "bold reverse")
+        version = (state.server_version or "?").split(" ")[0]
+        flavour = {True: "Supabase", False: "plain PostgreSQL"}.get(
+            state.supabase, "PostgreSQL")  # type: ignore[arg-type]
+        mode = "read-only" if state.read_only else "read-write"
+        # The long parts (target, log path) go last: at 80 columns they are cut, not
+        # the environment or the server.
+        first = Text.assemble(
+            (f" {environment} ", style),
+            f" PG {version} · {flavour} · {mode} · ",
+            (state.target or "not connected", "bold"),
+        )
+        log = str(log_path) if log_path is not None else "none (--no-log)"
+        second = Text(f"operator {state.operator or '?'} · runbook {state.runbook_id or '?'}"
+                      f" · log {log}", style="dim")
+        first.no_wrap = second.no_wrap = True
+        first.overflow = second.overflow = "ellipsis"
+        self.update(Group(first, second))
