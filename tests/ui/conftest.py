@@ -8,19 +8,9 @@ from typing import Any
 
 import pytest
 
+from console_kit import open_session
+
 from spfp_console.deployment import DeploymentSession
-from spfp_console.paths import DEFAULT_RUNBOOK
-from spfp_console.runbook import load_runbook
-
-
-OPERATOR = "alice"
-
-
-def open_session(db: Any, log_dir: Path) -> DeploymentSession:
-    session = DeploymentSession(runbook=load_runbook(DEFAULT_RUNBOOK), dsn=db.dsn,
-                                log_dir=log_dir, operator=OPERATOR, environment="staging")
-    session.open()
-    return session
 
 
 @pytest.fixture

@@ -2,7 +2,28 @@
 
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
 from typing import Any
+
+from spfp_console.deployment import DeploymentSession
+from spfp_console.paths import DEFAULT_RUNBOOK
+from spfp_console.runbook import load_runbook
+from spfp_console.runbook.model import ScriptRef
+
+OPERATOR = "alice"
+
+
+def open_session(db: Any, log_dir: Path, *, migration: Path | None = None) -> DeploymentSession:
+    """An opened session of the SPFP runbook on ``db`` (its migration replaced, if given)."""
+    runbook = load_runbook(DEFAULT_RUNBOOK)
+    if migration is not None:
+        runbook = dataclasses.replace(
+            runbook, scripts={**runbook.scripts, "migration": ScriptRef("migration", migration)})
+    session = DeploymentSession(runbook=runbook, dsn=db.dsn, log_dir=log_dir,
+                                operator=OPERATOR, environment="staging")
+    session.open()
+    return session
 
 
 # ---------------------------------------------------------------------- driving the app

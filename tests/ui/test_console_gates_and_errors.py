@@ -1,0 +1,83 @@
+"""Gates and overrides, a failing statement, and a database error in a worker."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from console_kit import open_session, settle, sql_log_rows, type_text, wait_for_screen
+
+from spfp_console.events import OverrideRecorded
+from spfp_console.ui.app import ConsoleApp
+from spfp_console.ui.screens.questions import ErrorScreen, PromptScreen, TypedConfirmScreen
+
+BROKEN_SQL = Path(__file__).resolve().parent.parent / "fixtures" / "broken_migration.sql"
+AUDIT_TABLE = "SELECT to_regclass('public.automation_permissions_audit') IS NOT NULL"
+
+
+async def test_closed_gates_refuse_and_an_override_records_its_reason(base_db, base_session):
+    app = ConsoleApp(base_session)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("r")  # nothing ticked, nothing rehearsed
+        prompt = await wait_for_screen(app, pilot, PromptScreen)
+        assert prompt.title_text == "The checklist gate is closed"
+        assert any("pre-deployment/create-backup" in line for line in prompt.lines)
+        await pilot.press("escape")  # no reason: stop there
+        await settle(app, pilot)
+        assert app.last_result.outcome == "refused_by_gate"
+        assert base_db.scalar(AUDIT_TABLE) is False
+
+        await pilot.press("r")
+        await wait_for_screen(app, pilot, PromptScreen)
+        await type_text(pilot, "dry run on staging")
+        await pilot.press("enter")
+        prompt = await wait_for_screen(app, pilot, PromptScreen)  # the next gate
+        assert prompt.title_text == "The rehearsal gate is closed"
+        await type_text(pilot, "rehearsed yesterday")
+        await pilot.press("enter")
+        await wait_for_screen(app, pilot, TypedConfirmScreen)
+        await pilot.press("escape")  # and then declined
+        await settle(app, pilot)
+        assert app.state.workflows[-1].outcome == "not_confirmed"
+        assert base_db.scalar(AUDIT_TABLE) is False
+        overrides = [d for d in app.state.decisions if isinstance(d, OverrideRecorded)]
+        assert [(o.what.split(":")[0], o.reason, o.who) for o in overrides] == [
+            ("checklist", "dry run on staging", "alice"),
+            ("rehearsal", "rehearsed yesterday", "alice"),
+        ]
+
+
+async def test_a_failing_statement_shows_its_sqlstate_and_line(base_db, tmp_path):
+    runbook_session = open_session(base_db, tmp_path, migration=BROKEN_SQL)
+    app = ConsoleApp(runbook_session)
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(app, pilot)
+            await pilot.press("h")
+            await settle(app, pilot)
+            assert app.last_result.outcome == "rehearsal_failed"
+            failed = [row for row in sql_log_rows(app) if row[0] == "✘"]
+            assert [(row[1], row[4].split()[0]) for row in failed] == [
+                ("broken_migration.sql:13", "42601"),
+                ("broken_migration.sql:18", "42703"),
+                ("broken_migration.sql:24", "42883"),
+            ]
+            assert "marketing_posts" in failed[1][4] or "deleted_at" in failed[1][4]
+    finally:
+        runbook_session.close()
+
+
+async def test_a_database_error_in_a_worker_is_one_line_in_a_modal(base_db, base_session):
+    app = ConsoleApp(base_session)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        pid = base_session.conn.info.backend_pid
+        base_db.scalar("SELECT pg_terminate_backend(%s)", (pid,))
+        await pilot.press("v")
+        await settle(app, pilot)
+        error = await wait_for_screen(app, pilot, ErrorScreen)
+        assert error.message.startswith("validation: lost the database connection")
+        assert "\n" not in error.message and "Traceback" not in error.message
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, ErrorScreen)
