@@ -93,11 +93,13 @@ def checklist_prompts(app: Any) -> list[str]:
     return [str(checklist.get_option_at_index(i).prompt) for i in range(checklist.option_count)]
 
 
-def sql_log_rows(app: Any) -> list[list[str]]:
+def sql_log_rows(app: Any, *, headings: bool = False) -> list[list[str]]:
+    """The SQL log's statement rows (or only its run headings) as the table holds them."""
     from spfp_console.ui.widgets.execution import SqlLog
 
     table = app.screen_stack[0].query_one(SqlLog)
-    return [[str(cell) for cell in table.get_row_at(i)] for i in range(table.row_count)]
+    rows = [[str(cell) for cell in table.get_row_at(i)] for i in range(table.row_count)]
+    return [row for row in rows if (row[0] == "▶") == headings]
 
 
 def result_tables(app: Any) -> dict[tuple[str, str], list[list[str]]]:

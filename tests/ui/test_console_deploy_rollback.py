@@ -71,7 +71,10 @@ async def test_deploy_validate_and_roll_back_from_the_console(base_db, base_sess
         assert run.mode == "run" and run.statements_done == run.statements
         assert len(rows) == rehearsed + run.statements
         assert {row[0] for row in rows} == {"✔", "-"}
-        assert rows[-1][1].startswith("20260216_database_optimizations.sql:")
+        assert rows[-1][1].startswith(":")
+        assert [row[2] for row in sql_log_rows(app, headings=True)] == [
+            "rehearse 20260216_database_optimizations.sql",
+            "run 20260216_database_optimizations.sql"]
         for item_id in ("run-migration", "wait-for-completion", "success-message"):
             assert app.state.item("execution", item_id).checked, item_id
         tables = result_tables(app)
@@ -115,6 +118,7 @@ async def test_deploy_validate_and_roll_back_from_the_console(base_db, base_sess
         assert base_db.scalar(AUDIT_TABLE) is False
         assert app.state.item("rollback", "run-rollback").checked
         assert export_dir.is_dir()
+        assert sql_log_rows(app, headings=True)[-1][2] == "run 20260216_rollback.sql"
 
     base_session.close(app.last_result)
     assert verify_log(base_session.log_path).ok

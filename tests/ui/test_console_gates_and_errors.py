@@ -58,10 +58,12 @@ async def test_a_failing_statement_shows_its_sqlstate_and_line(base_db, tmp_path
             assert app.last_result.outcome == "rehearsal_failed"
             failed = [row for row in sql_log_rows(app) if row[0] == "✘"]
             assert [(row[1], row[4].split()[0]) for row in failed] == [
-                ("broken_migration.sql:13", "42601"),
-                ("broken_migration.sql:18", "42703"),
-                ("broken_migration.sql:24", "42883"),
+                (":13", "42601"),
+                (":18", "42703"),
+                (":24", "42883"),
             ]
+            assert sql_log_rows(app, headings=True) == [
+                ["▶", "run 1", "rehearse broken_migration.sql", "", ""]]
             assert "marketing_posts" in failed[1][4] or "deleted_at" in failed[1][4]
     finally:
         runbook_session.close()

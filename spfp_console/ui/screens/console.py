@@ -92,7 +92,7 @@ class ConsoleScreen(Screen[None]):
         if phase is not None:
             self.query_one(Checklist).show(phase)
         self.query_one(RunProgress).show(state)
-        self.query_one(SqlLog).show(state.statements)
+        self.query_one(SqlLog).show(state.statements, state.runs)
         self.query_one(ResultsPane).show(state.tables, state.findings)
 
     @on(OptionList.OptionHighlighted, "#phases")

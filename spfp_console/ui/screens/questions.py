@@ -59,6 +59,11 @@ class TypedConfirmScreen(ModalScreen[str]):
     TypedConfirmScreen .buttons {
         height: auto;
         align-horizontal: center;
+        margin-top: 1;
+    }
+    TypedConfirmScreen #impact {
+        height: auto;
+        max-height: 9;
     }
     TypedConfirmScreen Button {
         margin: 0 2;
@@ -78,10 +83,12 @@ class TypedConfirmScreen(ModalScreen[str]):
             with VerticalScroll(id="summary"):
                 yield Static(summary_text(self.request.summary))
             yield Label(f"Type {self.request.expected!r} to confirm:")
-            yield Input(placeholder=self.request.expected, id="typed")
+            # Compact widgets: at 80x24 the whole dialog, buttons included, must fit.
+            yield Input(placeholder=self.request.expected, id="typed", compact=True)
             with Horizontal(classes="buttons"):
-                yield Button("Cancel", id="cancel")
-                yield Button(self.action_label, id="confirm", variant="error", disabled=True)
+                yield Button("Cancel", id="cancel", compact=True)
+                yield Button(self.action_label, id="confirm", variant="error", disabled=True,
+                             compact=True)
 
     def compose_details(self) -> ComposeResult:
         return iter(())
@@ -123,15 +130,15 @@ class RollbackConfirmScreen(TypedConfirmScreen):
         if not items:
             return
         table: DataTable = DataTable(cursor_type="none", id="impact")
-        table.add_columns("drops", "what is lost", "rows")
+        # The count before the long description: at 80 columns the text is what gets cut.
+        table.add_columns("drops", "rows", "what is lost")
         for item in items:
             where = f"{item.table}.{item.column}" if item.column else f"{item.table} (table)"
             count = "-" if item.count is None else str(item.count)
-            table.add_row(where, item.what, Text(count, style="bold red" if item.count else ""))
+            table.add_row(where, Text(count, style="bold red" if item.count else "",
+                                      justify="right"), item.what)
         yield Static(Text("Data that would be lost", style="bold"))
         yield table
-        if self.request.exported_to:
-            yield Static(f"exported first to {self.request.exported_to}")
 
 
 class PromptScreen(ModalScreen[str | None]):
@@ -171,11 +178,12 @@ class PromptScreen(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical() as box:
             box.border_title = self.title_text
-            with VerticalScroll(id="lines"):
-                yield Static(Text("\n".join(self.lines),
-                                  style="bold red" if self.alarming else ""))
+            if self.lines:
+                with VerticalScroll(id="lines"):
+                    yield Static(Text("\n".join(self.lines),
+                                      style="bold red" if self.alarming else ""))
             yield Label(self.label)
-            yield Input(id="answer")
+            yield Input(id="answer", compact=True)
             yield Static(Text("Enter: done · Escape: cancel", style="dim"))
 
     def on_mount(self) -> None:
@@ -220,7 +228,7 @@ class ErrorScreen(ModalScreen[None]):
         with Vertical() as box:
             box.border_title = self.title_text
             yield Static(Text(self.message, style="bold"), id="error-message")
-            yield Button("OK", id="ok", variant="primary")
+            yield Button("OK", id="ok", variant="primary", compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#ok", Button).focus()

@@ -8,16 +8,17 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, ProgressBar, Static
 
 from spfp_console.session.presentation import describe, duration, file_name, outcome_text
-from spfp_console.session.state import SessionState, StatementRow
+from spfp_console.session.state import RunState, SessionState, StatementRow
 from spfp_console.ui.widgets.status import STATEMENT_MARK, style_of
 
-SQL_LOG_COLUMNS = ("", "where", "statement", "time", "error")
+SQL_LOG_COLUMNS = ("", "line", "statement", "time", "error")
 
 
 def statement_cells(row: StatementRow) -> tuple[Text, str, str, str, Text]:
     """One row of the SQL log: mark, file:line, first line, duration, error."""
     mark, style = STATEMENT_MARK.get(row.status, ("?", ""))
-    where = f"{file_name(row.file)}:{row.error_line or row.line}"
+    # The file is on the run's heading row; the line (the failing one, for an error) here.
+    where = f":{row.error_line or row.line}"
     error = Text("")
     if row.status == "failed":
         error = Text(f"{row.sqlstate} {row.message or ''}".strip(), style="bold red")
@@ -43,13 +44,14 @@ class SqlLog(DataTable):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, cursor_type="row", zebra_stripes=False)
         self.shown: list[str] = []
-        """The status each shown row had when it was last drawn."""
+        """The status each statement row had when it was last drawn."""
+        self.runs_shown = 0
 
     def on_mount(self) -> None:
         for label in SQL_LOG_COLUMNS:
             self.add_column(label, key=label or "mark")
 
-    def show(self, statements: list[StatementRow]) -> None:
+    def show(self, statements: list[StatementRow], runs: list[RunState]) -> None:
         following = self.scroll_y >= self.max_scroll_y - 1
         for index, row in enumerate(statements):
             if index < len(self.shown):
@@ -58,11 +60,17 @@ class SqlLog(DataTable):
                 for column, cell in zip(SQL_LOG_COLUMNS, statement_cells(row)):
                     self.update_cell(str(index), column or "mark", cell)
                 self.shown[index] = row.status
-            else:
-                self.add_row(*statement_cells(row), key=str(index))
-                self.shown.append(row.status)
-        if following and statements:
-            self.move_cursor(row=len(statements) - 1, animate=False)
+                continue
+            while self.runs_shown < min(row.run, len(runs)):
+                run = runs[self.runs_shown]
+                self.runs_shown += 1
+                self.add_row(Text("▶", style="bold"), Text(f"run {run.number}", style="bold"),
+                             Text(f"{run.mode} {file_name(run.script)}", style="bold"), "", "",
+                             key=f"run-{run.number}")
+            self.add_row(*statement_cells(row), key=str(index))
+            self.shown.append(row.status)
+        if following and self.row_count:
+            self.move_cursor(row=self.row_count - 1, animate=False)
 
 
 class RunProgress(Vertical):
@@ -73,7 +81,10 @@ class RunProgress(Vertical):
     RunProgress {
         height: auto;
     }
-    RunProgress #run-label, RunProgress #run-current {
+    RunProgress #run-label {
+        height: auto;
+    }
+    RunProgress #run-current {
         height: 1;
     }
     RunProgress #run-lock {

@@ -49,7 +49,6 @@ class ResultsPane(VerticalScroll):
     }
     ResultsPane DataTable {
         height: auto;
-        max-height: 16;
     }
     ResultsPane #findings {
         height: auto;
