@@ -6,6 +6,8 @@ from pathlib import Path
 
 from console_kit import open_session, settle, sql_log_rows, type_text, wait_for_screen
 
+from textual.widgets import Static
+
 from spfp_console.events import OverrideRecorded
 from spfp_console.ui.app import ConsoleApp
 from spfp_console.ui.screens.questions import ErrorScreen, PromptScreen, TypedConfirmScreen
@@ -62,6 +64,8 @@ async def test_a_failing_statement_shows_its_sqlstate_and_line(base_db, tmp_path
                 (":18", "42703"),
                 (":24", "42883"),
             ]
+            label = str(app.screen.query_one("#run-label", Static).content)
+            assert label.endswith("rehearsed: 4 ok, 3 failed, 2 skipped"), label
             assert sql_log_rows(app, headings=True) == [
                 ["▶", "run 1", "rehearse broken_migration.sql", "", ""]]
             assert "marketing_posts" in failed[1][4] or "deleted_at" in failed[1][4]

@@ -7,11 +7,18 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import DataTable, ProgressBar, Static
 
-from spfp_console.session.presentation import describe, duration, file_name, outcome_text
+from spfp_console.session.presentation import (
+    describe,
+    duration,
+    file_name,
+    first_sql_line,
+    outcome_text,
+)
 from spfp_console.session.state import RunState, SessionState, StatementRow
 from spfp_console.ui.widgets.status import STATEMENT_MARK, style_of
 
 SQL_LOG_COLUMNS = ("", "line", "statement", "time", "error")
+STATEMENT_WIDTH = 44
 
 
 def statement_cells(row: StatementRow) -> tuple[Text, str, str, str, Text]:
@@ -24,7 +31,9 @@ def statement_cells(row: StatementRow) -> tuple[Text, str, str, str, Text]:
         error = Text(f"{row.sqlstate} {row.message or ''}".strip(), style="bold red")
     elif row.status == "skipped":
         error = Text(row.message or "", style="dim")
-    return (Text(mark, style=style), where, row.first_line, duration(row.duration_s), error)
+    # A short statement column leaves the width to the error, which matters more.
+    return (Text(mark, style=style), where, first_sql_line(row.sql, STATEMENT_WIDTH),
+            duration(row.duration_s), error)
 
 
 class SqlLog(DataTable):
@@ -105,9 +114,14 @@ class RunProgress(Vertical):
             return
         label = Text.assemble((f"{run.mode} ", "bold"), file_name(run.script),
                               f" · {run.statements_done}/{run.statements} statements")
-        if run.outcome is not None:
-            label.append(f" · {outcome_text(run.outcome)}",
-                         style="green" if run.ok else "bold red")
+        if run.outcome is not None and run.ok:
+            label.append(f" · {outcome_text(run.outcome)}", style="green")
+        elif run.outcome is not None:
+            # A rehearsal with failures still has the outcome "rehearsed": the counts say
+            # what went wrong (as the presentation's run line does).
+            skipped = f", {run.statements_skipped} skipped" if run.statements_skipped else ""
+            label.append(f" · {run.outcome}: {run.statements_ok} ok,"
+                         f" {run.statements_failed} failed{skipped}", style="bold red")
         self.query_one("#run-label", Static).update(label)
         self.query_one("#run-bar", ProgressBar).update(
             total=max(run.statements, 1), progress=run.statements_done)

@@ -79,6 +79,7 @@ class ResultsPane(VerticalScroll):
             else:
                 self.mount(Static(Text("Findings\n", style="bold") + text, id="findings"),
                            before=0)
+        first_changed: Static | None = None
         for key, table in tables.items():
             if self.shown.get(key) is table:
                 continue
@@ -95,3 +96,9 @@ class ResultsPane(VerticalScroll):
                 widget.clear()
                 self.titles[key].update(table_title(table))
             widget.add_rows(table_rows(table))
+            first_changed = first_changed or self.titles[key]
+        if first_changed is not None:
+            # What the last step produced is what the operator looks for (the preflight's
+            # tables come first and are long).
+            self.call_after_refresh(self.scroll_to_widget, first_changed, top=True,
+                                    animate=False)
