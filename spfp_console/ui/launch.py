@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from spfp_console.deployment import DeploymentSession
+from spfp_console.errors import UsageError
 
 
 def default_export_dir(log_dir: Path | None) -> Path:
@@ -36,11 +37,20 @@ def run_console(session: DeploymentSession, *, export_dir: Path | None = None) -
     return app.exit_code
 
 
+def require_terminal() -> None:
+    """The console draws on stdout and reads keys from stdin: both must be a terminal."""
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise UsageError("the console needs a terminal (stdin and stdout); without one use"
+                         " the headless commands: check, rehearse, run, validate, rollback")
+
+
 def cmd_console(args: argparse.Namespace) -> int:
     from spfp_console.runbook import load_runbook
 
+    runbook = load_runbook(args.runbook)  # a bad runbook is worth saying first
+    require_terminal()
     session = DeploymentSession(
-        runbook=load_runbook(args.runbook),
+        runbook=runbook,
         dsn=args.dsn,
         log_dir=args.log_dir,
         journal_enabled=not args.no_log,

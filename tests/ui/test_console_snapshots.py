@@ -1,0 +1,94 @@
+"""Snapshot tests of the dialogs at 80x24 and 120x40 (pytest-textual-snapshot).
+
+The dialogs render a ConfirmationRequest (and, for the rollback, the engine's impact
+report), so they can be shown with fixed data: no database, nothing random.  The main
+screen shows the target's socket path, port and clock, which differ per run of the test
+cluster; it is covered by the Pilot tests and `screenshots/make_console_screenshots.py`.
+Update after a deliberate change: ``pytest tests/ui/test_console_snapshots.py
+--snapshot-update``, then look at the SVGs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from textual.app import App
+
+from spfp_console.engine.rollback_impact import AtRisk, RollbackImpact
+from spfp_console.session.operator import ConfirmationRequest
+from spfp_console.ui.screens.questions import (
+    PromptScreen,
+    RollbackConfirmScreen,
+    TypedConfirmScreen,
+)
+
+RUN_REQUEST = ConfirmationRequest(
+    action="run",
+    title="Run 20260216_database_optimizations.sql on postgres@db.staging:5432/postgres"
+          " in one transaction",
+    expected="postgres",
+    summary=(
+        "current state: not applied",
+        "held until COMMIT: automation_permissions_audit ACCESS EXCLUSIVE (reads and"
+        " writes wait), sent_atas ACCESS EXCLUSIVE (reads and writes wait)",
+        "creates: 20 indexes, 6 columns, 6 views, 1 table, 1 function, 1 trigger",
+    ),
+)
+
+IMPACT = RollbackImpact(items=[
+    AtRisk("public", "automation_permissions_audit", None, "every row (the table is dropped)",
+           412),
+    AtRisk("public", "sent_atas", "deleted_at", "non-null values (soft-deleted rows)", 37),
+    AtRisk("public", "operational_tasks", "deleted_at", "non-null values (soft-deleted rows)",
+           5),
+    AtRisk("public", "marketing_posts", "deleted_at", "non-null values (soft-deleted rows)",
+           0),
+], total=454)
+
+ROLLBACK_REQUEST = ConfirmationRequest(
+    action="rollback",
+    title="Roll back 20260216_database_optimizations on postgres@db.staging:5432/postgres",
+    expected="rollback postgres",
+    summary=("destroys 454 rows/values",
+             "exported 3 file(s) to deploy-logs/rollback-export-20260216T103200Z"),
+    impact=IMPACT,
+    exported_to="deploy-logs/rollback-export-20260216T103200Z",
+)
+
+
+class DialogHost(App[Any]):
+    """An empty app that shows one dialog, as the console pushes it."""
+
+    def __init__(self, screen_factory: Any) -> None:
+        super().__init__()
+        self.screen_factory = screen_factory
+
+    def on_mount(self) -> None:
+        self.push_screen(self.screen_factory())
+
+
+SIZES = [(80, 24), (120, 40)]
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_run_confirmation(snap_compare, size):
+    assert snap_compare(DialogHost(lambda: TypedConfirmScreen(RUN_REQUEST)),
+                        terminal_size=size)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_rollback_dialog_with_a_wrong_name_typed(snap_compare, size):
+    assert snap_compare(DialogHost(lambda: RollbackConfirmScreen(ROLLBACK_REQUEST)),
+                        press=["shift+tab", *"rollback", "space", *"prod"],
+                        terminal_size=size)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_override_reason(snap_compare, size):
+    reasons = ["required item not ticked: pre-deployment/create-backup",
+               "required item not ticked: pre-deployment/approvals"]
+    assert snap_compare(DialogHost(lambda: PromptScreen(
+        "The checklist gate is closed", reasons,
+        "Type why you go past it (recorded in the log), or Escape to stop:", alarming=True)),
+        terminal_size=size)
