@@ -1,11 +1,19 @@
-"""Gates and overrides, a failing statement, and a database error in a worker."""
+"""Gates and overrides, a failing statement, cancelling a running statement, a database
+error in a worker, the key panel."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
-from console_kit import open_session, settle, sql_log_rows, type_text, wait_for_screen
-
+from console_kit import (
+    open_session,
+    settle,
+    sql_log_rows,
+    type_text,
+    wait_for_screen,
+    wait_until,
+)
 from textual.widgets import Static
 
 from spfp_console.events import OverrideRecorded
@@ -87,3 +95,43 @@ async def test_a_database_error_in_a_worker_is_one_line_in_a_modal(base_db, base
         await pilot.press("escape")
         await pilot.pause()
         assert not isinstance(app.screen, ErrorScreen)
+
+
+SLOW_SQL = Path(__file__).resolve().parent.parent / "fixtures" / "slow_migration.sql"
+
+
+async def test_c_cancels_the_running_statement_and_nothing_changes(base_db, tmp_path):
+    session = open_session(base_db, tmp_path, migration=SLOW_SQL)
+    app = ConsoleApp(session)
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(app, pilot)
+            await pilot.press("h")
+            await wait_until(pilot, lambda: app.state.current_statement is not None
+                             and "pg_sleep" in app.state.current_statement.sql)
+            # the running statement is on screen while it runs
+            current = str(app.screen.query_one("#run-current", Static).content)
+            assert "pg_sleep(10)" in current
+            started = time.monotonic()
+            await pilot.press("c")
+            await settle(app, pilot)
+            assert time.monotonic() - started < 5  # pg_sleep(10) did not run to its end
+            assert app.state.current_run.outcome == "cancelled"
+            assert app.last_result.outcome == "cancelled"
+            assert base_db.scalar(
+                "SELECT count(*) FROM information_schema.columns"
+                " WHERE table_name = 'sent_atas' AND column_name = 'deleted_at'") == 0
+    finally:
+        session.close()
+
+
+async def test_f1_shows_every_binding_and_hides_it_again(base_session):
+    app = ConsoleApp(base_session)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("f1")
+        await pilot.pause()
+        assert app.screen.query("HelpPanel")
+        await pilot.press("f1")
+        await pilot.pause()
+        assert not app.screen.query("HelpPanel")

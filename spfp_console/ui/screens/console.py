@@ -15,6 +15,7 @@ switches with 1, 2, 3.  (A wide layout showing all three panes at once is the ne
 | c | cancel the running statement |
 | 1 2 3 | runbook, execution, results |
 | q, ctrl+q | quit (cancels a running step first) |
+| f1, ? | the key panel: every binding |
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ class ConsoleScreen(Screen[None]):
         Binding("2", "tab('execution')", "execution", show=False, id="console.tab-execution"),
         Binding("3", "tab('results')", "results", show=False, id="console.tab-results"),
         Binding("q", "app.quit", "quit", id="console.quit"),
+        Binding("f1,question_mark", "toggle_help", "help", show=False, id="console.help"),
     ]
 
     @property
@@ -114,6 +116,13 @@ class ConsoleScreen(Screen[None]):
 
     def action_cancel(self) -> None:
         self.console.cancel_running()
+
+    def action_toggle_help(self) -> None:
+        """Every binding of the focused widget and the screen, in Textual's key panel."""
+        if self.query("HelpPanel"):
+            self.app.action_hide_help_panel()
+        else:
+            self.app.action_show_help_panel()
 
     def action_tab(self, tab: str) -> None:
         self.show_tab(tab)

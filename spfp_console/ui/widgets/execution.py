@@ -55,6 +55,8 @@ class SqlLog(DataTable):
         self.shown: list[str] = []
         """The status each statement row had when it was last drawn."""
         self.runs_shown = 0
+        self.settled = 0
+        """Statement rows before this index are final (drawn with a final status)."""
 
     def on_mount(self) -> None:
         for label in SQL_LOG_COLUMNS:
@@ -62,24 +64,32 @@ class SqlLog(DataTable):
 
     def show(self, statements: list[StatementRow], runs: list[RunState]) -> None:
         following = self.scroll_y >= self.max_scroll_y - 1
-        for index, row in enumerate(statements):
-            if index < len(self.shown):
-                if self.shown[index] == row.status and row.status != "running":
-                    continue
+        # Rows before the first still running one never change again: start there, so a
+        # refresh costs what changed, not the whole log.
+        for index in range(self.settled, len(statements)):
+            row = statements[index]
+            if index >= len(self.shown):
+                self._add_run_headings(row.run, runs)
+                self.add_row(*statement_cells(row), key=str(index))
+                self.shown.append(row.status)
+            elif self.shown[index] != row.status or row.status == "running":
                 for column, cell in zip(SQL_LOG_COLUMNS, statement_cells(row)):
                     self.update_cell(str(index), column or "mark", cell)
                 self.shown[index] = row.status
-                continue
-            while self.runs_shown < min(row.run, len(runs)):
-                run = runs[self.runs_shown]
-                self.runs_shown += 1
-                self.add_row(Text("▶", style="bold"), Text(f"run {run.number}", style="bold"),
-                             Text(f"{run.mode} {file_name(run.script)}", style="bold"), "", "",
-                             key=f"run-{run.number}")
-            self.add_row(*statement_cells(row), key=str(index))
-            self.shown.append(row.status)
+            if index == self.settled and row.status != "running":
+                self.settled += 1
         if following and self.row_count:
             self.move_cursor(row=self.row_count - 1, animate=False)
+
+
+    def _add_run_headings(self, run_number: int, runs: list[RunState]) -> None:
+        """A heading row for each run up to this statement's: which script, which mode."""
+        while self.runs_shown < min(run_number, len(runs)):
+            run = runs[self.runs_shown]
+            self.runs_shown += 1
+            self.add_row(Text("▶", style="bold"), Text(f"run {run.number}", style="bold"),
+                         Text(f"{run.mode} {file_name(run.script)}", style="bold"), "", "",
+                         key=f"run-{run.number}")
 
 
 class RunProgress(Vertical):
