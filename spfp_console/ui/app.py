@@ -10,9 +10,12 @@ repaint thousands of times.
 
 from __future__ import annotations
 
+import asyncio
+import signal
 import threading
 import traceback
 from pathlib import Path
+from typing import Any
 
 
 from textual import work
@@ -87,6 +90,12 @@ class ConsoleApp(App[int]):
         confirmation does not hide what an earlier workflow did."""
         self.quit_requested = False
         self.refresh_pending = False
+        self.hung_up: str | None = None
+        """The signal (SIGHUP, SIGTERM) that ended the console, if one did."""
+        self.idle = threading.Event()
+        """Set while no workflow runs: the session may be closed only then."""
+        self.idle.set()
+        self._previous_handlers: dict[signal.Signals, Any] = {}
 
     def get_default_screen(self) -> ConsoleScreen:
         return ConsoleScreen()
@@ -103,11 +112,40 @@ class ConsoleApp(App[int]):
         self.state = self.session.state.snapshot()
         self.session.listeners.append(self.listen)
         self.call_after_refresh(self.refresh_views)  # once the screen has composed
+        self._handle_hangup()
 
     def on_unmount(self) -> None:
         self.shutdown.set()
         if self.listen in self.session.listeners:
             self.session.listeners.remove(self.listen)
+        loop = asyncio.get_running_loop()
+        for sig, previous in self._previous_handlers.items():
+            loop.remove_signal_handler(sig)
+            if previous is not None:  # None: set outside Python, nothing to restore
+                signal.signal(sig, previous)
+
+    def _handle_hangup(self) -> None:
+        """SIGHUP (the SSH link dropped) and SIGTERM end the console the way q does: the
+        running statement is cancelled, the worker ends, then the app, so the session is
+        closed with the true outcome instead of dying mid-statement."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGHUP, signal.SIGTERM):
+            try:
+                previous = signal.getsignal(sig)
+                loop.add_signal_handler(sig, self.hang_up, sig.name)
+            except (NotImplementedError, RuntimeError, ValueError):  # not the main thread
+                continue
+            self._previous_handlers[sig] = previous
+
+    def hang_up(self, name: str) -> None:
+        self.hung_up = name
+        self.shutdown.set()
+        if self.busy:
+            self.quit_requested = True
+            if self.cancel_token is not None:
+                self.cancel_token.cancel()
+            return
+        self.exit(self.exit_code)
 
     # ------------------------------------------------------------------ events in
 
@@ -179,10 +217,17 @@ class ConsoleApp(App[int]):
         self.running_workflow = workflow
         if workflow in SCRIPT_WORKFLOWS:
             self.console_screen.show_tab("execution")
+        self.idle.clear()
         self.run_workflow(workflow, self.cancel_token)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="db")
     def run_workflow(self, workflow: str, cancel: CancelToken) -> WorkflowResult:
+        try:
+            return self._workflow(workflow, cancel)
+        finally:
+            self.idle.set()
+
+    def _workflow(self, workflow: str, cancel: CancelToken) -> WorkflowResult:
         session = self.session
         if workflow == "check":
             return session.check()
@@ -197,6 +242,17 @@ class ConsoleApp(App[int]):
         if workflow == "rollback":
             return session.rollback(self.operator, export_dir=self.export_dir, cancel=cancel)
         raise UsageError(f"unknown workflow {workflow!r}")
+
+    def stop_workflow(self) -> None:
+        """Cancel the running workflow (declining its questions) and wait until it has
+        ended: the session's connection and log must not close under a worker.  Called
+        on the way out, also when the app itself failed."""
+        if self.idle.is_set():
+            return
+        self.shutdown.set()
+        if self.cancel_token is not None:
+            self.cancel_token.cancel()
+        self.idle.wait()
 
     def cancel_running(self) -> None:
         if not self.busy or self.cancel_token is None:

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from spfp_console.deployment import DeploymentSession
-from spfp_console.errors import UsageError
+from spfp_console.errors import EXIT_INTERRUPTED, EXIT_OK, UsageError
 
 
 def default_export_dir(log_dir: Path | None) -> Path:
@@ -29,12 +29,25 @@ def run_console(session: DeploymentSession, *, export_dir: Path | None = None) -
     with session:
         session.open()
         app = ConsoleApp(session, export_dir=export_dir or default_export_dir(session.log_dir))
-        app.run()
+        try:
+            app.run()
+        finally:
+            app.stop_workflow()
         session.close(app.last_result)
     if session.log_path is not None:
         signed = f", signed: {session.signature_path}" if session.signature_path else ""
-        print(f"deployment log: {session.log_path}{signed}", file=sys.stderr)
+        say(f"deployment log: {session.log_path}{signed}")
+    if app.hung_up and app.exit_code == EXIT_OK:
+        return EXIT_INTERRUPTED
     return app.exit_code
+
+
+def say(message: str) -> None:
+    """A line on stderr, tolerating a terminal that is already gone (after SIGHUP)."""
+    try:
+        print(message, file=sys.stderr)
+    except OSError:
+        pass
 
 
 def require_terminal() -> None:
@@ -69,11 +82,11 @@ def cmd_demo_console(args: argparse.Namespace) -> int:
     from spfp_console.runbook import load_runbook
 
     runbook = load_runbook(DEFAULT_RUNBOOK)
-    cluster, dsn = start_demo_database(args.scale, lambda line: print(line, file=sys.stderr))
+    cluster, dsn = start_demo_database(args.scale, say)
     try:
         session = DeploymentSession(runbook=runbook, dsn=dsn, log_dir=args.log_dir,
                                     operator=getpass.getuser(), environment="demo")
         return run_console(session)
     finally:
-        print("stopping the demo PostgreSQL ...", file=sys.stderr)
+        say("stopping the demo PostgreSQL ...")
         cluster.stop()

@@ -3,6 +3,8 @@ error in a worker, the key panel."""
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from pathlib import Path
 
@@ -17,6 +19,7 @@ from console_kit import (
 from textual.widgets import Static
 
 from spfp_console.events import OverrideRecorded
+from spfp_console.journal.verify import verify_log
 from spfp_console.ui.app import ConsoleApp
 from spfp_console.ui.screens.questions import ErrorScreen, PromptScreen, TypedConfirmScreen
 
@@ -135,3 +138,28 @@ async def test_f1_shows_every_binding_and_hides_it_again(base_session):
         await pilot.press("f1")
         await pilot.pause()
         assert not app.screen.query("HelpPanel")
+
+
+async def test_a_hangup_mid_run_cancels_it_and_the_log_ends_with_the_truth(base_db, tmp_path):
+    session = open_session(base_db, tmp_path, migration=SLOW_SQL)
+    app = ConsoleApp(session)
+    before = signal.getsignal(signal.SIGHUP)
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(app, pilot)
+            assert signal.getsignal(signal.SIGHUP) is not before
+            await pilot.press("h")
+            await wait_until(pilot, lambda: app.state.current_statement is not None
+                             and "pg_sleep" in app.state.current_statement.sql)
+            os.kill(os.getpid(), signal.SIGHUP)  # the SSH link drops
+            await wait_until(pilot, lambda: app.return_code is not None, timeout=10)
+        assert app.hung_up == "SIGHUP"
+        assert app.idle.is_set()  # the worker ended before the app did
+        assert app.last_result.outcome == "cancelled"
+        session.close(app.last_result)
+        assert session.state.ended.outcome == "cancelled"
+        assert verify_log(session.log_path).ok
+    finally:
+        session.close()
+    # the handler was the console's only while it ran
+    assert signal.getsignal(signal.SIGHUP) is before
