@@ -2,10 +2,12 @@
 
 Threads: every workflow runs in a thread worker of the ``db`` group, one at a time.  The
 session calls its listeners on the emitting thread (the worker, the executor, the progress
-monitor); the console's listener only posts a :class:`SessionEvent` to the UI thread,
-where the event is folded into the console's own :class:`SessionState` and the panes are
-redrawn at most every :data:`REFRESH_S` seconds, so thousands of statements do not
-repaint thousands of times.
+monitor); the console's listener only appends the event to an inbox and, when the inbox
+was empty, posts one :class:`EventsArrived` message.  On the UI thread, at most every
+:data:`REFRESH_S` seconds, the inbox is folded into the console's own
+:class:`SessionState` and the changed panes are redrawn.  One message per batch, not per
+event: a key press never queues behind thousands of statements
+(``bench/bench_console_stream.py`` measures both).
 """
 
 from __future__ import annotations
@@ -27,7 +29,13 @@ from textual.worker import Worker, WorkerState
 from spfp_console.deployment import DeployGates, DeploymentSession, WorkflowResult
 from spfp_console.engine.executor import CancelToken
 from spfp_console.errors import ConsoleError, UsageError
-from spfp_console.events import Event
+from spfp_console.events import (
+    ChecklistItemToggled,
+    Event,
+    Finding,
+    ResultTable,
+    SessionStarted,
+)
 from spfp_console.session.presentation import outcome_text
 from spfp_console.session.state import ItemState, SessionState
 from spfp_console.ui.operator import ConsoleOperator
@@ -36,6 +44,17 @@ from spfp_console.ui.screens.questions import ErrorScreen, PromptScreen
 
 REFRESH_S = 0.05
 """Longest delay between an event and its pixels; events in between share one redraw."""
+
+PANES_OF_EVENT: dict[type[Event], frozenset[str]] = {
+    SessionStarted: frozenset({"header", "runbook"}),
+    ChecklistItemToggled: frozenset({"runbook"}),
+    ResultTable: frozenset({"results"}),
+    Finding: frozenset({"results"}),
+}
+"""The panes an event changes; every other event changes only the execution pane.  A
+redraw touches only those: the checklist need not be rebuilt for each statement."""
+
+ALL_PANES = frozenset({"header", "runbook", "execution", "results"})
 
 WORKFLOW_OF_ACTION = {
     "preflight": "check",
@@ -55,12 +74,8 @@ CONSOLE_GATES = DeployGates(preflight=True, checklist=True, rehearsal=True)
 """The console has a checklist to tick, so its run also waits for it and a rehearsal."""
 
 
-class SessionEvent(Message):
-    """An event of the session, carried from the emitting thread to the UI thread."""
-
-    def __init__(self, event: Event) -> None:
-        super().__init__()
-        self.event = event
+class EventsArrived(Message):
+    """The inbox has events (posted once per batch, from the emitting thread)."""
 
 
 class ConsoleApp(App[int]):
@@ -70,7 +85,7 @@ class ConsoleApp(App[int]):
     with :attr:`last_result` as the session's outcome.
     """
 
-    CSS_PATH = "app.tcss"
+    CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses live elsewhere
     TITLE = "spfp-console"
     BINDINGS = [Binding("ctrl+q", "quit", "quit", priority=True, show=False, id="app.quit")]
 
@@ -89,13 +104,26 @@ class ConsoleApp(App[int]):
         """The outcome the session ends with: the last workflow's, except that a declined
         confirmation does not hide what an earlier workflow did."""
         self.quit_requested = False
+        self.inbox: list[Event] = []
+        """Events emitted and not folded yet (appended on any thread, under the lock)."""
+        self.inbox_lock = threading.Lock()
         self.refresh_pending = False
+        """A fold and redraw is scheduled (set by the first event of a batch)."""
+        self.dirty: set[str] = set()
+        """The panes changed since the last redraw."""
         self.hung_up: str | None = None
         """The signal (SIGHUP, SIGTERM) that ended the console, if one did."""
         self.idle = threading.Event()
         """Set while no workflow runs: the session may be closed only then."""
         self.idle.set()
         self._previous_handlers: dict[signal.Signals, Any] = {}
+
+    def notify(self, message: str, *, title: str = "", severity: Any = "information",
+               timeout: float | None = None, markup: bool = False) -> None:
+        """Notifications carry data (messages from the server, item texts): never markup
+        unless asked, so a '[' in a message cannot break or restyle it."""
+        super().notify(message, title=title, severity=severity, timeout=timeout,
+                       markup=markup)
 
     def get_default_screen(self) -> ConsoleScreen:
         return ConsoleScreen()
@@ -111,7 +139,7 @@ class ConsoleApp(App[int]):
         # the copy and the listener.
         self.state = self.session.state.snapshot()
         self.session.listeners.append(self.listen)
-        self.call_after_refresh(self.refresh_views)  # once the screen has composed
+        self.call_after_refresh(self.refresh_views, ALL_PANES)  # once the screen composed
         self._handle_hangup()
 
     def on_unmount(self) -> None:
@@ -150,18 +178,32 @@ class ConsoleApp(App[int]):
     # ------------------------------------------------------------------ events in
 
     def listen(self, event: Event) -> None:
-        """The session's listener: called on any thread, so it only posts."""
-        self.post_message(SessionEvent(event))
-
-    def on_session_event(self, message: SessionEvent) -> None:
-        self.state.apply(message.event)
-        if not self.refresh_pending:
+        """The session's listener: called on any thread, so it only queues."""
+        with self.inbox_lock:
+            self.inbox.append(event)
+            if self.refresh_pending:
+                return
             self.refresh_pending = True
-            self.set_timer(REFRESH_S, self.refresh_views)
+        self.post_message(EventsArrived())
 
-    def refresh_views(self) -> None:
-        self.refresh_pending = False
-        self.console_screen.show(self.state, self.session.log_path)
+    def on_events_arrived(self, message: EventsArrived) -> None:
+        self.set_timer(REFRESH_S, self.fold_inbox)
+
+    def fold_inbox(self) -> None:
+        """Fold every queued event into the console's state, then redraw what changed."""
+        with self.inbox_lock:
+            batch, self.inbox = self.inbox, []
+            self.refresh_pending = False
+        for event in batch:
+            self.state.apply(event)
+            self.dirty |= PANES_OF_EVENT.get(type(event), {"execution"})
+        self.refresh_views()
+
+    def refresh_views(self, panes: frozenset[str] | None = None) -> None:
+        """Redraw the panes changed since the last redraw (or ``panes``)."""
+        panes = frozenset(self.dirty) if panes is None else panes
+        self.dirty.clear()
+        self.console_screen.show(self.state, self.session.log_path, panes)
 
     # ------------------------------------------------------------------ the checklist
 
@@ -320,6 +362,6 @@ def save_crash_report(error: BaseException) -> str:
         return f.name
 
 
-__all__ = ["ConsoleApp", "SessionEvent", "save_crash_report"]
+__all__ = ["ConsoleApp", "EventsArrived", "save_crash_report"]
 
 

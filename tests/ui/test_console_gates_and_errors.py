@@ -163,3 +163,21 @@ async def test_a_hangup_mid_run_cancels_it_and_the_log_ends_with_the_truth(base_
         session.close()
     # the handler was the console's only while it ran
     assert signal.getsignal(signal.SIGHUP) is before
+
+
+async def test_square_brackets_in_sql_and_messages_are_text_not_markup(base_db, tmp_path):
+    script = tmp_path / "brackets.sql"
+    script.write_text("SELECT '[/]' AS closing_tag;\nSELECT 1 FROM \"[bold]missing\";\n")
+    session = open_session(base_db, tmp_path, migration=script)
+    app = ConsoleApp(session)
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(app, pilot)
+            await pilot.press("h")
+            await settle(app, pilot)
+            rows = sql_log_rows(app)
+            assert rows[0][:3] == ["✔", ":1", "SELECT '[/]' AS closing_tag"]
+            assert rows[1][0] == "✘" and '"[bold]missing"' in rows[1][4]
+            assert app.last_result.outcome == "rehearsal_failed"
+    finally:
+        session.close()

@@ -85,21 +85,26 @@ class ConsoleScreen(Screen[None]):
             return state.phases[0] if state.phases else None
         return state.phases[index]
 
-    def show(self, state: SessionState, log_path: Path | None) -> None:
-        """Bring every pane up to date with ``state`` (cheap when little changed)."""
-        self.query_one(SessionHeader).show(state, log_path)
-        navigator = self.query_one(PhaseNavigator)
-        phase = self.selected_phase(state)
-        navigator.show(state.phases, phase.id if phase else None)
-        if phase is not None:
-            self.query_one(Checklist).show(phase)
-        self.query_one(RunProgress).show(state)
-        self.query_one(SqlLog).show(state.statements, state.runs)
-        self.query_one(ResultsPane).show(state.tables, state.findings)
+    def show(self, state: SessionState, log_path: Path | None,
+             panes: frozenset[str] = frozenset({"header", "runbook", "execution", "results"}),
+             ) -> None:
+        """Bring ``panes`` up to date with ``state`` (each cheap when little changed)."""
+        if "header" in panes:
+            self.query_one(SessionHeader).show(state, log_path)
+        if "runbook" in panes:
+            phase = self.selected_phase(state)
+            self.query_one(PhaseNavigator).show(state.phases, phase.id if phase else None)
+            if phase is not None:
+                self.query_one(Checklist).show(phase)
+        if "execution" in panes:
+            self.query_one(RunProgress).show(state)
+            self.query_one(SqlLog).show(state.statements, state.runs)
+        if "results" in panes:
+            self.query_one(ResultsPane).show(state.tables, state.findings)
 
     @on(OptionList.OptionHighlighted, "#phases")
     def phase_highlighted(self) -> None:
-        self.show(self.console.state, self.console.session.log_path)
+        self.show(self.console.state, self.console.session.log_path, frozenset({"runbook"}))
 
     # ------------------------------------------------------------------ actions
 

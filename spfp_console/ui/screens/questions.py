@@ -78,11 +78,11 @@ class TypedConfirmScreen(ModalScreen[str]):
 
     def compose(self) -> ComposeResult:
         with Vertical() as box:
-            box.border_title = self.request.title
+            box.border_title = Text(self.request.title)  # data, never markup
             yield from self.compose_details()
             with VerticalScroll(id="summary"):
                 yield Static(summary_text(self.request.summary))
-            yield Label(f"Type {self.request.expected!r} to confirm:")
+            yield Label(Text(f"Type {self.request.expected!r} to confirm:"))
             # Compact widgets: at 80x24 the whole dialog, buttons included, must fit.
             yield Input(placeholder=self.request.expected, id="typed", compact=True)
             with Horizontal(classes="buttons"):
@@ -177,12 +177,12 @@ class PromptScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical() as box:
-            box.border_title = self.title_text
+            box.border_title = Text(self.title_text)
             if self.lines:
                 with VerticalScroll(id="lines"):
                     yield Static(Text("\n".join(self.lines),
                                       style="bold red" if self.alarming else ""))
-            yield Label(self.label)
+            yield Label(Text(self.label))
             yield Input(id="answer", compact=True)
             yield Static(Text("Enter: done · Escape: cancel", style="dim"))
 
@@ -226,7 +226,7 @@ class ErrorScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical() as box:
-            box.border_title = self.title_text
+            box.border_title = Text(self.title_text)
             yield Static(Text(self.message, style="bold"), id="error-message")
             yield Button("OK", id="ok", variant="primary", compact=True)
 

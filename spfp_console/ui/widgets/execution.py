@@ -21,8 +21,12 @@ SQL_LOG_COLUMNS = ("", "line", "statement", "time", "error")
 STATEMENT_WIDTH = 44
 
 
-def statement_cells(row: StatementRow) -> tuple[Text, str, str, str, Text]:
-    """One row of the SQL log: mark, file:line, first line, duration, error."""
+def statement_cells(row: StatementRow) -> tuple[Text, ...]:
+    """One row of the SQL log: mark, line, first line, duration, error.
+
+    Every cell is a Text: a plain string would be read as Rich markup, and SQL is full of
+    square brackets (``ARRAY['a']``, ``'[/]'``).
+    """
     mark, style = STATEMENT_MARK.get(row.status, ("?", ""))
     # The file is on the run's heading row; the line (the failing one, for an error) here.
     where = f":{row.error_line or row.line}"
@@ -32,8 +36,8 @@ def statement_cells(row: StatementRow) -> tuple[Text, str, str, str, Text]:
     elif row.status == "skipped":
         error = Text(row.message or "", style="dim")
     # A short statement column leaves the width to the error, which matters more.
-    return (Text(mark, style=style), where, first_sql_line(row.sql, STATEMENT_WIDTH),
-            duration(row.duration_s), error)
+    return (Text(mark, style=style), Text(where), Text(first_sql_line(row.sql, STATEMENT_WIDTH)),
+            Text(duration(row.duration_s)), error)
 
 
 class SqlLog(DataTable):
@@ -88,8 +92,8 @@ class SqlLog(DataTable):
             run = runs[self.runs_shown]
             self.runs_shown += 1
             self.add_row(Text("▶", style="bold"), Text(f"run {run.number}", style="bold"),
-                         Text(f"{run.mode} {file_name(run.script)}", style="bold"), "", "",
-                         key=f"run-{run.number}")
+                         Text(f"{run.mode} {file_name(run.script)}", style="bold"), Text(""),
+                         Text(""), key=f"run-{run.number}")
 
 
 class RunProgress(Vertical):
