@@ -97,8 +97,7 @@ def sql_log_rows(app: Any, *, headings: bool = False) -> list[list[str]]:
     """The SQL log's statement rows (or only its run headings) as the table holds them."""
     from spfp_console.ui.widgets.execution import SqlLog
 
-    table = app.screen_stack[0].query_one(SqlLog)
-    rows = [[str(cell) for cell in table.get_row_at(i)] for i in range(table.row_count)]
+    rows = app.screen_stack[0].query_one(SqlLog).rows()
     return [row for row in rows if (row[0] == "▶") == headings]
 
 

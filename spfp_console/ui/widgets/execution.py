@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Vertical
-from textual.widgets import DataTable, ProgressBar, Static
+from textual.geometry import Size
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+from textual.widgets import ProgressBar, Static
 
 from spfp_console.session.presentation import (
     describe,
@@ -40,60 +44,106 @@ def statement_cells(row: StatementRow) -> tuple[Text, ...]:
             Text(duration(row.duration_s)), error)
 
 
-class SqlLog(DataTable):
-    """One row per statement of every run of the session, newest at the bottom.
+def heading_cells(run: RunState) -> tuple[Text, ...]:
+    """The row that opens a run in the SQL log: which script, in which mode."""
+    return (Text("▶", style="bold"), Text(f"run {run.number}", style="bold"),
+            Text(f"{run.mode} {file_name(run.script)}", style="bold"), Text(""), Text(""))
 
-    Rows are added and updated from the folded state, never rebuilt: a refresh costs the
-    statements that changed since the last one.  It follows the newest row unless the
-    operator has scrolled up to read.
+
+class SqlLog(ScrollView, can_focus=True):
+    """One row per statement of every run of the session (a heading row per run), newest
+    at the bottom; it follows the newest row unless the operator has scrolled up.
+
+    Drawn with Textual's line API from the folded state: a redraw renders the visible
+    lines only, so a log of 10,000 statements costs what a screenful costs.  (A DataTable
+    measured every new row's cells, which held the event loop for seconds while a long
+    script streamed in.)
     """
 
     DEFAULT_CSS = """
     SqlLog {
         height: 1fr;
     }
+    SqlLog > .sql-log--header {
+        text-style: bold;
+    }
     """
 
-    def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id, cursor_type="row", zebra_stripes=False)
-        self.shown: list[str] = []
-        """The status each statement row had when it was last drawn."""
-        self.runs_shown = 0
-        self.settled = 0
-        """Statement rows before this index are final (drawn with a final status)."""
+    COMPONENT_CLASSES = {"sql-log--header"}
 
-    def on_mount(self) -> None:
-        for label in SQL_LOG_COLUMNS:
-            self.add_column(label, key=label or "mark")
+    BINDINGS = [
+        Binding("up", "scroll_up", "up", show=False),
+        Binding("down", "scroll_down", "down", show=False),
+        Binding("pageup", "page_up", "page up", show=False),
+        Binding("pagedown", "page_down", "page down", show=False),
+        Binding("home", "scroll_home", "first", show=False),
+        Binding("end", "scroll_end", "last", show=False),
+    ]
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.entries: list[tuple[str, int]] = []
+        """("run", run number) or ("statement", index into the state's statements)."""
+        self.statements: list[StatementRow] = []
+        self.runs: list[RunState] = []
+        self.statements_shown = 0
+        self.runs_shown = 0
 
     def show(self, statements: list[StatementRow], runs: list[RunState]) -> None:
         following = self.scroll_y >= self.max_scroll_y - 1
-        # Rows before the first still running one never change again: start there, so a
-        # refresh costs what changed, not the whole log.
-        for index in range(self.settled, len(statements)):
-            row = statements[index]
-            if index >= len(self.shown):
-                self._add_run_headings(row.run, runs)
-                self.add_row(*statement_cells(row), key=str(index))
-                self.shown.append(row.status)
-            elif self.shown[index] != row.status or row.status == "running":
-                for column, cell in zip(SQL_LOG_COLUMNS, statement_cells(row)):
-                    self.update_cell(str(index), column or "mark", cell)
-                self.shown[index] = row.status
-            if index == self.settled and row.status != "running":
-                self.settled += 1
-        if following and self.row_count:
-            self.move_cursor(row=self.row_count - 1, animate=False)
+        self.statements, self.runs = statements, runs
+        for index in range(self.statements_shown, len(statements)):
+            run_number = statements[index].run
+            while self.runs_shown < min(run_number, len(runs)):
+                self.runs_shown += 1
+                self.entries.append(("run", self.runs_shown))
+            self.entries.append(("statement", index))
+        self.statements_shown = len(statements)
+        # +1: the column header is the first line
+        self.virtual_size = Size(self.size.width, len(self.entries) + 1)
+        if following:
+            self.scroll_end(animate=False, immediate=True)
+        self.refresh()
 
+    @property
+    def row_count(self) -> int:
+        return len(self.entries)
 
-    def _add_run_headings(self, run_number: int, runs: list[RunState]) -> None:
-        """A heading row for each run up to this statement's: which script, which mode."""
-        while self.runs_shown < min(run_number, len(runs)):
-            run = runs[self.runs_shown]
-            self.runs_shown += 1
-            self.add_row(Text("▶", style="bold"), Text(f"run {run.number}", style="bold"),
-                         Text(f"{run.mode} {file_name(run.script)}", style="bold"), Text(""),
-                         Text(""), key=f"run-{run.number}")
+    def cells(self, entry: int) -> tuple[Text, ...]:
+        kind, number = self.entries[entry]
+        if kind == "run":
+            return heading_cells(self.runs[number - 1])
+        return statement_cells(self.statements[number])
+
+    def rows(self) -> list[list[str]]:
+        """Every row's cells as text: what the log shows, for tests and exports."""
+        return [[cell.plain for cell in self.cells(i)] for i in range(len(self.entries))]
+
+    def column_widths(self, width: int) -> tuple[int, ...]:
+        mark, line, time = 2, 6, 8
+        statement = max(12, min(STATEMENT_WIDTH + 2, (width - mark - line - time) // 2))
+        return (mark, line, statement, time, max(0, width - mark - line - statement - time))
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        if y == 0:
+            cells = tuple(Text(label) for label in SQL_LOG_COLUMNS)
+            style = self.get_component_rich_style("sql-log--header")
+        else:
+            entry = self.scroll_offset.y + y - 1
+            if not 0 <= entry < len(self.entries):
+                return Strip.blank(width, self.rich_style)
+            cells, style = self.cells(entry), self.rich_style
+        line = Text(no_wrap=True, overflow="ellipsis", style=style)
+        for cell, cell_width in zip(cells, self.column_widths(width)):
+            if cell_width <= 0:
+                continue
+            cell = cell.copy()
+            cell.truncate(cell_width - 1, overflow="ellipsis")
+            cell.pad_right(cell_width - cell.cell_len)
+            line.append_text(cell)
+        segments = list(line.render(self.app.console))
+        return Strip(segments).crop(0, width).extend_cell_length(width, self.rich_style)
 
 
 class RunProgress(Vertical):
