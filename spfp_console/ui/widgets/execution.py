@@ -63,6 +63,7 @@ class SqlLog(ScrollView, can_focus=True):
     DEFAULT_CSS = """
     SqlLog {
         height: 1fr;
+        overflow-x: hidden;
     }
     SqlLog > .sql-log--header {
         text-style: bold;
@@ -101,8 +102,8 @@ class SqlLog(ScrollView, can_focus=True):
         self.statements_shown = len(statements)
         # +1: the column header is the first line
         self.virtual_size = Size(self.size.width, len(self.entries) + 1)
-        if following:
-            self.scroll_end(animate=False, immediate=True)
+        if following:  # once the new virtual size is laid out
+            self.call_after_refresh(self.scroll_end, animate=False)
         self.refresh()
 
     @property
@@ -126,6 +127,7 @@ class SqlLog(ScrollView, can_focus=True):
 
     def render_line(self, y: int) -> Strip:
         width = self.size.width
+        widths = self.column_widths(width)
         if y == 0:
             cells = tuple(Text(label) for label in SQL_LOG_COLUMNS)
             style = self.get_component_rich_style("sql-log--header")
@@ -134,8 +136,10 @@ class SqlLog(ScrollView, can_focus=True):
             if not 0 <= entry < len(self.entries):
                 return Strip.blank(width, self.rich_style)
             cells, style = self.cells(entry), self.rich_style
+            if self.entries[entry][0] == "run":  # a heading spans the row
+                widths = (widths[0], widths[1], width - widths[0] - widths[1])
         line = Text(no_wrap=True, overflow="ellipsis", style=style)
-        for cell, cell_width in zip(cells, self.column_widths(width)):
+        for cell, cell_width in zip(cells, widths):
             if cell_width <= 0:
                 continue
             cell = cell.copy()
