@@ -18,6 +18,7 @@ from spfp_console.journal.verify import verify_log
 from spfp_console.session.state import fold
 from spfp_console.ui.app import ConsoleApp
 from spfp_console.ui.screens.questions import RollbackConfirmScreen, TypedConfirmScreen
+from spfp_console.ui.widgets.execution import SqlLog
 
 MANUAL_ITEMS = [
     ("read-runbook", None),
@@ -72,6 +73,8 @@ async def test_deploy_validate_and_roll_back_from_the_console(base_db, base_sess
         assert len(rows) == rehearsed + run.statements
         assert {row[0] for row in rows} == {"✔", "-"}
         assert rows[-1][1].startswith(":")
+        log = app.screen.query_one(SqlLog)  # it follows the newest row
+        assert log.max_scroll_y > 0 and log.scroll_y == log.max_scroll_y
         assert [row[2] for row in sql_log_rows(app, headings=True)] == [
             "rehearse 20260216_database_optimizations.sql",
             "run 20260216_database_optimizations.sql"]
