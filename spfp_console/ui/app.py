@@ -16,6 +16,7 @@ import asyncio
 import signal
 import threading
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from textual.worker import Worker, WorkerState
 
 from spfp_console.deployment import DeployGates, DeploymentSession, WorkflowResult
 from spfp_console.engine.executor import CancelToken
-from spfp_console.errors import ConsoleError, UsageError
+from spfp_console.errors import EXIT_FAILED, ConsoleError, UsageError
 from spfp_console.events import (
     ChecklistItemToggled,
     Event,
@@ -89,9 +90,15 @@ class ConsoleApp(App[int]):
     TITLE = "spfp-console"
     BINDINGS = [Binding("ctrl+q", "quit", "quit", priority=True, show=False, id="app.quit")]
 
-    def __init__(self, session: DeploymentSession, *, export_dir: Path | None = None) -> None:
+    def __init__(self, session: DeploymentSession, *, export_dir: Path | None = None,
+                 after_hangup: Callable[[ConsoleApp], int] | None = None) -> None:
         super().__init__()
         self.session = session
+        self.after_hangup = after_hangup
+        """Finishes the session after SIGHUP (close it, stop the demo server) and returns
+        the exit code; the process then leaves at once.  Textual's own shutdown waits
+        forever for its output thread once the terminal is gone, so nothing after
+        ``app.run()`` would run.  None (tests): the app just exits."""
         self.export_dir = export_dir
         """Where a rollback exports the data it destroys first (None: no export)."""
         self.state = SessionState()
@@ -168,11 +175,25 @@ class ConsoleApp(App[int]):
     def hang_up(self, name: str) -> None:
         self.hung_up = name
         self.shutdown.set()
+        if name == "SIGHUP":
+            discard_terminal_output()
         if self.busy:
             self.quit_requested = True
             if self.cancel_token is not None:
                 self.cancel_token.cancel()
             return
+        self.leave()
+
+    def leave(self) -> None:
+        """Exit; after a hang-up, finish the session here and leave the process."""
+        if self.hung_up and self.after_hangup is not None:
+            import os
+
+            code = EXIT_FAILED
+            try:
+                code = self.after_hangup(self)
+            finally:
+                os._exit(code)
         self.exit(self.exit_code)
 
     # ------------------------------------------------------------------ events in
@@ -314,7 +335,7 @@ class ConsoleApp(App[int]):
         elif event.state == WorkerState.ERROR and worker.error is not None:
             self.failed(worker.error)
         if self.quit_requested:
-            self.exit(self.exit_code)
+            self.leave()
 
     def finished(self, result: WorkflowResult) -> None:
         if result.outcome != "not_confirmed" or self.last_result is None:
@@ -351,6 +372,26 @@ class ConsoleApp(App[int]):
             return
         self.shutdown.set()
         self.exit(self.exit_code)
+
+
+def discard_terminal_output() -> None:
+    """The terminal is gone (SIGHUP): send what is still drawn to /dev/null.
+
+    Writes to a hung-up terminal fail; Textual's output thread then stops taking frames
+    and the app's shutdown waits for it forever, so the session would never be closed.
+    """
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        for fd in (1, 2):
+            try:
+                if os.isatty(fd):  # a file or a pipe (a test, a log) is still fine
+                    os.dup2(devnull, fd)
+            except OSError:
+                pass
+    finally:
+        os.close(devnull)
 
 
 def save_crash_report(error: BaseException) -> str:

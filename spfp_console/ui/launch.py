@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from spfp_console.deployment import DeploymentSession
 from spfp_console.errors import EXIT_INTERRUPTED, EXIT_OK, UsageError
@@ -21,25 +23,46 @@ def default_export_dir(log_dir: Path | None) -> Path:
     return (log_dir or Path("deploy-logs")) / f"rollback-export-{stamp}"
 
 
-def run_console(session: DeploymentSession, *, export_dir: Path | None = None) -> int:
+def run_console(session: DeploymentSession, *, export_dir: Path | None = None,
+                cleanup: Callable[[], None] | None = None) -> int:
     """Open ``session``, run the console on it, close it with the last workflow's
-    outcome; returns that outcome's exit code."""
+    outcome; returns that outcome's exit code.  ``cleanup`` runs last, also after a
+    hang-up (the demo stops its server there)."""
     from spfp_console.ui.app import ConsoleApp
 
-    with session:
-        session.open()
-        app = ConsoleApp(session, export_dir=export_dir or default_export_dir(session.log_dir))
+    def after_hangup(app: ConsoleApp) -> int:
         try:
-            app.run()
+            session.close(app.last_result, outcome=None if app.last_result else "aborted",
+                          message=None if app.last_result else f"{app.hung_up}: the"
+                          " terminal went away")
         finally:
-            app.stop_workflow()
-        session.close(app.last_result)
+            if cleanup is not None:
+                cleanup()
+        return _exit_code(app)
+
+    try:
+        with session:
+            session.open()
+            app = ConsoleApp(session, after_hangup=after_hangup,
+                             export_dir=export_dir or default_export_dir(session.log_dir))
+            try:
+                app.run()
+            finally:
+                app.stop_workflow()
+            session.close(app.last_result)
+    finally:
+        if cleanup is not None:
+            cleanup()
     if session.log_path is not None:
         signed = f", signed: {session.signature_path}" if session.signature_path else ""
         say(f"deployment log: {session.log_path}{signed}")
+    return _exit_code(app)
+
+
+def _exit_code(app: Any) -> int:
     if app.hung_up and app.exit_code == EXIT_OK:
         return EXIT_INTERRUPTED
-    return app.exit_code
+    return int(app.exit_code)
 
 
 def say(message: str) -> None:
@@ -83,10 +106,11 @@ def cmd_demo_console(args: argparse.Namespace) -> int:
 
     runbook = load_runbook(DEFAULT_RUNBOOK)
     cluster, dsn = start_demo_database(args.scale, say)
-    try:
-        session = DeploymentSession(runbook=runbook, dsn=dsn, log_dir=args.log_dir,
-                                    operator=getpass.getuser(), environment="demo")
-        return run_console(session)
-    finally:
+
+    def stop_cluster() -> None:
         say("stopping the demo PostgreSQL ...")
         cluster.stop()
+
+    session = DeploymentSession(runbook=runbook, dsn=dsn, log_dir=args.log_dir,
+                                operator=getpass.getuser(), environment="demo")
+    return run_console(session, cleanup=stop_cluster)
