@@ -124,7 +124,7 @@ async def test_deploy_validate_and_roll_back_from_the_console(base_db, base_sess
         assert sql_log_rows(app, headings=True)[-1][2] == "run 20260216_rollback.sql"
 
     base_session.close(app.last_result)
-    assert verify_log(base_session.log_path).ok
+    assert verify_log(base_session.log_path).chain.ok  # intact and complete (unsigned)
     # What the console showed is what the log says (the checklist, the statements).
     entries = read_journal(base_session.log_path).entries
     logged = fold(event for event in (entry.event() for entry in entries) if event is not None)

@@ -158,7 +158,7 @@ async def test_a_hangup_mid_run_cancels_it_and_the_log_ends_with_the_truth(base_
         assert app.last_result.outcome == "cancelled"
         session.close(app.last_result)
         assert session.state.ended.outcome == "cancelled"
-        assert verify_log(session.log_path).ok
+        assert verify_log(session.log_path).chain.ok
     finally:
         session.close()
     # the handler was the console's only while it ran

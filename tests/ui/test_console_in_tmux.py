@@ -109,7 +109,7 @@ def test_a_dropped_link_mid_rehearsal_rolls_back_and_the_log_says_so(base_db, tm
     finally:
         tmux.kill_server()
 
-    assert verify_log(log).ok
+    assert verify_log(log).chain.ok
     ended = read_journal(log).ended
     assert ended.record["outcome"] == "cancelled", ended.record
     assert base_db.scalar(AUDIT_TABLE) is False  # rolled back: nothing of it stayed
