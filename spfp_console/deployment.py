@@ -600,6 +600,14 @@ class DeploymentSession:
                                  " so it does not depend on these"))
         return grants
 
+    def ticked_by_hand(self, item: Any) -> bool:
+        """May the operator tick this item by hand?  Items with an action are ticked by
+        its result, but for the approvals item only when signed approvals are required:
+        without them, the paper's approval is the operator's to record (with evidence)."""
+        if item.action is None:
+            return True
+        return item.action == "approvals" and self.approvals_required <= 0
+
     def check_approvals(self, operator_name: str | None = None) -> Any:
         """Judge the signed approvals against this runbook, its scripts as they are now,
         this target and this moment; copy each into the log (ApprovalChecked) and tick the

@@ -230,8 +230,8 @@ class ConsoleApp(App[int]):
 
     def toggle_item(self, item: ItemState) -> None:
         """Tick or untick by hand; items with an action are ticked by its result."""
-        if item.action:
-            workflow = WORKFLOW_OF_ACTION.get(item.action)
+        if not self.session.ticked_by_hand(item):
+            workflow = WORKFLOW_OF_ACTION.get(item.action or "")
             how = f"press Enter to run {workflow}" if workflow else "it follows the run"
             self.notify(f"'{item.text[:40]}' is ticked by the result of {item.action}: {how}",
                         severity="warning")
@@ -255,10 +255,10 @@ class ConsoleApp(App[int]):
 
     def run_item(self, item: ItemState) -> None:
         """Enter on an item: run its action, or tick it when it has none."""
-        if not item.action:
+        if self.session.ticked_by_hand(item):
             self.toggle_item(item)
             return
-        workflow = WORKFLOW_OF_ACTION.get(item.action)
+        workflow = WORKFLOW_OF_ACTION.get(item.action or "")
         if workflow is None:
             self.notify(f"'{item.action}' is ticked by the run's result, not run on its own",
                         severity="information")

@@ -92,3 +92,19 @@ def test_override_reason(snap_compare, size):
         "The checklist gate is closed", reasons,
         "Type why you go past it (recorded in the log), or Escape to stop:", alarming=True)),
         terminal_size=size)
+
+
+async def test_tab_from_cancel_reaches_the_field_to_type_in():
+    """Keyboard only: focus starts on Cancel; one Tab goes to the field (the summary
+    scrolls with PageUp/PageDown and is not in the way); typing the name enables Run."""
+    from textual.widgets import Button, Input
+
+    host = DialogHost(lambda: TypedConfirmScreen(RUN_REQUEST))
+    async with host.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        screen = host.screen
+        assert host.focused is screen.query_one("#cancel", Button)
+        await pilot.press("pagedown", "tab")
+        assert host.focused is screen.query_one("#typed", Input)
+        await pilot.press(*"postgres")
+        assert not screen.query_one("#confirm", Button).disabled

@@ -30,6 +30,11 @@ def summary_text(lines: Sequence[str]) -> Text:
     return text
 
 
+class SummaryScroll(VerticalScroll, can_focus=False):
+    """The summary of a confirmation: scrolled with PageUp/PageDown, never in the focus
+    chain, so Tab from Cancel goes straight to the field to type in."""
+
+
 class TypedConfirmScreen(ModalScreen[str]):
     """Type the expected text to let an action change the database.
 
@@ -37,7 +42,12 @@ class TypedConfirmScreen(ModalScreen[str]):
     starts on Cancel, so a stray Enter declines.  Dismisses with what was typed, or "".
     """
 
-    BINDINGS = [Binding("escape", "decline", "cancel", id="confirm.cancel")]
+    BINDINGS = [
+        Binding("escape", "decline", "cancel", id="confirm.cancel"),
+        Binding("pageup", "scroll_summary(-1)", "summary up", show=False, id="confirm.up"),
+        Binding("pagedown", "scroll_summary(1)", "summary down", show=False,
+                id="confirm.down"),
+    ]
 
     DEFAULT_CSS = """
     TypedConfirmScreen {
@@ -80,7 +90,7 @@ class TypedConfirmScreen(ModalScreen[str]):
         with Vertical() as box:
             box.border_title = Text(self.request.title)  # data, never markup
             yield from self.compose_details()
-            with VerticalScroll(id="summary"):
+            with SummaryScroll(id="summary"):
                 yield Static(summary_text(self.request.summary))
             yield Label(Text(f"Type {self.request.expected!r} to confirm:"))
             # Compact widgets: at 80x24 the whole dialog, buttons included, must fit.
@@ -95,6 +105,10 @@ class TypedConfirmScreen(ModalScreen[str]):
 
     def on_mount(self) -> None:
         self.query_one("#cancel", Button).focus()
+
+    def action_scroll_summary(self, direction: int) -> None:
+        summary = self.query_one("#summary", SummaryScroll)
+        summary.scroll_relative(y=direction * max(1, summary.size.height - 1), animate=False)
 
     @property
     def matches(self) -> bool:
