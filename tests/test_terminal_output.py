@@ -137,3 +137,14 @@ def test_a_passing_table_with_warnings_says_so():
     out = io.StringIO()
     EventPrinter("plain", out)(table)
     assert out.getvalue().startswith("Claims - PASS, 1 warning\n")
+
+
+def test_a_long_path_is_never_broken_on_a_narrow_terminal():
+    from rich.console import Console
+
+    out = io.StringIO()
+    console = Console(file=out, width=40, force_terminal=True, color_system=None)
+    printer = EventPrinter("rich", out, console=console)
+    path = "deploy-logs/20260216_database_optimizations_postgres_20261126T114643Z.deploy-log.toml"
+    printer.message(f"deployment log: {path}")
+    assert path in out.getvalue().replace("\x1b[0m", "")  # whole, so it can be copied

@@ -84,6 +84,7 @@ def test_run_validate_rollback_validate_round_trip(
         "rollback", "--yes", "--export-dir", export_dir, "--dsn", clean_db.dsn
     )
     assert rollback.rc == EXIT_OK, str(rollback)
+    assert "export_at_risk" not in rollback.out  # no internal names in what an operator reads
     assert "== run committed" in rollback.out
     (folder,) = export_dir.glob("rollback-*")  # each rollback exports into its own
     csvs = sorted(folder.glob("*.csv"))

@@ -259,3 +259,19 @@ def test_the_log_says_commit_was_sent_before_the_run_finished(
     assert kinds[commit - 1] in ("statement_finished", "statement_skipped")  # the script's COMMIT
     assert kinds[commit + 1] == "run_finished"
     assert CommitSent.kind in DURABLE_KINDS  # synced before COMMIT reaches the server
+
+
+def test_a_log_that_fails_after_commit_still_says_the_change_is_committed(
+    data_db: Any, tmp_path: Path
+) -> None:
+    """The log's file goes away after COMMIT (a full disk, a lost mount): exit 4 and a
+    message that the migration is in the database, not a bare write error."""
+    with pytest.raises(CommittedButIncomplete, match="IS COMMITTED") as raised:
+        with _session(data_db, tmp_path) as session:
+            session.open()
+            assert session.deploy(ScriptedOperator(name="alice")).ok
+            os.close(session.journal._fd)  # noqa: SLF001 - the file descriptor dies under it
+            session.validate()
+    assert raised.value.exit_code == 4
+    assert "the log could not be ended either" in str(raised.value)
+    assert _has_index(data_db, "idx_transactions_user_date_paid")
