@@ -1,0 +1,232 @@
+"""``spfp-console replay``: a session recorded on a real database, replayed from its log
+alone in the console's own widgets; the timeline moves every pane; damaged logs say so."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from console_kit import (
+    checklist_prompts,
+    open_session,
+    result_tables,
+    settle,
+    sql_log_rows,
+    tick,
+    type_text,
+    wait_until,
+)
+
+from spfp_console.errors import UsageError
+from spfp_console.session.timeline import Stamp, Timeline, TrustBadge, timeline_from_log
+from spfp_console.ui.app import ConsoleApp
+from spfp_console.ui.launch import open_replay
+from spfp_console.ui.replay import ReplayApp
+from spfp_console.ui.widgets.replay_bars import TimelineBar, TrustBadgeLine
+from spfp_console.ui.widgets.runbook_navigator import PhaseNavigator
+
+BROKEN_SQL = Path(__file__).resolve().parent.parent / "fixtures" / "broken_migration.sql"
+
+
+def record_session(db: Any, tmp_path: Path) -> Path:
+    """A short real session through the session API: two ticks, a preflight, a rehearsal
+    of a migration with three failing statements; returns its closed log."""
+    session = open_session(db, tmp_path / "logs", migration=BROKEN_SQL)
+    try:
+        session.toggle_item("pre-deployment", "read-runbook", True)
+        session.toggle_item("pre-deployment", "create-backup", True, evidence="snapshot 42")
+        session.check()
+        session.rehearse()
+    finally:
+        session.close()
+    assert session.log_path is not None
+    return session.log_path
+
+
+def navigator_prompts(app: Any) -> list[str]:
+    navigator = app.screen_stack[0].query_one(PhaseNavigator)
+    return [str(navigator.get_option_at_index(i).prompt) for i in range(navigator.option_count)]
+
+
+def panes(app: Any) -> dict[str, Any]:
+    """What every pane holds (the widgets' data, not pixels)."""
+    return {"phases": navigator_prompts(app), "checklist": checklist_prompts(app),
+            "sql": sql_log_rows(app) + sql_log_rows(app, headings=True),
+            "tables": result_tables(app)}
+
+
+def bar_text(app: ReplayApp) -> str:
+    return str(app.screen_stack[0].query_one(TimelineBar).content)
+
+
+def badge_text(app: ReplayApp) -> str:
+    return str(app.screen_stack[0].query_one(TrustBadgeLine).content)
+
+
+async def test_a_console_session_replays_to_the_same_panes(base_db, tmp_path):
+    session = open_session(base_db, tmp_path / "logs", migration=BROKEN_SQL)
+    live = ConsoleApp(session)
+    try:
+        async with live.run_test(size=(120, 40)) as pilot:
+            await settle(live, pilot)
+            await tick(live, pilot, "read-runbook")
+            await tick(live, pilot, "create-backup", evidence="snapshot 42")
+            await pilot.press("p")
+            await settle(live, pilot)
+            await pilot.press("h")
+            await settle(live, pilot)
+            seen = panes(live)
+    finally:
+        session.close()
+    assert seen["tables"] and any(row[0] == "✘" for row in seen["sql"])  # worth comparing
+    assert "snapshot 42" in seen["checklist"][1]
+
+    replay = open_replay(session.log_path)
+    async with replay.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        assert replay.cursor == len(replay.timeline)  # opens at the end
+        assert panes(replay) == seen
+        assert replay.state.ended is not None
+        assert "session ended" in bar_text(replay)
+        # The log is unsigned: the badge says so, and nothing in the panes can act.
+        assert badge_text(replay).strip().startswith("UNSIGNED: anyone could have written")
+        await pilot.press("enter", "p", "r", "b")
+        await pilot.pause()
+        assert replay.cursor == len(replay.timeline) and not replay.workers
+
+
+async def test_stepping_and_marker_jumps_move_every_pane(base_db, tmp_path):
+    log = record_session(base_db, tmp_path)
+    replay = open_replay(log)
+    timeline = replay.timeline
+    total = len(timeline)
+    async with replay.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        final = panes(replay)
+        await pilot.press("home")
+        assert replay.cursor == 0 and f"event 0/{total}" in bar_text(replay)
+        await pilot.press("right", "right")  # session started, then the first tick
+        assert replay.cursor == 2
+        assert checklist_prompts(replay)[0].startswith("[x] Read the runbook")
+        assert sql_log_rows(replay) == [] and result_tables(replay) == {}
+        await pilot.press("left")
+        assert replay.cursor == 1 and checklist_prompts(replay)[0].startswith("[ ]")
+
+        await pilot.press("e")  # the preflight's blocker (the migration is broken)
+        blocker = timeline.next_marker(1, ["error"])
+        assert blocker is not None and replay.cursor == blocker.position
+        assert "error: blocker:" in bar_text(replay) and sql_log_rows(replay) == []
+        await pilot.press("e")  # the first failed statement of the rehearsal
+        assert replay.cursor == timeline.next_marker(blocker.position, ["error"]).position
+        rows = sql_log_rows(replay)
+        assert rows[-1][0] == "✘" and rows[-1][4].startswith("42601")
+        assert "error: SQLSTATE 42601" in bar_text(replay)
+        assert result_tables(replay)  # the preflight came before the rehearsal
+        await pilot.press("left")  # one event back: the statement is still running
+        assert sql_log_rows(replay)[-1][0] == "…"
+        await pilot.press("e", "e", "e")  # the same error again, then the next two
+        assert sql_log_rows(replay)[-1][4].startswith("42883")
+        await pilot.press("E")
+        assert sql_log_rows(replay)[-1][4].startswith("42703")
+
+        await pilot.press("home", "right_square_bracket")  # any marker: the first tick
+        assert replay.cursor == timeline.markers[0].position
+        await pilot.press("end", "left_square_bracket")
+        assert replay.cursor == timeline.previous_marker(total).position
+
+        await pilot.press("g")
+        await type_text(pilot, "3")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert replay.cursor == 3 and f"event 3/{total}" in bar_text(replay)
+        assert replay.state == timeline.state_at(3)
+        await pilot.press("g")
+        await type_text(pilot, "tomorrow")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert replay.cursor == 3  # refused, with a notification saying what to type
+
+        await pilot.press("end")
+        assert panes(replay) == final
+
+
+async def test_playing_follows_the_recorded_times_and_instant_plays_to_the_end(base_db,
+                                                                              tmp_path):
+    log = record_session(base_db, tmp_path)
+    recorded = timeline_from_log(log).timeline
+    # The same events one second apart: at 1x the first step takes a visible second.
+    timeline = Timeline.of((event, Stamp(at=f"2026-02-16T10:{i // 60:02d}:{i % 60:02d}Z",
+                                         t=float(i)))
+                           for i, event in enumerate(recorded.events))
+    replay = ReplayApp(log, timeline, TrustBadge("unsigned", "UNSIGNED"))
+    total = len(timeline)
+    async with replay.run_test(size=(80, 24)) as pilot:
+        await pilot.press("home", "space")
+        assert replay.playing and "▶ playing 1x" in bar_text(replay)
+        await pilot.pause(0.3)
+        assert replay.cursor == 1  # the first event at once, the second a second later
+        await wait_until(pilot, lambda: replay.cursor == 2, timeout=5)
+        await pilot.press("space")
+        assert not replay.playing
+        paused_at = replay.cursor
+        await pilot.pause(0.3)
+        assert replay.cursor == paused_at
+        await pilot.press(*["plus"] * 10)  # past 100x: instant
+        assert replay.speed == float("inf") and "instant" in bar_text(replay)
+        await pilot.press("space")
+        await wait_until(pilot, lambda: replay.cursor == total and not replay.playing,
+                         timeout=5)
+        assert replay.state == replay.timeline.head
+        await pilot.press("minus")
+        assert replay.speed == 100
+
+
+def _seq_of_event_containing(log: Path, needle: bytes) -> int:
+    data = log.read_bytes()
+    at = data.index(needle)
+    start = data.rindex(b"[[event]]", 0, at)
+    match = re.search(rb"seq = (\d+)", data[start:at])
+    assert match is not None
+    return int(match.group(1))
+
+
+async def test_a_tampered_log_shows_the_tampered_badge_and_still_replays(base_db, tmp_path):
+    log = record_session(base_db, tmp_path)
+    whole = len(timeline_from_log(log).timeline)
+    seq = _seq_of_event_containing(log, b"snapshot 42")
+    log.write_bytes(log.read_bytes().replace(b"snapshot 42", b"snapshot 43"))
+
+    replay = open_replay(log)
+    assert replay.badge.level == "tampered" and replay.badge.bad_from == seq
+    async with replay.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert badge_text(replay).strip().startswith(f"TAMPERED at event {seq}: edited")
+        assert len(replay.timeline) == whole  # every event that parses is shown
+        assert f"UNVERIFIED from event {seq}" in bar_text(replay)
+        assert "snapshot 43" in checklist_prompts(replay)[1]
+        await pilot.press("home")
+        assert "UNVERIFIED" not in bar_text(replay)
+
+
+async def test_a_cut_log_says_truncated_and_replays_what_is_left(base_db, tmp_path):
+    log = record_session(base_db, tmp_path)
+    data = log.read_bytes()
+    log.write_bytes(data[: data.rindex(b"[[event]]") + 20])
+    replay = open_replay(log)
+    assert replay.badge.level == "truncated"
+    async with replay.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        events = len(replay.timeline)
+        assert badge_text(replay).strip().startswith(f"TRUNCATED after event {events}")
+        assert replay.state.ended is None and "session ended" not in bar_text(replay)
+
+
+def test_what_is_not_a_log_is_one_line(tmp_path):
+    with pytest.raises(UsageError, match="no such file"):
+        open_replay(tmp_path / "missing.log")
+    garbage = tmp_path / "garbage.log"
+    garbage.write_bytes(b"\x00\xffnot toml at all")
+    with pytest.raises(UsageError, match="not a readable deployment log"):
+        open_replay(garbage)
