@@ -265,7 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("replay", help="a recorded session in the console, read-only, from its"
                                       " log alone (no database), with its trust badge")
-    p.add_argument("log", type=Path, metavar="LOG", help="the deployment log (deploy-logs/*.log)")
+    p.add_argument("log", type=Path, metavar="LOG", help="the deployment log (deploy-logs/*.deploy-log.toml)")
     p.add_argument("--allowed-signers", type=Path, default=None, metavar="FILE",
                    help="OpenSSH allowed_signers file: the badge then says who signed it")
     p.add_argument("--identity", default=None, metavar="NAME",

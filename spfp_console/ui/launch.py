@@ -138,7 +138,7 @@ def open_replay(log: Path, *, follow: bool = False, allowed_signers: Path | None
 
     if not log.is_file():
         raise UsageError(f"cannot replay {log}: no such file; give the path of a deployment"
-                         " log (deploy-logs/*.log)")
+                         " log (deploy-logs/*.deploy-log.toml)")
     try:
         if follow:
             timeline, badge = Timeline(), live_badge(0)

@@ -230,3 +230,77 @@ def test_what_is_not_a_log_is_one_line(tmp_path):
     garbage.write_bytes(b"\x00\xffnot toml at all")
     with pytest.raises(UsageError, match="not a readable deployment log"):
         open_replay(garbage)
+
+
+def slow_runbook(tmp_path: Path, pause_s: float) -> Path:
+    """The real runbook, its migration pausing before COMMIT: the run writes its log in
+    two bursts with a quiet stretch between, as a long statement would."""
+    from spfp_console.paths import DEFAULT_RUNBOOK
+    from spfp_console.runbook import load_runbook
+
+    scripts = load_runbook(DEFAULT_RUNBOOK).scripts
+    source = scripts["migration"].path.read_text(encoding="utf-8")
+    at = source.rindex("COMMIT;")
+    migration = tmp_path / "slow_migration.sql"
+    migration.write_text(f"{source[:at]}SELECT pg_sleep({pause_s});\n\n{source[at:]}",
+                         encoding="utf-8")
+    text = DEFAULT_RUNBOOK.read_text(encoding="utf-8")
+    text, n1 = re.subn(r'(?m)^migration = ".*"$', f'migration = "{migration}"', text)
+    text, n2 = re.subn(r'(?m)^rollback = ".*"$',
+                       f'rollback = "{scripts["rollback"].path}"', text)
+    assert n1 == n2 == 1
+    runbook = tmp_path / "runbook.toml"
+    runbook.write_text(text, encoding="utf-8")
+    return runbook
+
+
+async def test_follow_shows_a_concurrent_headless_run_within_a_second(base_db, tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    logs = tmp_path / "logs"
+    run = subprocess.Popen(
+        [sys.executable, "-m", "spfp_console", "run", "--yes", "--dsn", base_db.dsn,
+         "--runbook", str(slow_runbook(tmp_path, 2.0)), "--log-dir", str(logs)],
+        cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not list(logs.glob("*.deploy-log.toml")) and run.poll() is None:
+            assert time.monotonic() < deadline, "the run wrote no log"
+            time.sleep(0.02)
+        assert list(logs.glob("*.deploy-log.toml")), run.communicate()
+        log = next(logs.glob("*.deploy-log.toml"))
+        replay = open_replay(log, follow=True)
+        assert replay.badge.level == "live"
+        samples: list[tuple[float, int]] = []  # (when, complete events in the file)
+        async with replay.run_test(size=(80, 24)) as pilot:
+            while replay.badge.level == "live":
+                now = time.monotonic()
+                assert now < deadline, "the followed session never ended"
+                written = log.read_bytes().count(b"[[event]]") - 1  # the last may be torn
+                samples.append((now, written))
+                for when, count in samples:
+                    if when <= now - 1.0:  # written over a second ago: on screen by now
+                        assert len(replay.timeline) >= count, (when, count, now)
+                if replay.badge.level == "live" and len(replay.timeline):
+                    assert badge_text(replay).strip() == (
+                        f"live, chain intact up to event {len(replay.timeline)}")
+                await pilot.pause(0.1)
+            run.wait(timeout=30)
+            await pilot.pause()
+            assert run.returncode == 0, run.stderr
+            assert max(count for _, count in samples) > 10  # it was watched while running
+            assert replay.state.ended is not None and replay.state.ended.outcome == "committed"
+            assert replay.cursor == len(replay.timeline)
+            assert len(replay.timeline) == log.read_bytes().count(b"[[event]]")
+            assert "session ended: " in bar_text(replay)
+            assert badge_text(replay).strip().startswith("UNSIGNED: anyone could have")
+            marks = {row[0] for row in sql_log_rows(replay)}
+            assert marks == {"✔", "-"}  # BEGIN and COMMIT are skipped: the engine's own
+            assert replay.state == timeline_from_log(log).timeline.head  # as a saved log
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
