@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from console_kit import (
     checklist_prompts,
     open_session,
@@ -19,7 +21,7 @@ from console_kit import (
     wait_until,
 )
 
-from spfp_console.errors import UsageError
+from spfp_console.errors import EXIT_USAGE, UsageError
 from spfp_console.session.timeline import Stamp, Timeline, TrustBadge, timeline_from_log
 from spfp_console.ui.app import ConsoleApp
 from spfp_console.ui.launch import open_replay
@@ -43,6 +45,11 @@ def record_session(db: Any, tmp_path: Path) -> Path:
         session.close()
     assert session.log_path is not None
     return session.log_path
+
+
+@pytest.fixture
+def recorded_log(base_db: Any, tmp_path: Path) -> Path:
+    return record_session(base_db, tmp_path)
 
 
 def navigator_prompts(app: Any) -> list[str]:
@@ -304,3 +311,49 @@ async def test_follow_shows_a_concurrent_headless_run_within_a_second(base_db, t
         if run.poll() is None:
             run.kill()
             run.wait()
+
+
+def test_replay_without_a_terminal_says_what_to_use_instead(base_db, tmp_path):
+    import subprocess
+    import sys
+
+    log = record_session(base_db, tmp_path)
+    proc = subprocess.run([sys.executable, "-m", "spfp_console", "replay", str(log)],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                          stdin=subprocess.DEVNULL)
+    assert proc.returncode == EXIT_USAGE
+    assert proc.stderr.strip().splitlines() == [
+        "spfp-console: the console needs a terminal (stdin and stdout); without one use"
+        " spfp-console verify LOG (the trust check) or spfp-console export LOG"]
+    missing = subprocess.run([sys.executable, "-m", "spfp_console", "replay",
+                              str(tmp_path / "nope.deploy-log.toml")], cwd=tmp_path,
+                             capture_output=True, text=True, timeout=60,
+                             stdin=subprocess.DEVNULL)
+    assert missing.returncode == EXIT_USAGE and len(missing.stderr.strip().splitlines()) == 1
+    assert "no such file" in missing.stderr and "Traceback" not in missing.stderr
+
+
+@settings(max_examples=12, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(cuts=st.lists(st.tuples(st.floats(0, 1), st.binary(max_size=8)), min_size=1,
+                     max_size=4))
+async def test_a_fuzzed_log_never_crashes_replay(recorded_log, tmp_path, cuts):
+    """Random splices into a real log: replay opens (or refuses in one line), and every
+    key that moves the cursor works on whatever parsed."""
+    data = bytearray(recorded_log.read_bytes())
+    for where, junk in cuts:
+        at = int(where * len(data))
+        data[at:at + len(junk)] = junk
+    log = tmp_path / "fuzzed.deploy-log.toml"
+    log.write_bytes(bytes(data))
+    try:
+        replay = open_replay(log)
+    except UsageError as exc:
+        assert "\n" not in str(exc)
+        return
+    async with replay.run_test(size=(80, 24)) as pilot:
+        await pilot.press("home", "e", "d", "right_square_bracket", "left", "end", "E")
+        await pilot.pause()
+        assert replay.return_code is None  # still running: nothing crashed it
+        assert replay.state == replay.timeline.state_at(replay.cursor)
+        assert badge_text(replay).strip()
