@@ -65,7 +65,7 @@ def panes(app: Any) -> dict[str, Any]:
 
 
 def bar_text(app: ReplayApp) -> str:
-    return str(app.screen_stack[0].query_one(TimelineBar).content)
+    return app.screen_stack[0].query_one(TimelineBar).text
 
 
 def badge_text(app: ReplayApp) -> str:

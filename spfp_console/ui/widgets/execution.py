@@ -184,6 +184,8 @@ class RunProgress(Vertical):
     def show(self, state: SessionState) -> None:
         run = state.current_run
         if run is None:  # also replay stepping back to before the first run
+            if not self.query("#run-label"):  # not composed yet: nothing shown to clear
+                return
             self.query_one("#run-label", Static).update(NO_RUN_YET)
             self.query_one("#run-bar", ProgressBar).update(total=None, progress=0)
             self.query_one("#run-current", Static).update("")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.console import Group
 from rich.text import Text
 from textual.widgets import Static
 
@@ -52,6 +53,9 @@ class TimelineBar(Static):
     """Where the cursor is: playing or paused, speed, event n/N, the recorded time, the
     marker the cursor is on, and how many markers of each kind there are."""
 
+    text = ""
+    """What the bar says, as plain text (the tests read it)."""
+
     DEFAULT_CSS = """
     TimelineBar {
         height: 2;
@@ -69,17 +73,20 @@ class TimelineBar(Static):
             (f"event {cursor}/{total}", "bold"),
             f" · {cursor_time(timeline, cursor)}",
         )
-        if badge.bad_from is not None and cursor >= badge.bad_from:
-            first.append(f" · UNVERIFIED from event {badge.bad_from}", style="bold red")
         marker = timeline.marker_at(cursor)
         if marker is not None:
             first.append(f" · {marker.kind}: {marker.label}", style="cyan")
+        # The second line: what the first cannot lose at 80 columns, then the markers.
+        second = Text()
+        if badge.bad_from is not None and cursor >= badge.bad_from:
+            second.append(f"UNVERIFIED from event {badge.bad_from} · ", style="bold red")
         if state.ended is not None:
-            first.append(f" · session ended: {outcome_text(state.ended.outcome)}",
-                         style="bold red" if state.ended.ok is False else "green")
+            second.append(f"session ended: {outcome_text(state.ended.outcome)} · ",
+                          style="bold red" if state.ended.ok is False else "green")
         counts = timeline.marker_counts()
-        second = Text("markers: " + " · ".join(f"{n} {kind}" for kind, n in counts.items())
-                      + "   ←→ step · [ ] marker · e/E errors · d/D decisions", style="dim")
-        lines = Text("\n").join([first, second])
-        lines.no_wrap, lines.overflow = True, "ellipsis"  # cut at 80 columns, never wrapped
-        self.update(lines)
+        second.append("markers: " + " · ".join(f"{n} {kind}" for kind, n in counts.items()),
+                      style="dim")
+        first.no_wrap = second.no_wrap = True  # cut at 80 columns, never wrapped
+        first.overflow = second.overflow = "ellipsis"
+        self.text = f"{first.plain}\n{second.plain}"
+        self.update(Group(first, second))

@@ -67,7 +67,8 @@ class ResultsPane(VerticalScroll):
         self.findings_shown = 0
 
     def on_mount(self) -> None:
-        self.mount(Static(NOTHING_YET, id="results-empty"))
+        if not (self.tables or self.findings_shown or self.query("#results-empty")):
+            self.mount(Static(NOTHING_YET, id="results-empty"))  # unless shown before
 
     def show(self, tables: dict[tuple[str, str], ResultTable], findings: list[Finding]) -> None:
         if (tables or findings) and self.query("#results-empty"):
