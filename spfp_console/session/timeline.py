@@ -68,6 +68,9 @@ class Stamp:
     """UTC ISO 8601 as recorded."""
     t: float
     """Seconds since the session started."""
+    seq: int = 0
+    """The event's seq in the log's chain (0: not from a log).  Signed checkpoints are
+    not replayed but have seqs too, so the badge's "event N" is a seq, not a position."""
 
 
 def marker_of(event: Event, position: int) -> Marker | None:
@@ -187,6 +190,14 @@ class Timeline:
             return bisect.bisect_right([s.at.split("T", 1)[-1][: len(text)]
                                         for s in self.stamps], text)
         return bisect.bisect_right([s.at[: len(text)] for s in self.stamps], text)
+
+    def seq_at(self, position: int) -> int:
+        """The log seq of the event just before the cursor (0 at the start); the position
+        itself for events not read from a log."""
+        if position <= 0 or not self.stamps:
+            return 0
+        position = min(position, len(self.stamps))
+        return self.stamps[position - 1].seq or position
 
     def seek(self, text: str) -> int:
         """The cursor a reviewer typed: an event number (``37``) or a time (``10:03``,
@@ -332,6 +343,6 @@ def timeline_from_log(path: object, *, snapshot_every: int = SNAPSHOT_EVERY) -> 
             unknown += 1
             continue
         if event is not None:
-            pairs.append((event, Stamp(at=str(entry.at), t=float(entry.t))))
+            pairs.append((event, Stamp(at=str(entry.at), t=float(entry.t), seq=entry.seq)))
     return LoadedLog(Timeline.of(pairs, snapshot_every=snapshot_every), journal.stopped,
                      unknown)

@@ -142,8 +142,10 @@ def open_replay(log: Path, *, follow: bool = False, allowed_signers: Path | None
     try:
         if follow:
             timeline, badge = Timeline(), live_badge(0)
-            with log.open("rb"):  # unreadable now is worth saying now
+            with log.open("rb"):  # unreadable now is worth saying now, not at the end
                 pass
+            if allowed_signers is not None:
+                allowed_signers.read_bytes()
         else:
             timeline = timeline_from_log(log).timeline
             badge = trust_badge(verify_log(log, allowed_signers=allowed_signers,

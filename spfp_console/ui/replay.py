@@ -12,6 +12,7 @@ thread appends the batch to the timeline at most every :data:`REFRESH_S`.
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,9 @@ from spfp_console.ui.widgets.replay_bars import TimelineBar, TrustBadgeLine, spe
 
 REFRESH_S = 0.05
 """Longest delay between a followed event reaching the reader and its pixels."""
+
+SIGNATURE_WAIT_TRIES = 10
+"""Checks, 0.2 s apart, for the signature of a followed session that has just ended."""
 
 ALL_PANES = frozenset({"header", "runbook", "execution", "results"})
 
@@ -74,7 +78,9 @@ class ReplayApp(App[int]):
         self.inbox_lock = threading.Lock()
         self.inbox_pending = False
         self.live_seq = 0
-        """The last seq the follow reader verified (the live badge's N)."""
+        """The last seq the follow reader verified."""
+        self.shown_seq = 0
+        """The last seq taken into the timeline: the live badge's N (checkpoints count)."""
 
     def get_default_screen(self) -> ReplayScreen:
         return ReplayScreen()
@@ -227,7 +233,8 @@ class ReplayApp(App[int]):
                 with self.inbox_lock:
                     self.live_seq = entry.seq
                     if event is not None:
-                        self.inbox.append((event, Stamp(at=str(entry.at), t=float(entry.t))))
+                        self.inbox.append((event, Stamp(at=str(entry.at), t=float(entry.t),
+                                                        seq=entry.seq)))
                     if self.inbox_pending:
                         continue
                     self.inbox_pending = True
@@ -246,6 +253,15 @@ class ReplayApp(App[int]):
         try:
             result = verify_log(self.log_path, allowed_signers=self.allowed_signers,
                                 identity=self.identity)
+            # A signed session writes its signature just after the end record: give it
+            # a moment rather than calling a signed log unsigned.
+            for _ in range(SIGNATURE_WAIT_TRIES):
+                if not (result.chain.ok and result.signature.status == "unsigned"
+                        and result.checkpoints.count) or self.stopping.is_set():
+                    break
+                time.sleep(0.2)
+                result = verify_log(self.log_path, allowed_signers=self.allowed_signers,
+                                    identity=self.identity)
         except (OSError, ValueError) as exc:
             return TrustBadge("tampered", f"cannot verify {self.log_path}: {exc}")
         with self.inbox_lock:
@@ -262,6 +278,7 @@ class ReplayApp(App[int]):
             seq = self.live_seq
         at_end = self.cursor >= len(self.timeline)
         self.timeline.extend(batch)
+        self.shown_seq = seq
         if self.badge.level == "live":
             self.badge = live_badge(seq)
         if at_end:

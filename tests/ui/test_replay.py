@@ -261,15 +261,38 @@ def slow_runbook(tmp_path: Path, pause_s: float) -> Path:
     return runbook
 
 
-async def test_follow_shows_a_concurrent_headless_run_within_a_second(base_db, tmp_path):
+def signing_key(tmp_path: Path) -> tuple[Path, Path]:
+    """An ed25519 key and an allowed_signers file naming it alice@example.com."""
+    import shutil
+    import subprocess
+
+    keygen = shutil.which("ssh-keygen")
+    assert keygen is not None, "ssh-keygen is required (.ci/install installs OpenSSH)"
+    key = tmp_path / "id_ed25519"
+    subprocess.run([keygen, "-q", "-t", "ed25519", "-N", "", "-C", "alice", "-f", str(key)],
+                   check=True)
+    key_type, blob = key.with_suffix(".pub").read_text().split()[:2]
+    allowed = tmp_path / "allowed_signers"
+    allowed.write_text(f"alice@example.com {key_type} {blob}\n")
+    return key, allowed
+
+
+@pytest.mark.parametrize("signed", [False, True], ids=["unsigned", "signed"])
+async def test_follow_shows_a_concurrent_headless_run_within_a_second(base_db, tmp_path,
+                                                                     signed):
     import subprocess
     import sys
     import time
 
     logs = tmp_path / "logs"
+    signing: list[str] = ["--sign-key", "none"]
+    allowed = None
+    if signed:
+        key, allowed = signing_key(tmp_path)
+        signing = ["--sign-key", str(key)]
     run = subprocess.Popen(
         [sys.executable, "-m", "spfp_console", "run", "--yes", "--dsn", base_db.dsn,
-         "--runbook", str(slow_runbook(tmp_path, 2.0)), "--log-dir", str(logs)],
+         "--runbook", str(slow_runbook(tmp_path, 2.0)), "--log-dir", str(logs), *signing],
         cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True)
     try:
@@ -279,7 +302,8 @@ async def test_follow_shows_a_concurrent_headless_run_within_a_second(base_db, t
             time.sleep(0.02)
         assert list(logs.glob("*.deploy-log.toml")), run.communicate()
         log = next(logs.glob("*.deploy-log.toml"))
-        replay = open_replay(log, follow=True)
+        replay = open_replay(log, follow=True, allowed_signers=allowed,
+                             identity="alice@example.com" if signed else None)
         assert replay.badge.level == "live"
         samples: list[tuple[float, int]] = []  # (when, complete events in the file)
         async with replay.run_test(size=(80, 24)) as pilot:
@@ -290,10 +314,12 @@ async def test_follow_shows_a_concurrent_headless_run_within_a_second(base_db, t
                 samples.append((now, written))
                 for when, count in samples:
                     if when <= now - 1.0:  # written over a second ago: on screen by now
-                        assert len(replay.timeline) >= count, (when, count, now)
-                if replay.badge.level == "live" and len(replay.timeline):
+                        assert replay.shown_seq >= count, (when, count, now)
+                if replay.badge.level == "live" and replay.shown_seq:
                     assert badge_text(replay).strip() == (
-                        f"live, chain intact up to event {len(replay.timeline)}")
+                        f"live, chain intact up to event {replay.shown_seq}")
+                    shown = replay.timeline.seq_at(len(replay.timeline))
+                    assert 0 < shown <= replay.shown_seq  # after it, only checkpoints
                 await pilot.pause(0.1)
             run.wait(timeout=30)
             await pilot.pause()
@@ -301,9 +327,14 @@ async def test_follow_shows_a_concurrent_headless_run_within_a_second(base_db, t
             assert max(count for _, count in samples) > 10  # it was watched while running
             assert replay.state.ended is not None and replay.state.ended.outcome == "committed"
             assert replay.cursor == len(replay.timeline)
-            assert len(replay.timeline) == log.read_bytes().count(b"[[event]]")
+            assert replay.shown_seq == log.read_bytes().count(b"[[event]]")  # seq 1..N
             assert "session ended: " in bar_text(replay)
-            assert badge_text(replay).strip().startswith("UNSIGNED: anyone could have")
+            badge = badge_text(replay).strip()
+            if signed:
+                assert badge.startswith("signed by alice@example.com (SHA256:"), badge
+                assert "chain intact" in badge
+            else:
+                assert badge.startswith("UNSIGNED: anyone could have written this"), badge
             marks = {row[0] for row in sql_log_rows(replay)}
             assert marks == {"✔", "-"}  # BEGIN and COMMIT are skipped: the engine's own
             assert replay.state == timeline_from_log(log).timeline.head  # as a saved log

@@ -78,7 +78,7 @@ class TimelineBar(Static):
             first.append(f" · {marker.kind}: {marker.label}", style="cyan")
         # The second line: what the first cannot lose at 80 columns, then the markers.
         second = Text()
-        if badge.bad_from is not None and cursor >= badge.bad_from:
+        if badge.bad_from is not None and timeline.seq_at(cursor) >= badge.bad_from:
             second.append(f"UNVERIFIED from event {badge.bad_from} · ", style="bold red")
         if state.ended is not None:
             second.append(f"session ended: {outcome_text(state.ended.outcome)} · ",
