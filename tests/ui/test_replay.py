@@ -114,15 +114,18 @@ async def test_stepping_and_marker_jumps_move_every_pane(base_db, tmp_path):
         final = panes(replay)
         await pilot.press("home")
         assert replay.cursor == 0 and f"event 0/{total}" in bar_text(replay)
-        await pilot.press("right", "right")  # session started, then the first tick
-        assert replay.cursor == 2
+        first_tick = timeline.next_marker(0, ["tick"])
+        assert first_tick is not None
+        await pilot.press(*["right"] * first_tick.position)  # one event at a time
+        assert replay.cursor == first_tick.position
         assert checklist_prompts(replay)[0].startswith("[x] Read the runbook")
         assert sql_log_rows(replay) == [] and result_tables(replay) == {}
         await pilot.press("left")
-        assert replay.cursor == 1 and checklist_prompts(replay)[0].startswith("[ ]")
+        assert replay.cursor == first_tick.position - 1
+        assert checklist_prompts(replay)[0].startswith("[ ]")
 
+        blocker = timeline.next_marker(replay.cursor, ["error"])
         await pilot.press("e")  # the preflight's blocker (the migration is broken)
-        blocker = timeline.next_marker(1, ["error"])
         assert blocker is not None and replay.cursor == blocker.position
         assert "error: blocker:" in bar_text(replay) and sql_log_rows(replay) == []
         await pilot.press("e")  # the first failed statement of the rehearsal
