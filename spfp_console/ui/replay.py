@@ -102,12 +102,16 @@ class ReplayApp(App[int]):
     # ------------------------------------------------------------------ drawing
 
     def redraw(self, panes: frozenset[str] = ALL_PANES) -> None:
+        if not self.screen_stack:  # quitting: a followed batch may still arrive
+            return
         screen = self.replay_screen
         screen.show(self.state, self.log_path, panes)
         screen.query_one(TrustBadgeLine).show(self.badge)
         self.show_timeline()
 
     def show_timeline(self) -> None:
+        if not self.screen_stack:
+            return
         self.replay_screen.query_one(TimelineBar).show(
             self.timeline, self.cursor, self.state, playing=self.playing, speed=self.speed,
             badge=self.badge)
