@@ -118,7 +118,7 @@ async def _walk(dsn: str, log_dir: Path, size: tuple[int, int], suffix: str) -> 
         session.close(app.last_result)
 
 
-async def _failed_statement(dsn: str, log_dir: Path) -> None:
+async def _failed_statement(dsn: str, log_dir: Path) -> Path:
     runbook = load_runbook(DEFAULT_RUNBOOK)
     runbook = dataclasses.replace(
         runbook, scripts={**runbook.scripts, "migration": ScriptRef("migration", BROKEN_SQL)})
@@ -135,6 +135,20 @@ async def _failed_statement(dsn: str, log_dir: Path) -> None:
             _save(app, "console-failed-statement-120x40")
     finally:
         session.close(app.last_result)
+    assert session.log_path is not None
+    return session.log_path
+
+
+async def _replay(log: Path, size: tuple[int, int], suffix: str) -> None:
+    """``spfp-console replay`` on that session's log, at its first failed statement."""
+    from spfp_console.ui.launch import open_replay
+
+    app = open_replay(log)
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        await pilot.press("home", "e", "2")
+        await pilot.pause(0.3)
+        _save(app, f"replay-failed-statement-{suffix}")
 
 
 def main() -> int:
@@ -142,7 +156,9 @@ def main() -> int:
         log_dir = Path(logs)
         asyncio.run(_walk(_database(cluster, "spfp"), log_dir, (80, 24), "80x24"))
         asyncio.run(_walk(_database(cluster, "spfp_wide"), log_dir, (120, 40), "120x40"))
-        asyncio.run(_failed_statement(_database(cluster, "spfp_broken"), log_dir))
+        log = asyncio.run(_failed_statement(_database(cluster, "spfp_broken"), log_dir))
+        asyncio.run(_replay(log, (80, 24), "80x24"))
+        asyncio.run(_replay(log, (120, 40), "120x40"))
     return 0
 
 

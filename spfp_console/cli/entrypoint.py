@@ -12,9 +12,9 @@ interrupted before anything changed.  Every expected error
 is one clear line on stderr, never a traceback.
 
 Imports are lazy: building the parser imports nothing heavy, and no headless command ever
-imports Textual, so our overhead over ``psql -f`` stays a small constant.  ``console`` (and
-``demo`` on a terminal) import ``spfp_console.ui`` only when dispatched: the one import
-edge from here to the UI, named in the import-linter contract.
+imports Textual, so our overhead over ``psql -f`` stays a small constant.  ``console``,
+``replay`` (and ``demo`` on a terminal) import ``spfp_console.ui`` only when dispatched: the
+one import edge from here to the UI, named in the import-linter contract.
 """
 
 from __future__ import annotations
@@ -263,6 +263,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where a rollback exports the data it destroys first"
                         " (default: a new directory under the log directory)")
 
+    p = sub.add_parser("replay", help="a recorded session in the console, read-only, from its"
+                                      " log alone (no database), with its trust badge")
+    p.add_argument("log", type=Path, metavar="LOG", help="the deployment log (deploy-logs/*.deploy-log.toml)")
+    p.add_argument("--allowed-signers", type=Path, default=None, metavar="FILE",
+                   help="OpenSSH allowed_signers file: the badge then says who signed it")
+    p.add_argument("--identity", default=None, metavar="NAME",
+                   help="the signer the log must be signed by (with --allowed-signers)")
+    p.add_argument("--follow", action="store_true",
+                   help="tail a log still being written (a live session, watched read-only)")
+
     p = sub.add_parser("demo", help="a local PostgreSQL with the SPFP schema and sample data,"
                                     " then the console on it (a headless walk-through of the"
                                     " whole runbook when not on a terminal)")
@@ -299,6 +309,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from spfp_console.ui.launch import cmd_console
 
         return cmd_console(args)
+    if command == "replay":
+        from spfp_console.ui.launch import cmd_replay
+
+        return cmd_replay(args)
     if command == "demo":
         if _interactive() and not args.json and not args.keep:
             from spfp_console.ui.launch import cmd_demo_console

@@ -14,6 +14,7 @@ Pure and Textual-free: the console's replay screen renders :meth:`Timeline.state
 from __future__ import annotations
 
 import bisect
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -38,6 +39,18 @@ MAX_IDLE_S = 2.0
 """Playback compresses any pause longer than this (a session idle for an hour plays in
 two seconds at 1x)."""
 
+SPEEDS: tuple[float, ...] = (1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, float("inf"))
+"""The playback speeds a reviewer steps through; the last one is instant."""
+
+FRAME_S = 0.03
+"""Events played closer together than this share one frame: at 100x a burst of
+statements is one redraw, not hundreds of timer callbacks."""
+
+TIME_OF_DAY = re.compile(r"\d{1,2}:\d\d(:\d\d(\.\d+)?)?")
+ISO_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d(:\d\d(:\d\d(\.\d+)?)?)?Z?")
+
+MARKER_KINDS = ("error", "decision", "override", "workflow", "tick")
+
 
 @dataclass(frozen=True)
 class Marker:
@@ -55,6 +68,9 @@ class Stamp:
     """UTC ISO 8601 as recorded."""
     t: float
     """Seconds since the session started."""
+    seq: int = 0
+    """The event's seq in the log's chain (0: not from a log).  Signed checkpoints are
+    not replayed but have seqs too, so the badge's "event N" is a seq, not a position."""
 
 
 def marker_of(event: Event, position: int) -> Marker | None:
@@ -175,6 +191,59 @@ class Timeline:
                                         for s in self.stamps], text)
         return bisect.bisect_right([s.at[: len(text)] for s in self.stamps], text)
 
+    def seq_at(self, position: int) -> int:
+        """The log seq of the event just before the cursor (0 at the start); the position
+        itself for events not read from a log."""
+        if position <= 0 or not self.stamps:
+            return 0
+        position = min(position, len(self.stamps))
+        return self.stamps[position - 1].seq or position
+
+    def seek(self, text: str) -> int:
+        """The cursor a reviewer typed: an event number (``37``) or a time (``10:03``,
+        ``10:03:12``, an ISO timestamp).  Raises ValueError with what to type instead."""
+        text = text.strip()
+        if text.isdigit():
+            return min(int(text), len(self.events))
+        if TIME_OF_DAY.fullmatch(text):
+            return self.position_at(text.zfill(len(text) + (text.index(":") == 1)))
+        if ISO_TIME.fullmatch(text):
+            return self.position_at(text)
+        raise ValueError(f"cannot seek to {text!r}: type an event number (1-{len(self.events)})"
+                         " or a time (HH:MM, HH:MM:SS or an ISO timestamp)")
+
+    def marker_counts(self) -> dict[str, int]:
+        """How many markers of each kind (every kind listed, zero included)."""
+        counts = dict.fromkeys(MARKER_KINDS, 0)
+        for marker in self.markers:
+            counts[marker.kind] = counts.get(marker.kind, 0) + 1
+        return counts
+
+    def marker_at(self, position: int) -> Marker | None:
+        """The marker of the event just before the cursor, if it placed one."""
+        index = bisect.bisect_left([m.position for m in self.markers], position)
+        if index < len(self.markers) and self.markers[index].position == position:
+            return self.markers[index]
+        return None
+
+    def play_step(self, position: int, speed: float, frame_s: float = FRAME_S,
+                  ) -> tuple[int, float]:
+        """The next frame of playback from ``position``: wait the returned seconds, then
+        show the returned cursor.  Events less than ``frame_s`` apart (after idle
+        compression and speed) share the frame; at infinite speed every event does."""
+        end = len(self.events)
+        if position >= end:
+            return end, 0.0
+        wait = self.delay_before(position, speed)
+        to, extra = position + 1, 0.0
+        while to < end:
+            gap = self.delay_before(to, speed)
+            if extra + gap >= frame_s:
+                break
+            extra += gap
+            to += 1
+        return to, wait + extra
+
     def delay_before(self, position: int, speed: float = 1.0) -> float:
         """Seconds to wait before playing event ``position`` (0-based) at ``speed``; idle
         stretches are compressed to MAX_IDLE_S."""
@@ -198,6 +267,11 @@ class TrustBadge:
     """The first event (1-based seq) that cannot be trusted, when there is one."""
 
 
+def live_badge(events: int) -> TrustBadge:
+    """The badge while a followed log is still being written."""
+    return TrustBadge("live", f"live, chain intact up to event {events}")
+
+
 def trust_badge(result: object, *, events: int, live: bool = False) -> TrustBadge:
     """The badge for a :class:`~spfp_console.journal.verify.VerifyResult`."""
     status = result.status  # type: ignore[attr-defined]
@@ -206,7 +280,7 @@ def trust_badge(result: object, *, events: int, live: bool = False) -> TrustBadg
     points = result.checkpoints  # type: ignore[attr-defined]
     unfinished = not chain.ok and chain.problem == "truncated"
     if live and (chain.ok or unfinished) and chain.outcome is None:
-        return TrustBadge("live", f"live, chain intact up to event {chain.events}")
+        return live_badge(chain.events)
     signed = ""
     if points.signed_through is not None and points.bad is None:
         signed = (f"; signed up to event {points.signed_through}" if points.signed_through
@@ -269,6 +343,6 @@ def timeline_from_log(path: object, *, snapshot_every: int = SNAPSHOT_EVERY) -> 
             unknown += 1
             continue
         if event is not None:
-            pairs.append((event, Stamp(at=str(entry.at), t=float(entry.t))))
+            pairs.append((event, Stamp(at=str(entry.at), t=float(entry.t), seq=entry.seq)))
     return LoadedLog(Timeline.of(pairs, snapshot_every=snapshot_every), journal.stopped,
                      unknown)

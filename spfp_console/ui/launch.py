@@ -73,11 +73,14 @@ def say(message: str) -> None:
         pass
 
 
-def require_terminal() -> None:
+HEADLESS_COMMANDS = "the headless commands: check, rehearse, run, validate, rollback"
+
+
+def require_terminal(instead: str = HEADLESS_COMMANDS) -> None:
     """The console draws on stdout and reads keys from stdin: both must be a terminal."""
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
-        raise UsageError("the console needs a terminal (stdin and stdout); without one use"
-                         " the headless commands: check, rehearse, run, validate, rollback")
+        raise UsageError(f"the console needs a terminal (stdin and stdout); without one use"
+                         f" {instead}")
 
 
 def cmd_console(args: argparse.Namespace) -> int:
@@ -114,3 +117,61 @@ def cmd_demo_console(args: argparse.Namespace) -> int:
     session = DeploymentSession(runbook=runbook, dsn=dsn, log_dir=args.log_dir,
                                 operator=getpass.getuser(), environment="demo")
     return run_console(session, cleanup=stop_cluster)
+
+
+def open_replay(log: Path, *, follow: bool = False, allowed_signers: Path | None = None,
+                identity: str | None = None) -> Any:
+    """The replay app on ``log``, or a UsageError naming what is wrong with the log or
+    the signer file (one line, before any screen is drawn).
+
+    Without ``follow`` the log is read and verified whole; with it the app starts empty
+    and its reader thread tails the log, verifying as it goes."""
+    from spfp_console.journal.read import JournalFormatError
+    from spfp_console.journal.verify import verify_log
+    from spfp_console.session.timeline import (
+        Timeline,
+        live_badge,
+        timeline_from_log,
+        trust_badge,
+    )
+    from spfp_console.ui.replay import ReplayApp
+
+    if not log.is_file():
+        raise UsageError(f"cannot replay {log}: no such file; give the path of a deployment"
+                         " log (deploy-logs/*.deploy-log.toml)")
+    try:
+        if follow:
+            timeline, badge = Timeline(), live_badge(0)
+            with log.open("rb"):  # unreadable now is worth saying now, not at the end
+                pass
+            if allowed_signers is not None:
+                allowed_signers.read_bytes()
+        else:
+            timeline = timeline_from_log(log).timeline
+            badge = trust_badge(verify_log(log, allowed_signers=allowed_signers,
+                                           identity=identity), events=len(timeline))
+    except JournalFormatError as exc:
+        raise UsageError(f"cannot replay {log}: {exc}; it is not a readable deployment"
+                         " log") from exc
+    except OSError as exc:
+        what = allowed_signers if exc.filename and allowed_signers and \
+            Path(exc.filename) == allowed_signers else log
+        raise UsageError(f"cannot replay {log}: cannot read {what}: {exc.strerror or exc}")\
+            from exc
+    except ValueError as exc:  # SignatureFormatError: a malformed allowed_signers file
+        raise UsageError(f"cannot replay {log}: {allowed_signers}: {exc}; fix the allowed"
+                         " signers file or leave out --allowed-signers") from exc
+    return ReplayApp(log, timeline, badge, follow=follow, allowed_signers=allowed_signers,
+                     identity=identity)
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    """``spfp-console replay LOG``: the log checked first, then the terminal."""
+    if args.identity and not args.allowed_signers:
+        raise UsageError("--identity needs --allowed-signers (the file that says which key"
+                         " is theirs)")
+    app = open_replay(args.log, follow=args.follow, allowed_signers=args.allowed_signers,
+                      identity=args.identity)
+    require_terminal("spfp-console verify LOG (the trust check) or spfp-console export LOG")
+    app.run()
+    return EXIT_OK

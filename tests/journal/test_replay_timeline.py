@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from journal_testkit import (
@@ -131,3 +132,32 @@ def test_badge_of_a_killed_signed_session_says_how_far_it_is_signed(tmp_path: Pa
     assert badge.level == "truncated", badge
     assert badge.text.startswith("TRUNCATED after event")
     assert "signed up to event" in badge.text
+
+
+def test_playback_frames_follow_the_gaps_compress_idle_and_share_bursts() -> None:
+    events = sample_events()[:6]
+    times = [0.0, 0.001, 0.002, 1.0, 3601.0, 3601.5]  # a burst, a second, an idle hour
+    timeline = Timeline.of([(e, Stamp(at=f"2026-02-16T10:00:0{i}Z", t=t))
+                            for i, (e, t) in enumerate(zip(events, times))])
+    assert timeline.play_step(0, 1.0) == (3, pytest.approx(0.002))  # the burst: one frame
+    assert timeline.play_step(3, 1.0) == (4, pytest.approx(0.998))
+    assert timeline.play_step(4, 1.0) == (5, pytest.approx(2.0))  # the hour: MAX_IDLE_S
+    assert timeline.play_step(4, 10.0) == (5, pytest.approx(0.2))
+    assert timeline.play_step(0, float("inf")) == (6, 0.0)  # instant: everything at once
+    assert timeline.play_step(6, 1.0) == (6, 0.0)
+
+
+def test_seek_takes_an_event_number_or_a_time_and_says_what_else_to_type() -> None:
+    timeline = Timeline.of(_stamped(sample_events()))
+    assert timeline.seek("3") == 3
+    assert timeline.seek("999") == len(timeline)
+    assert timeline.seek("10:00:04") == 5
+    assert timeline.seek("9:59") == 0
+    assert timeline.seek("2026-02-16T10:00:01") == 2
+    with pytest.raises(ValueError, match="type an event number"):
+        timeline.seek("tomorrow")
+    counts = timeline.marker_counts()
+    assert counts["error"] >= 1 and sum(counts.values()) == len(timeline.markers)
+    first = timeline.markers[0]
+    assert timeline.marker_at(first.position) == first
+    assert timeline.marker_at(0) is None

@@ -108,3 +108,62 @@ async def test_tab_from_cancel_reaches_the_field_to_type_in():
         assert host.focused is screen.query_one("#typed", Input)
         await pilot.press(*"postgres")
         assert not screen.query_one("#confirm", Button).disabled
+
+
+# ---------------------------------------------------------------------- replay
+
+
+def replay_of_a_fixed_session() -> Any:
+    """The replay app on fixed events (the real runbook's checklist, a failed run), with
+    a tampered badge: every part of the replay screen, nothing that differs per run."""
+    from pathlib import Path
+
+    from spfp_console import events as ev
+    from spfp_console.deployment import checklist_of
+    from spfp_console.paths import DEFAULT_RUNBOOK
+    from spfp_console.runbook import load_runbook
+    from spfp_console.session.timeline import Stamp, Timeline, TrustBadge
+    from spfp_console.ui.replay import ReplayApp
+
+    phases, items = checklist_of(load_runbook(DEFAULT_RUNBOOK))
+    script = "20260216_database_optimizations.sql"
+    sql = "ALTER TABLE public.sent_atas ADD COLUMN deleted_at timestamptz;"
+    recorded = [
+        ev.SessionStarted(operator="alice", runbook_id="20260216-optimizations",
+                          target="postgres@db.prod:5432/postgres", server_version="16.4",
+                          supabase=True, environment="production", phases=phases,
+                          items=items),
+        ev.ChecklistItemToggled(phase="pre-deployment", item_id="read-runbook", checked=True,
+                                who="alice", when="2026-02-16T10:01:00Z"),
+        ev.ChecklistItemToggled(phase="pre-deployment", item_id="create-backup",
+                                checked=True, who="alice", evidence="snapshot 42",
+                                when="2026-02-16T10:02:00Z"),
+        ev.RunStarted(mode="run", script=script, statements=2, script_sha256="1" * 64),
+        ev.StatementStarted(index=0, file=script, line=3, sql=sql),
+        ev.StatementFinished(index=0, file=script, line=3, duration_s=0.25,
+                             status="ALTER TABLE"),
+        ev.StatementStarted(index=1, file=script, line=9,
+                            sql="CREATE INDEX idx_sent_atas_deleted ON public.sent_atas"
+                                " (deleted_at);"),
+        ev.StatementFailed(index=1, file=script, line=9, sql="CREATE INDEX ...",
+                           sqlstate="42703", message='column "deleted_at" does not exist',
+                           duration_s=0.01),
+        ev.RunFinished(mode="run", outcome="rolled_back", duration_s=0.5, statements_ok=1,
+                       statements_failed=1, message="rolled back after failure"),
+    ]
+    timeline = Timeline.of((event, Stamp(at=f"2026-02-16T10:0{i}:00.000000Z", t=60.0 * i))
+                           for i, event in enumerate(recorded))
+    badge = TrustBadge("tampered", "TAMPERED at event 7: edited: its hash does not match"
+                                   " its content", bad_from=7)
+    return ReplayApp(Path("deploy-logs/20260216_database_optimizations.deploy-log.toml"),
+                     timeline, badge)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_replay_at_a_failed_statement(snap_compare, size):
+    async def at_the_error(pilot: Any) -> None:
+        await pilot.press("home", "e", "2")
+        await pilot.pause()
+
+    assert snap_compare(replay_of_a_fixed_session(), terminal_size=size,
+                        run_before=at_the_error)

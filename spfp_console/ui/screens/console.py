@@ -104,6 +104,10 @@ class ConsoleScreen(Screen[None]):
 
     @on(OptionList.OptionHighlighted, "#phases")
     def phase_highlighted(self) -> None:
+        self.refresh_runbook()
+
+    def refresh_runbook(self) -> None:
+        """Show the highlighted phase's checklist (replay shows its own state here)."""
         self.show(self.console.state, self.console.session.log_path, frozenset({"runbook"}))
 
     # ------------------------------------------------------------------ actions

@@ -23,6 +23,7 @@ from spfp_console.ui.widgets.status import STATEMENT_MARK, style_of
 
 SQL_LOG_COLUMNS = ("", "line", "statement", "time", "error")
 STATEMENT_WIDTH = 44
+NO_RUN_YET = "no script has run in this session yet"
 
 
 def statement_cells(row: StatementRow) -> tuple[Text, ...]:
@@ -92,6 +93,10 @@ class SqlLog(ScrollView, can_focus=True):
 
     def show(self, statements: list[StatementRow], runs: list[RunState]) -> None:
         following = self.scroll_y >= self.max_scroll_y - 1
+        if len(statements) < self.statements_shown or len(runs) < self.runs_shown:
+            # Replay stepped back: the rows shown are no longer a prefix of the state's.
+            self.entries.clear()
+            self.statements_shown = self.runs_shown = 0
         self.statements, self.runs = statements, runs
         for index in range(self.statements_shown, len(statements)):
             run_number = statements[index].run
@@ -171,14 +176,20 @@ class RunProgress(Vertical):
     """
 
     def compose(self) -> ComposeResult:
-        yield Static("no script has run in this session yet", id="run-label")
+        yield Static(NO_RUN_YET, id="run-label")
         yield ProgressBar(total=None, show_eta=False, id="run-bar")
         yield Static("", id="run-current")
         yield Static("", id="run-lock")
 
     def show(self, state: SessionState) -> None:
         run = state.current_run
-        if run is None:
+        if run is None:  # also replay stepping back to before the first run
+            if not self.query("#run-label"):  # not composed yet: nothing shown to clear
+                return
+            self.query_one("#run-label", Static).update(NO_RUN_YET)
+            self.query_one("#run-bar", ProgressBar).update(total=None, progress=0)
+            self.query_one("#run-current", Static).update("")
+            self.query_one("#run-lock", Static).update("")
             return
         label = Text.assemble((f"{run.mode} ", "bold"), file_name(run.script),
                               f" · {run.statements_done}/{run.statements} statements")

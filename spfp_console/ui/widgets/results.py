@@ -39,6 +39,9 @@ def findings_text(findings: list[Finding]) -> Text:
     return text
 
 
+NOTHING_YET = "nothing yet: run the preflight (p), a rehearsal (h) or a validation (v)"
+
+
 class ResultsPane(VerticalScroll):
     """One titled DataTable per result table, in the order the tables first appeared; a
     table that comes again (a second validation) replaces its rows in place."""
@@ -64,12 +67,15 @@ class ResultsPane(VerticalScroll):
         self.findings_shown = 0
 
     def on_mount(self) -> None:
-        self.mount(Static("nothing yet: run the preflight (p), a rehearsal (h) or a"
-                          " validation (v)", id="results-empty"))
+        if not (self.tables or self.findings_shown or self.query("#results-empty")):
+            self.mount(Static(NOTHING_YET, id="results-empty"))  # unless shown before
 
     def show(self, tables: dict[tuple[str, str], ResultTable], findings: list[Finding]) -> None:
         if (tables or findings) and self.query("#results-empty"):
             self.query_one("#results-empty").remove()
+        self._forget_missing(tables, findings)
+        if not (tables or findings or self.query("#results-empty")):
+            self.mount(Static(NOTHING_YET, id="results-empty"))
         if len(findings) != self.findings_shown:
             self.findings_shown = len(findings)
             text = findings_text(findings)
@@ -102,3 +108,14 @@ class ResultsPane(VerticalScroll):
             # tables come first and are long).
             self.call_after_refresh(self.scroll_to_widget, first_changed, top=True,
                                     animate=False)
+
+    def _forget_missing(self, tables: dict[tuple[str, str], ResultTable],
+                        findings: list[Finding]) -> None:
+        """Remove what the state no longer has (replay stepped back before it)."""
+        for key in [key for key in self.tables if key not in tables]:
+            self.tables.pop(key).remove()
+            self.titles.pop(key).remove()
+            self.shown.pop(key, None)
+        if not findings and self.findings_shown:
+            self.findings_shown = 0
+            self.query("#findings").remove()

@@ -1,0 +1,310 @@
+"""``spfp-console replay``: a recorded (or still recording) session in the console, read-only.
+
+The panes are the live console's own widgets, fed by ``timeline.state_at(cursor)``
+instead of the engine: no database connection, no SQL files, and no key that acts
+(the screen binds none of the console's actions; Enter on an item only says so).
+
+Follow mode: a thread worker tails the log with ``LogReader(follow=True)``; like the live
+console's listener it only queues entries and posts one message per batch, and the UI
+thread appends the batch to the timeline at most every :data:`REFRESH_S`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from textual import work
+from textual.app import App
+from textual.binding import Binding
+from textual.message import Message
+from textual.timer import Timer
+
+from spfp_console.events import Event
+from spfp_console.session.presentation import outcome_text
+from spfp_console.session.state import ItemState, SessionState
+from spfp_console.session.timeline import (
+    SPEEDS,
+    Stamp,
+    Timeline,
+    TrustBadge,
+    live_badge,
+    trust_badge,
+)
+from spfp_console.ui.screens.questions import PromptScreen
+from spfp_console.ui.screens.replay import DECISION_KINDS, ReplayScreen
+from spfp_console.ui.widgets.replay_bars import TimelineBar, TrustBadgeLine, speed_label
+
+REFRESH_S = 0.05
+"""Longest delay between a followed event reaching the reader and its pixels."""
+
+SIGNATURE_WAIT_TRIES = 10
+"""Checks, 0.2 s apart, for the signature of a followed session that has just ended."""
+
+ALL_PANES = frozenset({"header", "runbook", "execution", "results"})
+
+
+class LogGrew(Message):
+    """The follow inbox has entries (posted once per batch, from the reader thread)."""
+
+
+class ReplayApp(App[int]):
+    """The console on a :class:`Timeline`; ``follow`` tails the log as it is written."""
+
+    CSS_PATH = Path(__file__).with_name("app.tcss")
+    TITLE = "spfp-console replay"
+    BINDINGS = [Binding("ctrl+q", "quit", "quit", priority=True, show=False, id="app.quit")]
+
+    def __init__(self, log_path: Path, timeline: Timeline, badge: TrustBadge, *,
+                 follow: bool = False, allowed_signers: Path | None = None,
+                 identity: str | None = None) -> None:
+        super().__init__()
+        self.log_path = log_path
+        self.timeline = timeline
+        self.badge = badge
+        self.follow = follow
+        self.allowed_signers = allowed_signers
+        self.identity = identity
+        self.cursor = len(timeline)
+        """Events shown: the panes show the state after the first ``cursor`` events."""
+        self.state: SessionState = timeline.state_at(self.cursor)
+        self.playing = False
+        self.speed = SPEEDS[0]
+        self.play_timer: Timer | None = None
+        self.stopping = threading.Event()
+        self.inbox: list[tuple[Event, Stamp]] = []
+        self.inbox_lock = threading.Lock()
+        self.inbox_pending = False
+        self.live_seq = 0
+        """The last seq the follow reader verified."""
+        self.shown_seq = 0
+        """The last seq taken into the timeline: the live badge's N (checkpoints count)."""
+
+    def get_default_screen(self) -> ReplayScreen:
+        return ReplayScreen()
+
+    @property
+    def replay_screen(self) -> ReplayScreen:
+        screen = self.screen_stack[0]
+        assert isinstance(screen, ReplayScreen)
+        return screen
+
+    def on_mount(self) -> None:
+        self.call_after_refresh(self.redraw)
+        if self.follow:
+            self.follow_log()
+
+    def on_unmount(self) -> None:
+        self.stopping.set()
+
+    # ------------------------------------------------------------------ drawing
+
+    def redraw(self, panes: frozenset[str] = ALL_PANES) -> None:
+        if not self.screen_stack:  # quitting: a followed batch may still arrive
+            return
+        screen = self.replay_screen
+        screen.show(self.state, self.log_path, panes)
+        screen.query_one(TrustBadgeLine).show(self.badge)
+        self.show_timeline()
+
+    def show_timeline(self) -> None:
+        if not self.screen_stack:
+            return
+        self.replay_screen.query_one(TimelineBar).show(
+            self.timeline, self.cursor, self.state, playing=self.playing, speed=self.speed,
+            badge=self.badge)
+
+    # ------------------------------------------------------------------ moving
+
+    def move_to(self, position: int) -> None:
+        """Put the cursor at ``position`` (clamped) and show the state there."""
+        position = max(0, min(position, len(self.timeline)))
+        if position != self.cursor:
+            self.state = self.timeline.advance(self.state, self.cursor, position)
+            self.cursor = position
+        self.redraw()
+
+    def jump_to_marker(self, direction: int, kind: str | None) -> None:
+        kinds = None if kind is None else (DECISION_KINDS if kind == "decision" else (kind,))
+        find = self.timeline.next_marker if direction > 0 else self.timeline.previous_marker
+        marker = find(self.cursor, kinds)
+        if marker is None:
+            what = f"{kind} marker" if kind else "marker"
+            where = "after" if direction > 0 else "before"
+            self.notify(f"no {what} {where} event {self.cursor}")
+            return
+        self.pause()
+        self.move_to(marker.position)
+
+    def ask_seek(self) -> None:
+        self.pause()
+
+        def seek(text: str | None) -> None:
+            if not text:
+                return
+            try:
+                self.move_to(self.timeline.seek(text))
+            except ValueError as exc:
+                self.notify(str(exc), severity="warning")
+
+        self.push_screen(PromptScreen("Go to", [f"{len(self.timeline)} events"],
+                                      "Event number or time (HH:MM:SS)"), seek)
+
+    # ------------------------------------------------------------------ playing
+
+    def play_pause(self) -> None:
+        if self.playing:
+            self.pause()
+            return
+        if self.cursor >= len(self.timeline):
+            self.move_to(0)  # play again from the start, as a player does
+        self.playing = True
+        self.schedule_frame()
+        self.show_timeline()
+
+    def pause(self) -> None:
+        if self.play_timer is not None:
+            self.play_timer.stop()
+            self.play_timer = None
+        if self.playing:
+            self.playing = False
+            self.show_timeline()
+
+    def schedule_frame(self) -> None:
+        to, wait = self.timeline.play_step(self.cursor, self.speed)
+        self.play_timer = self.set_timer(max(wait, 0.001), lambda: self.play_frame(to))
+
+    def play_frame(self, to: int) -> None:
+        self.play_timer = None
+        if not self.playing:
+            return
+        self.move_to(to)
+        if self.cursor >= len(self.timeline) and not self.following_live:
+            self.pause()
+            return
+        if self.cursor < len(self.timeline):
+            self.schedule_frame()
+        # Following a live log at its end: the next batch moves the cursor on.
+
+    def change_speed(self, delta: int) -> None:
+        index = max(0, min(SPEEDS.index(self.speed) + delta, len(SPEEDS) - 1))
+        self.speed = SPEEDS[index]
+        if self.playing and self.play_timer is not None:
+            self.play_timer.stop()
+            self.schedule_frame()
+        self.show_timeline()
+        self.notify(f"speed {speed_label(self.speed)}", timeout=1)
+
+    # ------------------------------------------------------------------ read-only
+
+    def toggle_item(self, item: ItemState) -> None:
+        self.read_only_notice()
+
+    def run_item(self, item: ItemState) -> None:
+        self.read_only_notice()
+
+    def read_only_notice(self) -> None:
+        self.notify("replay is read-only: nothing can be ticked or run here",
+                    severity="warning")
+
+    def notify(self, message: str, *, title: str = "", severity: Any = "information",
+               timeout: float | None = None, markup: bool = False) -> None:
+        """Messages carry recorded data: never markup (as in the live console)."""
+        super().notify(message, title=title, severity=severity, timeout=timeout,
+                       markup=markup)
+
+    # ------------------------------------------------------------------ following
+
+    @property
+    def following_live(self) -> bool:
+        return self.follow and self.badge.level == "live"
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="follow")
+    def follow_log(self) -> None:
+        """Tail the log until its session ends (or the app quits); then verify it whole."""
+        from spfp_console.events import UnknownEventKind
+        from spfp_console.journal.read import LogReader
+
+        reader = LogReader(self.log_path, follow=True, poll_s=0.1, stop=self.stopping.is_set)
+        try:
+            for entry in reader:
+                try:
+                    event = entry.event()
+                except (UnknownEventKind, TypeError, ValueError):
+                    event = None
+                with self.inbox_lock:
+                    self.live_seq = entry.seq
+                    if event is not None:
+                        self.inbox.append((event, Stamp(at=str(entry.at), t=float(entry.t),
+                                                        seq=entry.seq)))
+                    if self.inbox_pending:
+                        continue
+                    self.inbox_pending = True
+                self.post_message(LogGrew())
+        except OSError as exc:
+            self.call_from_thread(self.follow_failed, f"cannot read {self.log_path}: {exc}")
+            return
+        if self.stopping.is_set():
+            return
+        self.call_from_thread(self.follow_ended, self.final_badge())
+
+    def final_badge(self) -> TrustBadge:
+        """The whole log verified, once its session has ended (or its chain broke)."""
+        from spfp_console.journal.verify import verify_log
+
+        try:
+            result = verify_log(self.log_path, allowed_signers=self.allowed_signers,
+                                identity=self.identity)
+            # A signed session writes its signature just after the end record: give it
+            # a moment rather than calling a signed log unsigned.
+            for _ in range(SIGNATURE_WAIT_TRIES):
+                if not (result.chain.ok and result.signature.status == "unsigned"
+                        and result.checkpoints.count) or self.stopping.is_set():
+                    break
+                time.sleep(0.2)
+                result = verify_log(self.log_path, allowed_signers=self.allowed_signers,
+                                    identity=self.identity)
+        except (OSError, ValueError) as exc:
+            return TrustBadge("tampered", f"cannot verify {self.log_path}: {exc}")
+        with self.inbox_lock:
+            events = len(self.timeline) + len(self.inbox)
+        return trust_badge(result, events=events)
+
+    def on_log_grew(self, message: LogGrew) -> None:
+        self.set_timer(REFRESH_S, self.take_inbox)
+
+    def take_inbox(self) -> None:
+        with self.inbox_lock:
+            batch, self.inbox = self.inbox, []
+            self.inbox_pending = False
+            seq = self.live_seq
+        at_end = self.cursor >= len(self.timeline)
+        self.timeline.extend(batch)
+        self.shown_seq = seq
+        if self.badge.level == "live":
+            self.badge = live_badge(seq)
+        if at_end:
+            self.move_to(len(self.timeline))
+        else:
+            self.redraw(frozenset({"header"}))
+
+    def follow_ended(self, badge: TrustBadge) -> None:
+        self.take_inbox()
+        self.badge = badge
+        ended = self.timeline.head.ended
+        if ended is not None:
+            self.notify(f"the session ended: {outcome_text(ended.outcome)}", timeout=10)
+        self.redraw(frozenset({"header"}))
+
+    def follow_failed(self, message: str) -> None:
+        self.badge = TrustBadge("tampered", message)
+        self.redraw(frozenset({"header"}))
+
+    async def action_quit(self) -> None:
+        self.stopping.set()
+        self.exit(0)
+
+
+__all__ = ["LogGrew", "ReplayApp"]
