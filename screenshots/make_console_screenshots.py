@@ -20,7 +20,7 @@ import psycopg
 
 from spfp_console.deployment import DeploymentSession
 from spfp_console.localpg import LocalCluster
-from spfp_console.paths import DEFAULT_RUNBOOK, REPO_ROOT, base_schema_files
+from spfp_console.paths import DEFAULT_RUNBOOK, base_schema_files
 from spfp_console.runbook import load_runbook
 from spfp_console.runbook.model import ScriptRef
 from spfp_console.sampledata import load_sample_data
@@ -28,6 +28,7 @@ from spfp_console.ui.app import ConsoleApp
 from spfp_console.ui.screens.questions import PromptScreen, RollbackConfirmScreen, TypedConfirmScreen
 
 HERE = Path(__file__).resolve().parent
+REPO_ROOT = Path(__file__).resolve().parent.parent
 BROKEN_SQL = REPO_ROOT / "tests" / "fixtures" / "broken_migration.sql"
 MANUAL_ITEMS = [("read-runbook", None), ("create-backup", "snapshot 2026-02-16 10:05"),
                 ("notify-team", "#ops 09:30"), ("low-traffic-window", "10:00-11:00 UTC"),
