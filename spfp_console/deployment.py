@@ -63,6 +63,7 @@ from spfp_console.events import (
 from spfp_console.runbook import Runbook
 from spfp_console.session.operator import ConfirmationRequest, Operator
 from spfp_console.session.presentation import outcome_text
+from spfp_console.session.runbook_guide import paper_package_of
 from spfp_console.session.state import SessionState
 
 Listener = Callable[[Event], None]
@@ -188,6 +189,8 @@ class DeploymentSession:
             phases=phases,
             items=items,
             success_message=self.runbook.success_message,
+            started_at=utc_now(),
+            **paper_package_of(self.runbook),
         ))
         if self.active_profile is not None:
             profile = self.active_profile

@@ -328,6 +328,12 @@ class SessionStarted(Event):
     ``phases`` holds ``(id, title)`` per phase; ``items`` holds ``(phase, id, text,
     "required" | "optional", action, evidence asked)`` per item ("" when unset).  Flat
     arrays of strings: the log stays one flat table per event.
+
+    The rest of the paper package rides along the same way, so a replay shows it:
+    ``troubleshooting`` ``(sqlstate, title, cause, action, paper)``, ``timeline``
+    ``(phase, title, estimate)``, ``success_criteria`` ``(id, text, proof, ...)`` and
+    ``contacts`` ``(role, name, reach, about, escalation step or "")``.  Logs written
+    before these fields existed read with them empty.
     """
 
     kind: ClassVar[str] = "session_started"
@@ -343,6 +349,11 @@ class SessionStarted(Event):
     items: tuple[tuple[str, ...], ...] = ()
     success_message: str | None = None
     resumed_from: str | None = None  # "<log file> <final hash>" of an interrupted session
+    started_at: str | None = None  # UTC ISO 8601: where the first phase's clock starts
+    troubleshooting: tuple[tuple[str, ...], ...] = ()
+    timeline: tuple[tuple[str, ...], ...] = ()
+    success_criteria: tuple[tuple[str, ...], ...] = ()
+    contacts: tuple[tuple[str, ...], ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)

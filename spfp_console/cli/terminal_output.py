@@ -13,13 +13,15 @@ import os
 import sys
 from typing import Any, TextIO
 
-from spfp_console.events import Event, ResultTable, RunFinished, WorkflowFinished
+from spfp_console.events import Event, ResultTable, RunFinished, SessionStarted, WorkflowFinished
+from spfp_console.runbook.model import TroubleshootingEntry
 from spfp_console.session.presentation import (
     describe,
     display_rows,
     row_status,
     table_verdict,
 )
+from spfp_console.session.runbook_guide import troubleshooting_from
 
 STYLE_OF_STATUS = {"ok": "green", "fail": "bold red", "warn": "yellow", "info": "",
                    "heading": "bold", "progress": "dim"}
@@ -50,6 +52,9 @@ class EventPrinter:
         self.verbose = verbose
         self._console: Any = None
         self._terminal_gone = False
+        self.guide: dict[str, TroubleshootingEntry] = {}
+        """The runbook's troubleshooting guide, as the session's first event carries it:
+        printed under a failed statement whose SQLSTATE it has."""
         if console is not None:  # e.g. a recording console for screenshots
             self._console = console
         elif style == "rich":
@@ -70,6 +75,8 @@ class EventPrinter:
             self._terminal_gone = True
 
     def _print_event(self, event: Event) -> None:
+        if isinstance(event, SessionStarted):
+            self.guide = troubleshooting_from(event.troubleshooting)
         if self.style == "json":
             print(json.dumps(event.to_record(), default=str), file=self.stream, flush=True)
             return
@@ -102,7 +109,7 @@ class EventPrinter:
     def describe(self, event: Event) -> tuple[str, str] | None:
         """(rich style, text) for one event, or None to stay quiet about it.  The words
         come from the one presentation layer; only the colours are the terminal's."""
-        line = describe(event)
+        line = describe(event, guide=self.guide)
         if line is None or (line.verbose and not self.verbose):
             return None
         style = STYLE_OF_STATUS.get(line.status, "")

@@ -7,6 +7,7 @@ required checklist item into an optional one without anyone noticing.
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import re
 import tomllib
@@ -19,17 +20,23 @@ from spfp_console.errors import ConsoleError
 from spfp_console.runbook.model import (
     ACTIONS,
     CHECK_KINDS,
+    SQLSTATE,
+    ApprovalSettings,
     Check,
     ChecklistItem,
     Claim,
+    Contact,
     HeadlineQuery,
     Phase,
     Profile,
     Runbook,
     ScriptRef,
-    ApprovalSettings,
     Settings,
+    SuccessCriterion,
     SupabaseSettings,
+    TimelineEntry,
+    TroubleshootingEntry,
+    parse_estimate,
 )
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
@@ -411,6 +418,91 @@ def _load_profile(ctx: _Context, t: _Table, phases: list[Phase]) -> Profile:
     return profile
 
 
+def _sqlstate(value: str) -> str | None:
+    if SQLSTATE.match(value):
+        return None
+    return (f"{value!r} is not an SQLSTATE: five characters, digits and upper-case letters"
+            " (23505, 42P07)")
+
+
+def _load_troubleshooting(t: _Table) -> TroubleshootingEntry:
+    entry = TroubleshootingEntry(
+        sqlstate=t.get("sqlstate", str, check=_sqlstate),
+        title=t.get("title", str),
+        cause=t.get("cause", str),
+        action=t.get("action", str),
+        paper=t.get("paper", str, ""),
+    )
+    t.finish()
+    return entry
+
+
+def _load_timeline(ctx: _Context, t: _Table, phases: list[Phase]) -> TimelineEntry:
+    phase_ids = [p.id for p in phases]
+    entry = TimelineEntry(
+        phase=t.get("phase", str, check=lambda v: None if v in phase_ids else
+                    f"names {v!r}, which is not a phase of this runbook"
+                    f" ({', '.join(phase_ids)})"),
+        title=t.get("title", str),
+        estimate=t.get("estimate", str, check=lambda v: None if parse_estimate(v) else
+                       f"{v!r} is not a duration estimate; write 5min, 5-10min, 30-60s"
+                       " or 30+min"),
+    )
+    t.finish()
+    return entry
+
+
+def _proof_problem(proof: str, check_ids: list[str], query_ids: list[str],
+                   items: set[str]) -> str | None:
+    """Why ``proof`` cannot prove anything in this runbook (None: it can)."""
+    kind, _, ref = proof.partition(":")
+    if proof == "run":
+        return None
+    if kind == "check" and ref:
+        return None if fnmatch.filter(check_ids, ref) else (
+            f"{proof!r} matches none of this runbook's [[checks]] ids")
+    if kind == "query" and ref:
+        return None if fnmatch.filter(query_ids, ref) else (
+            f"{proof!r} matches none of this runbook's [[queries]] ids")
+    if kind == "item" and ref:
+        return None if ref in items else (
+            f"{proof!r} names no phase/item of this runbook")
+    return (f"{proof!r} is not a proof: write check:GLOB (a [[checks]] id), query:ID,"
+            " item:PHASE/ITEM or run")
+
+
+def _load_criterion(ctx: _Context, t: _Table, phases: list[Phase], checks: list[Check],
+                    queries: list[HeadlineQuery]) -> SuccessCriterion:
+    items = {f"{phase.id}/{item.id}" for phase in phases for item in phase.items}
+    check_ids = [c.id for c in checks]
+    query_ids = [q.id for q in queries]
+    proven_by = t.strings("proven_by")
+    for i, proof in enumerate(proven_by):
+        problem = _proof_problem(proof, check_ids, query_ids, items)
+        if problem:
+            raise ctx.error(f"{t.key}.proven_by[{i}]", problem)
+    criterion = SuccessCriterion(
+        id=t.get("id", str, check=_identifier),
+        text=t.get("text", str),
+        proven_by=proven_by,
+    )
+    t.finish()
+    return criterion
+
+
+def _load_contact(t: _Table) -> Contact:
+    contact = Contact(
+        role=t.get("role", str),
+        name=t.get("name", str, ""),
+        reach=t.get("reach", str, ""),
+        about=t.get("about", str, ""),
+        escalation=t.get("escalation", int, None,
+                         check=lambda v: None if v >= 1 else "must be 1 or more (1: call first)"),
+    )
+    t.finish()
+    return contact
+
+
 def load_runbook(path: str | Path) -> Runbook:
     """Read, parse and validate a runbook; raise RunbookError on any problem."""
     path = Path(path)
@@ -501,6 +593,16 @@ def load_runbook(path: str | Path) -> Runbook:
         if claim.measure.startswith("speedup:") and claim.measure[8:] not in query_ids:
             raise ctx.error(f"claims[{i}].measure",
                             f"names query {claim.measure[8:]!r}, which is not defined")
+    troubleshooting = [_load_troubleshooting(t)
+                       for t in top.tables("troubleshooting", required=False)]
+    _unique_ids(ctx, "troubleshooting", [(f"troubleshooting[{i}].sqlstate", e.sqlstate)
+                                         for i, e in enumerate(troubleshooting)])
+    timeline = [_load_timeline(ctx, t, phases) for t in top.tables("timeline", required=False)]
+    criteria = [_load_criterion(ctx, t, phases, checks, queries)
+                for t in top.tables("success_criteria", required=False)]
+    _unique_ids(ctx, "success_criteria", [(f"success_criteria[{i}].id", c.id)
+                                          for i, c in enumerate(criteria)])
+    contacts = [_load_contact(t) for t in top.tables("contacts", required=False)]
     top.finish()
 
     return Runbook(
@@ -520,4 +622,8 @@ def load_runbook(path: str | Path) -> Runbook:
         approvals=approvals,
         profiles=tuple(profiles),
         witness=witness,
+        troubleshooting=tuple(troubleshooting),
+        timeline=tuple(timeline),
+        success_criteria=tuple(criteria),
+        contacts=tuple(contacts),
     )

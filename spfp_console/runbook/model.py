@@ -9,6 +9,7 @@ queries whose speed the migration is meant to change.  Loading lives in
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -201,6 +202,107 @@ class HeadlineQuery:
     the column did not exist yet); None when it is the same as ``sql``."""
 
 
+SQLSTATE = re.compile(r"^[0-9A-Z]{5}$")
+"""An SQLSTATE: five characters, digits and upper-case letters (``23505``, ``42P07``)."""
+
+
+@dataclass(frozen=True)
+class TroubleshootingEntry:
+    """What a failed statement's SQLSTATE usually means in this migration, and what to do:
+    the paper's troubleshooting guide, keyed by the code the server actually returns."""
+
+    sqlstate: str
+    title: str
+    cause: str
+    """The likely cause, in this migration's terms."""
+    action: str
+    """What to do next (the console rolled the transaction back: nothing changed)."""
+    paper: str = ""
+    """What the paper runbook said about it, when it said something."""
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A duration the paper estimates: ``low_s`` to ``high_s`` seconds (None: open-ended,
+    the paper's "30+ minutes")."""
+
+    low_s: float
+    high_s: float | None
+
+    def __add__(self, other: Estimate) -> Estimate:
+        high = (None if self.high_s is None or other.high_s is None
+                else self.high_s + other.high_s)
+        return Estimate(self.low_s + other.low_s, high)
+
+
+_ESTIMATE = re.compile(
+    r"^\s*(\d+(?:\.\d+)?)\s*(?:-\s*(\d+(?:\.\d+)?))?\s*(\+)?\s*(s|min|h)\s*$")
+_ESTIMATE_UNIT_S = {"s": 1.0, "min": 60.0, "h": 3600.0}
+
+
+def parse_estimate(text: str) -> Estimate | None:
+    """``5min``, ``5-10min``, ``30-60s``, ``30+min`` as an :class:`Estimate`; None when the
+    text is none of these.  Shared by the loader (which refuses a bad one) and the fold
+    (which reads it back from a log)."""
+    match = _ESTIMATE.match(text)
+    if match is None:
+        return None
+    low, high, plus, unit = match.groups()
+    if high is not None and plus:
+        return None
+    scale = _ESTIMATE_UNIT_S[unit]
+    low_s = float(low) * scale
+    if plus:
+        return Estimate(low_s, None)
+    high_s = float(high) * scale if high is not None else low_s
+    return Estimate(low_s, high_s) if high_s >= low_s else None
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    """One row of the paper's timeline: how long a part of a phase is expected to take."""
+
+    phase: str
+    """The runbook phase it belongs to: the phase's estimate is the sum of its rows."""
+    title: str
+    estimate: str
+    """As written in the runbook (``5-10min``); :func:`parse_estimate` reads it."""
+
+
+PROOF_KINDS = ("check", "query", "item", "run")
+"""What can prove a success criterion:
+
+- ``check:GLOB``: validation rows of the runbook's checks whose id matches GLOB
+  (``index:*``);
+- ``query:ID``: the headline query's plan row (the index it uses);
+- ``item:PHASE/ITEM``: a checklist item, ticked (by hand or by its action);
+- ``run``: the migration's run in this session, committed without a failure."""
+
+
+@dataclass(frozen=True)
+class SuccessCriterion:
+    """A line of the paper's success criteria, with what proves it in this session."""
+
+    id: str
+    text: str
+    proven_by: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Contact:
+    """Someone to call: the paper's contacts and escalation path (a role alone when the
+    paper names nobody)."""
+
+    role: str
+    name: str = ""
+    reach: str = ""
+    """How to reach them (a Slack channel, a phone number)."""
+    about: str = ""
+    """What to call them for."""
+    escalation: int | None = None
+    """Their step in the escalation path (1 first), None when they are not on it."""
+
+
 @dataclass(frozen=True)
 class Runbook:
     id: str
@@ -222,6 +324,11 @@ class Runbook:
     """Record each committed run in the target's ``spfp_console.deployments`` (in the
     run's transaction); ``[witness] enabled = false`` for targets that must not be
     written to."""
+    troubleshooting: tuple[TroubleshootingEntry, ...] = ()
+    """The troubleshooting guide, one entry per SQLSTATE."""
+    timeline: tuple[TimelineEntry, ...] = ()
+    success_criteria: tuple[SuccessCriterion, ...] = ()
+    contacts: tuple[Contact, ...] = ()
 
     def script(self, role: str) -> Path:
         return self.scripts[role].path

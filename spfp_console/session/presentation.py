@@ -10,6 +10,7 @@ Statuses: ``ok``, ``fail``, ``warn``, ``info``, ``heading``, ``progress``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,6 +44,8 @@ from spfp_console.events import (
     WorkflowFinished,
     WorkflowStarted,
 )
+from spfp_console.runbook.model import Contact, Estimate, TroubleshootingEntry
+from spfp_console.session.runbook_guide import phase_seconds
 
 STATUS_OF_ROW = {"pass": "ok", "fail": "fail", "warn": "warn"}
 """Result-table row statuses (pass/fail/warn) in presentation terms."""
@@ -149,8 +152,20 @@ def display_rows(event: ResultTable) -> tuple[tuple[str, ...], ...]:
     )
 
 
-def describe(event: Event) -> Line | None:
-    """The line for one event, or None when it has none (tables render as tables)."""
+def troubleshooting_details(entry: TroubleshootingEntry) -> tuple[str, ...]:
+    """The runbook's troubleshooting entry, as lines under a failed statement (the
+    terminal prints them there; the console shows them beside the SQL log)."""
+    return (f"guide for {entry.sqlstate}: {entry.title}",
+            f"likely cause: {' '.join(entry.cause.split())}",
+            f"what to do: {' '.join(entry.action.split())}")
+
+
+def describe(event: Event, *,
+             guide: Mapping[str, TroubleshootingEntry] | None = None) -> Line | None:
+    """The line for one event, or None when it has none (tables render as tables).
+
+    ``guide``: the runbook's troubleshooting guide by SQLSTATE; a failed statement whose
+    code it has gets the entry's lines among its details."""
     if isinstance(event, RunStarted):
         return Line("heading", f"== {event.mode}: {file_name(event.script)}"
                                f" ({event.statements} statements, transaction:"
@@ -164,8 +179,10 @@ def describe(event: Event) -> Line | None:
                           f" ({event.duration_s * 1000:.0f} ms{rows})")
     if isinstance(event, StatementFailed):
         where = f"{file_name(event.file)}:{event.error_line or event.line}"
+        entry = guide.get(event.sqlstate) if guide else None
         return Line("fail", f"FAILED {where} SQLSTATE {event.sqlstate}: {event.message}",
-                    statement_failure_details(event))
+                    statement_failure_details(event)
+                    + (troubleshooting_details(entry) if entry else ()))
     if isinstance(event, StatementSkipped):
         return Line("info", f"skipped {file_name(event.file)}:{event.line}"
                             f" {one_line_sql(event.sql, 40)}: {event.reason}")
@@ -316,4 +333,96 @@ def session_summary(state: Any) -> list[str]:
     if overrides:
         lines.append(f"{len(overrides)} override(s), the first by {overrides[0].who}:"
                      f" {overrides[0].reason}")
+    return lines
+
+
+# ---------------------------------------------------------------------- the paper package
+
+
+def _number(value: float) -> str:
+    return f"{value:g}" if value == int(value) else f"{value:.1f}"
+
+
+def estimate_text(estimate: Estimate) -> str:
+    """``5 min``, ``10-15 min``, ``30-60 s``, ``40+ min``: in the unit the paper would use."""
+    top = estimate.high_s if estimate.high_s is not None else estimate.low_s
+    unit, scale = ("s", 1.0) if top < 120 else ("min", 60.0) if top < 7200 else ("h", 3600.0)
+    low = _number(estimate.low_s / scale)
+    if estimate.high_s is None:
+        return f"{low}+ {unit}"
+    if estimate.high_s == estimate.low_s:
+        return f"{low} {unit}"
+    return f"{low}-{_number(estimate.high_s / scale)} {unit}"
+
+
+def elapsed_text(seconds: float) -> str:
+    """A measured duration on the estimates' scale: ``45 s``, ``12 min``, ``1.5 h``."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def over_estimate(phase: Any) -> bool:
+    """Did a completed phase take longer than the paper's upper estimate?"""
+    took = phase_seconds(phase)
+    estimate = phase.estimate
+    return (took is not None and estimate is not None and estimate.high_s is not None
+            and took > estimate.high_s)
+
+
+def phase_timing(phase: Any) -> str:
+    """The paper's estimate beside the measured time: ``est. 10-15 min · took 12 min``,
+    ``est. 30-60 s · since 10:03`` while the phase runs; "" when neither is known."""
+    parts = []
+    if phase.estimate is not None:
+        parts.append(f"est. {estimate_text(phase.estimate)}")
+    took = phase_seconds(phase)
+    if took is not None:
+        parts.append(f"took {elapsed_text(took)}")
+    elif phase.started_at:
+        parts.append(f"since {phase.started_at[11:16]}")
+    return " · ".join(parts)
+
+
+CRITERION_MARK = {"pass": "✔", "warn": "!", "fail": "✘", "pending": "·"}
+CRITERION_STATUS = {"pass": "ok", "warn": "warn", "fail": "fail", "pending": "info"}
+CRITERION_WORD = {"pass": "met", "warn": "met, with warnings", "fail": "NOT met",
+                  "pending": "not yet"}
+
+
+def criterion_line(criterion: Any) -> Line:
+    """``✔ All 6 analytical views available`` with the evidence that decided it."""
+    mark = CRITERION_MARK.get(criterion.status, "?")
+    return Line(CRITERION_STATUS.get(criterion.status, "info"), f"{mark} {criterion.text}",
+                (f"{CRITERION_WORD.get(criterion.status, criterion.status)}:"
+                 f" {criterion.evidence}",) if criterion.evidence else ())
+
+
+def criteria_summary(criteria: Any) -> str:
+    """``Success criteria: 7 of 10 met, 1 NOT met, 2 not yet``."""
+    counts = {status: 0 for status in CRITERION_MARK}
+    for criterion in criteria:
+        counts[criterion.status] = counts.get(criterion.status, 0) + 1
+    met = counts["pass"] + counts["warn"]
+    parts = [f"{met} of {len(criteria)} met"]
+    if counts["fail"]:
+        parts.append(f"{counts['fail']} NOT met")
+    if counts["pending"]:
+        parts.append(f"{counts['pending']} not yet")
+    return "Success criteria: " + ", ".join(parts)
+
+
+def contact_lines(contacts: tuple[Contact, ...]) -> list[str]:
+    """The escalation path first (step by step), then everyone else."""
+    def line(contact: Contact) -> str:
+        who = f"{contact.role} ({contact.name})" if contact.name else contact.role
+        reach = contact.reach or "no channel given"
+        about = f": {contact.about}" if contact.about else ""
+        return f"{who}, {reach}{about}"
+
+    on_path = sorted((c for c in contacts if c.escalation), key=lambda c: c.escalation or 0)
+    lines = [f"{c.escalation}. {line(c)}" for c in on_path]
+    lines += [f"-  {line(c)}" for c in contacts if not c.escalation]
     return lines

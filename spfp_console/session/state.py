@@ -43,7 +43,18 @@ from spfp_console.events import (
     WorkflowFinished,
     WorkflowStarted,
 )
+from spfp_console.runbook.model import Contact, Estimate, TimelineEntry, TroubleshootingEntry
 from spfp_console.session.presentation import first_sql_line, run_verdict
+from spfp_console.session.runbook_guide import (
+    CriterionState,
+    contacts_from,
+    criteria_from,
+    judge_criterion,
+    phase_estimate,
+    time_phases,
+    timeline_from,
+    troubleshooting_from,
+)
 
 
 @dataclass
@@ -72,6 +83,14 @@ class PhaseState:
     id: str
     title: str
     items: list[ItemState] = field(default_factory=list)
+    timeline: tuple[TimelineEntry, ...] = ()
+    """The paper's timeline rows for this phase."""
+    estimate: Estimate | None = None
+    """Their sum: how long the paper expects the phase to take (None: it does not say)."""
+    started_at: str | None = None
+    """When the phase's clock started (UTC ISO; see ``runbook_guide.time_phases``)."""
+    completed_at: str | None = None
+    """When its last required item was ticked; None while one is open."""
 
     @property
     def done(self) -> int:
@@ -167,6 +186,14 @@ class SessionState:
     resumed_from: str | None = None
     profile: ProfileChosen | None = None
     """The runbook profile the session runs under, when the runbook has profiles."""
+    started_at: str | None = None
+    """When the session (the first one, for a resumed session) started, UTC ISO."""
+    troubleshooting: dict[str, TroubleshootingEntry] = field(default_factory=dict)
+    """The runbook's troubleshooting guide by SQLSTATE."""
+    contacts: tuple[Contact, ...] = ()
+    """Who to call, and the escalation path."""
+    criteria: list[CriterionState] = field(default_factory=list)
+    """The success criteria as the session's results stand (re-judged as they come)."""
     phases: list[PhaseState] = field(default_factory=list)
     runs: list[RunState] = field(default_factory=list)
     statements: list[StatementRow] = field(default_factory=list)
@@ -250,7 +277,7 @@ class SessionState:
         parts (checklist, runs, workflows) are copied."""
         return dataclasses.replace(
             self,
-            phases=[PhaseState(p.id, p.title, [dataclasses.replace(i) for i in p.items])
+            phases=[dataclasses.replace(p, items=[dataclasses.replace(i) for i in p.items])
                     for p in self.phases],
             runs=[dataclasses.replace(r) for r in self.runs],
             statements=list(self.statements),
@@ -261,7 +288,12 @@ class SessionState:
             decisions=list(self.decisions),
             workflows=[dataclasses.replace(w) for w in self.workflows],
             listener_errors=list(self.listener_errors),
+            criteria=list(self.criteria),
         )
+
+    def guide_for(self, sqlstate: str | None) -> TroubleshootingEntry | None:
+        """The troubleshooting entry for a failure's SQLSTATE, if the runbook has one."""
+        return self.troubleshooting.get(sqlstate) if sqlstate else None
 
     # ------------------------------------------------------------------ the fold
 
@@ -297,8 +329,28 @@ def _session_started(state: SessionState, e: SessionStarted) -> None:
     state.environment = e.environment
     state.success_message = e.success_message
     state.resumed_from = e.resumed_from
-    if state.phases:  # a resumed session keeps the ticks it folded from the old log
-        return
+    # A resumed session's clock started with the session it resumes.
+    state.started_at = state.started_at or e.started_at
+    state.troubleshooting = troubleshooting_from(e.troubleshooting)
+    state.contacts = contacts_from(e.contacts)
+    state.criteria = criteria_from(e.success_criteria)
+    timeline = timeline_from(e.timeline)
+    if not state.phases:  # a resumed session keeps the ticks it folded from the old log
+        _checklist(state, e)
+    for phase in state.phases:
+        phase.timeline = tuple(row for row in timeline if row.phase == phase.id)
+        phase.estimate = phase_estimate(phase.timeline)
+    _rejudge(state)
+
+
+def _rejudge(state: SessionState) -> None:
+    """Success criteria and phase times follow from the checklist, the workflows and the
+    validation tables: derived again whenever one of those changes (a few dozen rows)."""
+    state.criteria = [judge_criterion(state, c) for c in state.criteria]
+    time_phases(state)
+
+
+def _checklist(state: SessionState, e: SessionStarted) -> None:
     # A log is input: a short or odd entry (an edited log) is padded, never a crash.
     for entry in e.phases:
         phase_id, title = (tuple(str(x) for x in entry) + ("", ""))[:2]
@@ -328,6 +380,7 @@ def _item_toggled(state: SessionState, e: ChecklistItemToggled) -> None:
     item.evidence = e.evidence
     item.note = e.note
     item.ticked_by_action = e.action if e.checked else None
+    _rejudge(state)
 
 
 def _run_started(state: SessionState, e: RunStarted) -> None:
@@ -433,6 +486,8 @@ def _run_finished(state: SessionState, e: RunFinished) -> None:
 
 def _table(state: SessionState, e: ResultTable) -> None:
     state.tables[(e.source, e.title)] = e
+    if e.source == "validation" and state.criteria:
+        state.criteria = [judge_criterion(state, c) for c in state.criteria]
 
 
 def _finding(state: SessionState, e: Finding) -> None:
@@ -466,6 +521,8 @@ def _workflow_finished(state: SessionState, e: WorkflowFinished) -> None:
     workflow.ok = e.ok
     workflow.exit_code = e.exit_code
     workflow.message = e.message
+    if state.criteria:
+        state.criteria = [judge_criterion(state, c) for c in state.criteria]
 
 
 def _listener_failed(state: SessionState, e: ListenerFailed) -> None:
