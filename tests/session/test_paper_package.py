@@ -113,7 +113,7 @@ def test_success_criteria_are_ticked_by_validation_rows_and_the_run() -> None:
     indexes = next(c for c in state.criteria if c.id == "indexes")
     assert indexes.evidence == f"1/20 fail: {RUNBOOK.checks[0].id}"
     line = criterion_line(indexes)
-    assert (line.status, line.text) == ("fail", "✘ All indexes created (the paper says 14;"
+    assert (line.status, line.text) == ("fail", "✘ All indexes created (paper: 14;"
                                                 " the migration has 20)")
     assert line.details == (f"NOT met: 1/20 fail: {RUNBOOK.checks[0].id}",)
 

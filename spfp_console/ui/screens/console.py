@@ -13,6 +13,7 @@ switches with 1, 2, 3.  (A wide layout showing all three panes at once is the ne
 | v | validate |
 | b | roll back (impact, export, typed confirmation) |
 | c | cancel the running statement |
+| e | the escalation contacts (who to call, in which order) |
 | 1 2 3 | runbook, execution, results |
 | q, ctrl+q | quit (cancels a running step first) |
 | f1, ? | the key panel: every binding |
@@ -30,7 +31,9 @@ from textual.screen import Screen
 from textual.widgets import Footer, OptionList, TabbedContent, TabPane
 
 from spfp_console.session.state import PhaseState, SessionState
+from spfp_console.ui.screens.contacts import ContactsScreen
 from spfp_console.ui.widgets.execution import RunProgress, SqlLog
+from spfp_console.ui.widgets.paper_package import FailureGuide, SuccessCriteria
 from spfp_console.ui.widgets.results import ResultsPane
 from spfp_console.ui.widgets.runbook_navigator import Checklist, PhaseNavigator
 from spfp_console.ui.widgets.session_header import SessionHeader
@@ -49,6 +52,7 @@ class ConsoleScreen(Screen[None]):
         Binding("v", "workflow('validate')", "validate", id="console.validate"),
         Binding("b", "workflow('rollback')", "rollback", id="console.rollback"),
         Binding("c", "cancel", "cancel", id="console.cancel"),
+        Binding("e", "contacts", "contacts", id="console.contacts"),
         Binding("1", "tab('runbook')", "runbook", show=False, id="console.tab-runbook"),
         Binding("2", "tab('execution')", "execution", show=False, id="console.tab-execution"),
         Binding("3", "tab('results')", "results", show=False, id="console.tab-results"),
@@ -69,7 +73,9 @@ class ConsoleScreen(Screen[None]):
             with TabPane("2 Execution", id="execution"):
                 yield RunProgress(id="progress")
                 yield SqlLog(id="sql-log")
+                yield FailureGuide(id="failure-guide")
             with TabPane("3 Results", id="results"):
+                yield SuccessCriteria(id="criteria")
                 yield ResultsPane(id="results-pane")
         yield Footer(compact=True, show_command_palette=False)
 
@@ -99,8 +105,10 @@ class ConsoleScreen(Screen[None]):
         if "execution" in panes:
             self.query_one(RunProgress).show(state)
             self.query_one(SqlLog).show(state.statements, state.runs)
+            self.query_one(FailureGuide).show(state)
         if "results" in panes:
             self.query_one(ResultsPane).show(state.tables, state.findings)
+            self.query_one(SuccessCriteria).show(state)
 
     @on(OptionList.OptionHighlighted, "#phases")
     def phase_highlighted(self) -> None:
@@ -125,6 +133,9 @@ class ConsoleScreen(Screen[None]):
 
     def action_cancel(self) -> None:
         self.console.cancel_running()
+
+    def action_contacts(self) -> None:
+        self.app.push_screen(ContactsScreen(self.console.state.contacts))
 
     def action_toggle_help(self) -> None:
         """Every binding of the focused widget and the screen, in Textual's key panel."""

@@ -10,6 +10,7 @@ from textual.message import Message
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
+from spfp_console.session.presentation import over_estimate, phase_timing
 from spfp_console.session.state import ItemState, PhaseState
 
 
@@ -19,6 +20,9 @@ def phase_prompt(phase: PhaseState, current: bool) -> Text:
     mark = "✔" if done else ("▶" if current else " ")
     text = Text.assemble((f"{mark} ", "green" if done else "bold"), phase.title)
     text.append(f"  {phase.done}/{phase.total}", style="green" if done else "dim")
+    timing = phase_timing(phase)  # the paper's estimate beside the measured time
+    if timing:
+        text.append(f"  {timing}", style="yellow" if over_estimate(phase) else "dim")
     return text
 
 
