@@ -374,7 +374,7 @@ def over_estimate(phase: Any) -> bool:
 
 def phase_timing(phase: Any) -> str:
     """The paper's estimate beside the measured time: ``est. 10-15 min · took 12 min``,
-    ``est. 30-60 s · since 10:03`` while the phase runs; "" when neither is known."""
+    ``est. 30-60 s · started 10:03`` while it is open; "" when neither is known."""
     parts = []
     if phase.estimate is not None:
         parts.append(f"est. {estimate_text(phase.estimate)}")
@@ -382,7 +382,7 @@ def phase_timing(phase: Any) -> str:
     if took is not None:
         parts.append(f"took {elapsed_text(took)}")
     elif phase.started_at:
-        parts.append(f"since {phase.started_at[11:16]}")
+        parts.append(f"started {phase.started_at[11:16]}")
     return " · ".join(parts)
 
 

@@ -77,13 +77,13 @@ def test_each_phase_shows_its_estimate_beside_the_time_it_took() -> None:
     # the paper's rows summed per phase: checks 5 min + backup 5-10 min; 30-60 s; 10-15 + 30+
     assert [estimate_text(p.estimate) for p in (pre, execution, post)] == [  # type: ignore[arg-type]
         "10-15 min", "30-60 s", "40+ min"]
-    assert phase_timing(pre) == "est. 10-15 min · since 10:00"
+    assert phase_timing(pre) == "est. 10-15 min · started 10:00"
     assert phase_timing(execution) == "est. 30-60 s"  # not started: the phase before is open
 
     state.apply_all(_ticks("pre-deployment", "2026-02-16T10:12:00Z"))
     assert (pre.started_at, pre.completed_at) == ("2026-02-16T10:00:00Z", "2026-02-16T10:12:00Z")
     assert phase_timing(pre) == "est. 10-15 min · took 12 min"
-    assert phase_timing(execution) == "est. 30-60 s · since 10:12"
+    assert phase_timing(execution) == "est. 30-60 s · started 10:12"
     state.apply_all(_ticks("execution", "2026-02-16T10:12:45Z"))
     assert phase_timing(execution) == "est. 30-60 s · took 45 s"
     # unticking an item reopens its phase: no measured time until it is done again

@@ -72,7 +72,7 @@ async def test_validation_ticks_the_success_criteria_and_phases_show_estimates(
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(app, pilot)
         prompts = _prompts(app)
-        assert "est. 10-15 min · since " in prompts[0]
+        assert "est. 10-15 min · started " in prompts[0]
         assert prompts[1].endswith("est. 30-60 s") and prompts[2].endswith("est. 40+ min")
         criteria = app.screen.query_one(SuccessCriteria)
         assert criteria.text.splitlines()[0] == "Success criteria: 0 of 10 met, 10 not yet"
@@ -87,4 +87,4 @@ async def test_validation_ticks_the_success_criteria_and_phases_show_estimates(
         await tick(app, pilot, "read-runbook")
         await settle(app, pilot)
         assert app.state.phases[0].items[0].checked
-        assert _prompts(app)[0].startswith("▶ Pre-deployment  1/10  est. 10-15 min · since")
+        assert _prompts(app)[0].startswith("▶ Pre-deployment  1/10  est. 10-15 min · started")

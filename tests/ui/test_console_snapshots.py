@@ -125,14 +125,18 @@ def replay_of_a_fixed_session() -> Any:
     from spfp_console.session.timeline import Stamp, Timeline, TrustBadge
     from spfp_console.ui.replay import ReplayApp
 
-    phases, items = checklist_of(load_runbook(DEFAULT_RUNBOOK))
+    from spfp_console.session.runbook_guide import paper_package_of
+
+    runbook = load_runbook(DEFAULT_RUNBOOK)
+    phases, items = checklist_of(runbook)
     script = "20260216_database_optimizations.sql"
     sql = "ALTER TABLE public.sent_atas ADD COLUMN deleted_at timestamptz;"
     recorded = [
         ev.SessionStarted(operator="alice", runbook_id="20260216-optimizations",
                           target="postgres@db.prod:5432/postgres", server_version="16.4",
                           supabase=True, environment="production", phases=phases,
-                          items=items),
+                          items=items, started_at="2026-02-16T10:00:00Z",
+                          **paper_package_of(runbook)),
         ev.ChecklistItemToggled(phase="pre-deployment", item_id="read-runbook", checked=True,
                                 who="alice", when="2026-02-16T10:01:00Z"),
         ev.ChecklistItemToggled(phase="pre-deployment", item_id="create-backup",

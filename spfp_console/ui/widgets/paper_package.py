@@ -61,7 +61,8 @@ def guide_text(state: SessionState, rows: list[StatementRow]) -> Text:
 
 class FailureGuide(VerticalScroll):
     """The troubleshooting entries for the current run's failed statements, under the SQL
-    log; hidden while nothing failed.  Replay shows it too (the guide is in the log)."""
+    log; hidden while nothing failed, and when the runbook has no guide.  Replay shows it
+    too (the guide is in the log)."""
 
     DEFAULT_CSS = """
     FailureGuide {
@@ -94,7 +95,8 @@ class FailureGuide(VerticalScroll):
         if key == self.shown or not self.is_mounted:
             return
         self.shown = key
-        self.rows = failed_rows(state)
+        # A log from before the guide existed has none: nothing to add beside its failures.
+        self.rows = failed_rows(state) if state.troubleshooting else []
         self.set_class(bool(self.rows), "-failed")
         self.query_one("#failure-guide-text", Static).update(
             guide_text(state, self.rows) if self.rows else "")
