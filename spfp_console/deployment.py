@@ -151,6 +151,13 @@ class DeploymentSession:
     """The :class:`~spfp_console.runbook.model.Profile` in force (None: no profiles)."""
     signoff_reports: dict[str, Any] = field(init=False, default_factory=dict)
     """Per phase, the last sign-off check (:meth:`leave_phase`)."""
+    resume_from: Any = None
+    """A :class:`~spfp_console.session.resume.ResumePoint`: the (interrupted) session this
+    one resumes; ``open()`` refuses another database, links to it and carries it over."""
+    carried_rehearsal: str | None = field(init=False, default=None)
+    """The old log whose passed rehearsal counts for this session's rehearsal gate."""
+    system_identifier: str | None = field(init=False, default=None)
+    """The target cluster's system identifier, when the role may read it."""
     _redactor: Any = field(init=False, default=None)
     _emit_lock: Any = field(init=False, default_factory=threading.RLock)
 
@@ -175,6 +182,15 @@ class DeploymentSession:
         self.conn = self.target.connect(autocommit=True)
         pinning = self._refuse_transaction_pooler()
         self.info = describe_target(self.conn)
+        from spfp_console.engine.connect import system_identifier
+
+        self.system_identifier = system_identifier(self.conn)
+        if self.resume_from is not None:  # refused before a new log is written
+            try:
+                self.resume_from.check_target(self.info, self.system_identifier)
+            except BaseException:
+                self.conn.close()
+                raise
         if self.journal_enabled:
             self._start_journal(signer)
         phases, items = checklist_of(self.runbook, self.active_profile)
@@ -189,6 +205,7 @@ class DeploymentSession:
             phases=phases,
             items=items,
             success_message=self.runbook.success_message,
+            resumed_from=self.resume_from.link if self.resume_from is not None else None,
             started_at=utc_now(),
             **paper_package_of(self.runbook),
         ))
@@ -209,6 +226,10 @@ class DeploymentSession:
                      f"session pinned ({pinning.verdict}): {pinning.evidence}"),
             advice="make sure this is a direct or session-mode connection" if unverified
             else None))
+        if self.resume_from is not None:
+            from spfp_console.session.resume import carry_over
+
+            carry_over(self, self.resume_from)
         return self.info
 
     def _resolve_profile(self) -> Any:
@@ -265,6 +286,7 @@ class DeploymentSession:
                 database=self.info.dbname,
                 user=self.info.user,
                 server_version=self.info.server_version,
+                system_identifier=self.system_identifier,
             ),
             base_dir=self.runbook.path.parent.parent,
         )
@@ -847,7 +869,10 @@ class DeploymentSession:
                 closed["checklist"] = [f"required item not ticked: {i}" for i in open_items]
         if gates.rehearsal:
             rehearsal = self.state.workflow_outcome("rehearse")
-            if rehearsal is None or not rehearsal.ok:
+            # A resumed session may count the old session's rehearsal (session/resume.py
+            # decides when); a rehearsal of this session, passed or failed, wins over it.
+            if (rehearsal is None and self.carried_rehearsal is None) or (
+                    rehearsal is not None and not rehearsal.ok):
                 closed["rehearsal"] = ["no passed rehearsal in this session"]
         if gates.approvals and self.approvals_required > 0:
             approvals = self.approval_report or self.check_approvals()

@@ -272,6 +272,9 @@ class ChecklistItemToggled(Event):
     evidence: str | None = None
     action: str | None = None
     when: str | None = None  # UTC ISO 8601, stamped by the session
+    carried_over: str | None = None
+    """The log this tick was first recorded in: a resumed session re-records the ticks of
+    the session it resumes (who, when and evidence as they were), marked with this."""
 
 
 @dataclass(frozen=True, kw_only=True)

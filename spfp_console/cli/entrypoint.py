@@ -294,8 +294,11 @@ def build_parser() -> argparse.ArgumentParser:
     from spfp_console.cli.journal_commands import add_journal_subcommands
     from spfp_console.cli.lint_command import add_lint_subcommand
 
+    from spfp_console.cli.resume_command import add_resume_subcommand
+
     add_journal_subcommands(sub)
     add_lint_subcommand(sub)
+    add_resume_subcommand(sub)
     return parser
 
 
@@ -313,6 +316,14 @@ def _dispatch(args: argparse.Namespace) -> int:
         from spfp_console.ui.launch import cmd_replay
 
         return cmd_replay(args)
+    if command == "resume":
+        if _interactive():
+            from spfp_console.ui.launch import cmd_resume
+
+            return cmd_resume(args)
+        from spfp_console.cli.resume_command import cmd_resume_headless
+
+        return cmd_resume_headless(args)
     if command == "demo":
         if _interactive() and not args.json and not args.keep:
             from spfp_console.ui.launch import cmd_demo_console

@@ -16,6 +16,7 @@ import stat
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from spfp_console.journal.constants import DEFAULT_NAMESPACE
 
@@ -60,6 +61,10 @@ exit codes:
      said whose key it is
   7  PARTIALLY SIGNED: signed checkpoints cover the log up to some event; what follows
      is not signed (a session that was killed, or a missing LOG.sig)
+
+A resumed session's log (spfp-console resume) also names the log it resumed and that
+log's final hash: verify checks that the old log, when found next to this one or at
+its recorded path, still ends on that hash (a broken link exits 1).
 """
 
 
@@ -124,11 +129,31 @@ def cmd_verify(args: argparse.Namespace) -> int:
     except SignatureFormatError as exc:
         return _fail(f"{allowed}: {exc}")
     code = VERIFY_EXIT_CODES[result.status]
+    code = _verify_link(log, result, code)
     dsn = getattr(args, "dsn", None)
     if dsn is not None and result.chain.ok:
         return _verify_against_witness(log, dsn, result.line(), code)
     print(f"{log}: {result.line()}", file=sys.stderr if code == EXIT_VERIFY_FAILED else sys.stdout)
     return code
+
+
+def _verify_link(log: Path, result: Any, code: int) -> int:
+    """A resumed session's log: its link to the log it resumed (journal/link.py), one
+    line; a broken link fails the verification (exit 1)."""
+    from spfp_console.journal.link import NONE, check_link
+
+    chain = result.chain
+    if not (chain.ok or chain.intact_but_unfinished):
+        return code  # the link itself is not to be trusted: the chain line says why
+    try:
+        link = check_link(log)
+    except OSError as exc:
+        print(f"{log}: resumed session link not checked: {_io_message(exc)}", file=sys.stderr)
+        return code
+    if link.status == NONE:
+        return code
+    print(f"{log}: {link.line()}", file=sys.stderr if link.failed else sys.stdout)
+    return EXIT_VERIFY_FAILED if link.failed else code
 
 
 def _verify_against_witness(log: Path, dsn: str, verified: str, code: int) -> int:

@@ -263,6 +263,20 @@ def describe_target(conn: psycopg.Connection[Any]) -> TargetInfo:
     )
 
 
+def system_identifier(conn: psycopg.Connection[Any]) -> str | None:
+    """The cluster's system identifier (unique per initdb, kept by a physical replica),
+    or None when this role may not read it (``pg_control_system`` needs pg_monitor or
+    superuser on some servers).  Tells a restored copy or another server behind the same
+    host name from the server a log was written against."""
+    try:
+        with conn.transaction():
+            row = conn.execute("select system_identifier::text from pg_control_system()",
+                               prepare=False).fetchone()
+    except psycopg.Error:
+        return None
+    return str(row[0]) if row and row[0] is not None else None
+
+
 # --------------------------------------------------------------------------- helpers
 
 

@@ -802,6 +802,16 @@ def current_state(
     return state, present, absent
 
 
+def read_current_state(conn: psycopg.Connection, runbook: Runbook) -> PreflightReport:
+    """Only the preflight's "current state" section (applied, partially, not at all), in
+    a read-only transaction: what a resumed session shows of the database before the
+    operator decides anything.  The report's ``tables`` and ``warnings`` say it."""
+    report = PreflightReport()
+    with read_only(conn, lock_timeout=runbook.settings.lock_timeout), conn.transaction():
+        _state(conn, runbook, report)
+    return report
+
+
 def _state(conn: psycopg.Connection, runbook: Runbook, report: PreflightReport) -> None:
     state, present, absent = current_state(conn, runbook)
     report.state, report.present, report.absent = state, present, absent

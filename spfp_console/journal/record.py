@@ -121,6 +121,9 @@ class Target:
     database: str | None = None
     user: str | None = None
     server_version: str | None = None
+    system_identifier: str | None = None
+    """The cluster's ``pg_control_system().system_identifier`` when the role may read it:
+    a restored copy or another server under the same host name and port has another."""
 
     def to_record(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if v is not None}

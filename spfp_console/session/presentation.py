@@ -238,8 +238,10 @@ def describe(event: Event, *,
         mark = "ticked" if event.checked else "unticked"
         by = f" by {event.action}" if event.action else ""
         evidence = f" ({event.evidence})" if event.evidence else ""
+        carried = (f", carried over from {event.carried_over} ({event.who}, {event.when})"
+                   if event.carried_over else "")
         return Line("info", f"   [{'x' if event.checked else ' '}] {event.phase}/"
-                            f"{event.item_id} {mark}{by}{evidence}", verbose=True)
+                            f"{event.item_id} {mark}{by}{evidence}{carried}", verbose=True)
     if isinstance(event, OverrideRecorded):
         return Line("warn", f"override by {event.who}: {event.what}; reason: {event.reason}")
     if isinstance(event, ConfirmationAnswered):

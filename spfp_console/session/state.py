@@ -76,6 +76,8 @@ class ItemState:
     note: str | None = None
     ticked_by_action: str | None = None
     """The action whose result ticked it; None when the operator did."""
+    carried_over: str | None = None
+    """The earlier log the tick comes from, when a resumed session carried it over."""
 
 
 @dataclass
@@ -380,6 +382,7 @@ def _item_toggled(state: SessionState, e: ChecklistItemToggled) -> None:
     item.evidence = e.evidence
     item.note = e.note
     item.ticked_by_action = e.action if e.checked else None
+    item.carried_over = e.carried_over
     _rejudge(state)
 
 

@@ -99,6 +99,16 @@ def cmd_console(args: argparse.Namespace) -> int:
     return run_console(session, export_dir=args.export_dir)
 
 
+def cmd_resume(args: argparse.Namespace) -> int:
+    """``spfp-console resume LOG`` on a terminal: the console on the resumed session (the
+    old log is checked, and refused, before the first frame)."""
+    from spfp_console.cli.resume_command import resumed_session
+
+    session = resumed_session(args)
+    require_terminal("spfp-console resume LOG without a terminal prints a summary")
+    return run_console(session, export_dir=args.export_dir)
+
+
 def cmd_demo_console(args: argparse.Namespace) -> int:
     """The demo database, then the console on it; the server is stopped on the way out."""
     import getpass

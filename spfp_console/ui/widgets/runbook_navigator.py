@@ -38,6 +38,8 @@ def item_prompt(item: ItemState) -> Text:
         details.append(" · ".join(part for part in (item.who, when) if part))
         if item.ticked_by_action:
             details.append(f"by {item.ticked_by_action}")
+        if item.carried_over:
+            details.append("carried over")
     if item.evidence:
         details.append(item.evidence)
     elif item.evidence_asked and not item.checked:

@@ -46,6 +46,11 @@ class SessionHeader(Static):
         log = str(log_path) if log_path is not None else "none (--no-log)"
         second = Text(f"operator {state.operator or '?'} · runbook {state.runbook_id or '?'}"
                       f" · log {log}", style="dim")
+        if state.resumed_from:
+            # Said first: a resumed session must not pass for a fresh one at a glance.
+            old_log = state.resumed_from.rpartition(" ")[0] or state.resumed_from
+            second = Text.assemble(("RESUMED", "bold reverse"),
+                                   (f" from {Path(old_log).name} · ", "bold"), second)
         first.no_wrap = second.no_wrap = True
         first.overflow = second.overflow = "ellipsis"
         self.update(Group(first, second))
