@@ -37,7 +37,7 @@ def test_resume_without_a_terminal_says_what_came_back_and_what_the_database_hol
     assert f"resumes {old.name}" in out and "interrupted" in out, str(result)
     assert "the migration is not applied now (0 of" in out, str(result)
     assert "the database recorded no commit of that session" in out, str(result)
-    assert f"[x] pre-deployment/preflight (" in out and f"from {old.name}" in out, out
+    assert "[x] pre-deployment/preflight (" in out and f"from {old.name}" in out, out
     (new,) = [p for p in _logs(tmp_path) if p != old]
 
     verified = cli("verify", new)
