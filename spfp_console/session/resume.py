@@ -221,8 +221,8 @@ def carry_over(session: DeploymentSession, point: ResumePoint) -> None:
     emit = session.emit
     old = point.state
     if point.ended:
-        status = (f"that session ended cleanly ({point.outcome}); this one continues its"
-                  " work")
+        status = (f"that session's log is complete (it ended {point.outcome}); this one"
+                  " continues its work")
     else:
         status = (f"that session was interrupted: its log ends after seq"
                   f" {point.chain_events} without a session end record")

@@ -123,7 +123,7 @@ def test_a_rehearsal_before_a_commit_does_not_open_the_gate_of_the_resumed_sessi
     assert old.log_path is not None
 
     new = _resume(base_db, tmp_path, old.log_path)
-    assert any("ended cleanly (committed)" in m
+    assert any("log is complete (it ended committed)" in m
                for m in _resume_findings(new, "resumed session"))
     assert _resume_findings(new, "database now")[0].startswith(
         "the migration is fully applied now")

@@ -186,7 +186,9 @@ class RunProgress(Vertical):
         if run is None:  # also replay stepping back to before the first run
             if not self.query("#run-label"):  # not composed yet: nothing shown to clear
                 return
-            self.query_one("#run-label", Static).update(NO_RUN_YET)
+            self.query_one("#run-label", Static).update(
+                NO_RUN_YET + ("; what ran in the resumed session is under 3 Results"
+                              if state.resumed_from else ""))
             self.query_one("#run-bar", ProgressBar).update(total=None, progress=0)
             self.query_one("#run-current", Static).update("")
             self.query_one("#run-lock", Static).update("")
