@@ -3,13 +3,18 @@ the summary, every refusal (one line, its exit code, no new log), and the link."
 
 from __future__ import annotations
 
+import io
 import shutil
+import subprocess
+import tomllib
 from pathlib import Path
 from typing import Any
 
+import pytest
 from clikit import VERIFY_UNSIGNED, runbook_copy
 
-from spfp_console.journal.canonical import EVENT_SEPARATOR
+from spfp_console.journal.canonical import EVENT_SEPARATOR, render_header, seal_event
+from spfp_console.journal.read import iter_chunks
 from spfp_console.paths import MIGRATION_SQL
 
 
@@ -139,3 +144,61 @@ def test_verify_fails_a_resumed_log_whose_old_log_was_replaced(
     verified = cli("verify", new)
     assert verified.rc == VERIFY_UNSIGNED, str(verified)
     assert "link NOT CHECKED" in verified.out, str(verified)
+
+
+def _keypair(tmp_path: Path) -> tuple[Path, Path]:
+    key = tmp_path / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "op@spfp",
+                    "-f", str(key)], check=True)
+    kind, blob = key.with_suffix(".pub").read_text().split()[:2]
+    allowed = tmp_path / "allowed_signers"
+    allowed.write_text(f"op@spfp {kind} {blob}\n")
+    return key, allowed
+
+
+def _rehashed(data: bytes, edit: Any) -> bytes:
+    """What anyone who can write the file can do without the key: edit a record, then
+    recompute every hash with the published rules."""
+    head, *chunks = [c.data for c in iter_chunks(io.BytesIO(data))]
+    session = tomllib.loads(head.decode())["session"]
+    del session["hash"]
+    out, prev = render_header(session)
+    parts = [out]
+    for chunk in chunks:
+        entry = tomllib.loads(chunk.decode())["event"][0]
+        entry = edit({k: v for k, v in entry.items() if k != "hash"})
+        entry["prev"] = prev
+        sealed, prev = seal_event(entry)
+        parts.append(sealed)
+    return b"".join(parts)
+
+
+@pytest.mark.skipif(shutil.which("ssh-keygen") is None, reason="needs ssh-keygen")
+def test_a_signed_log_resumes_signed_and_a_forged_one_is_refused(
+    cli: Any, base_db: Any, tmp_path: Path
+) -> None:
+    key, allowed = _keypair(tmp_path)
+    old = _killed_log(cli, base_db, tmp_path, "--sign-key", str(key))
+
+    # Re-hashed after an edit: the chain holds, the signed checkpoints do not.
+    forged = tmp_path / "forged" / old.name
+    forged.parent.mkdir()
+
+    def edit(entry: dict[str, Any]) -> dict[str, Any]:
+        if entry.get("kind") == "checklist_item_toggled":
+            entry["who"] = "mallory"
+        return entry
+
+    forged.write_bytes(_rehashed(old.read_bytes(), edit))
+    result = cli("resume", forged, "--dsn", base_db.dsn, "--log-dir", tmp_path / "new")
+    assert result.rc == 1, str(result)
+    line = result.error_line()
+    assert "not the log the console wrote" in line and "checkpoint" in line, line
+    assert not (tmp_path / "new").exists()
+
+    resumed = cli("resume", old, "--dsn", base_db.dsn, "--sign-key", key)
+    assert resumed.rc == 0, str(resumed)
+    (new,) = [p for p in _logs(tmp_path) if p != old]
+    verified = cli("verify", new, "--allowed-signers", allowed, "--identity", "op@spfp")
+    assert verified.rc == 0, str(verified)
+    assert "link intact" in verified.out and "its session never ended" in verified.out
