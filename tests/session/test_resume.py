@@ -150,3 +150,30 @@ def test_another_database_is_refused_before_a_log_is_written(
         other.open()
     assert refused.value.exit_code == 2
     assert not (tmp_path / "other" / "logs").exists()
+
+
+@pytest.mark.parametrize("commit_sent", [False, True])
+def test_a_log_that_ends_inside_a_run_says_whether_commit_was_sent(
+    base_db: Any, tmp_path: Path, commit_sent: bool
+) -> None:
+    from spfp_console.events import CommitSent, RunStarted, StatementStarted
+
+    old = _session(base_db, tmp_path)
+    old.open()
+    # What the executor had recorded when the process died (kill -9) mid-run.
+    old.emit(RunStarted(mode="run", script="/x/migration.sql", statements=3))
+    old.emit(StatementStarted(index=1, file="/x/migration.sql", line=4, sql="SELECT 1"))
+    if commit_sent:
+        old.emit(CommitSent(statements=3))
+    log = _kill(old)
+
+    new = _resume(base_db, tmp_path, log)
+    (finding,) = [f for f in new.state.findings if f.section == "interrupted run"]
+    if commit_sent:
+        assert finding.severity == "blocker" and "may be COMMITTED" in finding.message
+    else:
+        assert finding.severity == "warning" and "rolled that transaction back" in finding.message
+    runs = new.state.tables[(RESUMED_SOURCE, f"Runs of {log.name}")]
+    assert runs.rows[0][3] == "no end recorded (interrupted)" and runs.passed is True
+    assert not new.state.running  # the old run is not a run of this session
+    new.close()
