@@ -1,52 +1,65 @@
-"""Benchmark ``spfp-console run`` against ``psql -f`` applying the same migration.
+"""Benchmark ``spfp-console run`` against ``psql -f`` applying the same migration, at
+several data scales in one run, and the start-up import budget of a headless command.
 
-    python bench/bench_run_vs_psql.py [--runs 5] [--scale 0.2]
+    python bench/bench_run_vs_psql.py [--scales 0.1,1,10] [--runs N]
 
-Starts a throwaway PostgreSQL (spfp_console.localpg), builds a template database with the
-base schema and sample data, and for every timed run clones a fresh database from it
-(``CREATE DATABASE ... TEMPLATE``, not timed): the migration changes its target, so no two
-runs may share one.  The variants take turns (a, b, c, ... then again) so that a drift of
-the machine during the benchmark spreads over all of them.
+Starts a throwaway PostgreSQL (spfp_console.localpg); per scale, builds a template database
+with the base schema and sample data and, for every timed run, clones a fresh database
+from it (``CREATE DATABASE ... TEMPLATE``, not timed): the migration changes its target, so
+no two runs may share one.  The variants take turns (a, b, c, ... then b, c, ..., a) so
+that a drift of the machine spreads over all of them.  Default runs per scale: 7 at 0.1
+and 1, 5 at 10 (about 4 minutes on 2 cores); ``--runs`` sets one count for all.
 
 What is timed, wall clock, each in its own process unless it says in-process:
 
-* ``psql -f``: ``psql -X -q -v ON_ERROR_STOP=1 -f MIGRATION`` (the baseline; the script has
-  its own BEGIN/COMMIT, so it is one transaction there too);
-* ``spfp-console run --no-log``: preflight, the run, validation and claims, no log;
-* ``spfp-console run``: the same with the signed-log journal on (unsigned here);
+* ``psql -f``: ``psql -X -q -v ON_ERROR_STOP=1 -f MIGRATION`` (the baseline; the script
+  has its own BEGIN/COMMIT, so it is one transaction there too);
+* ``spfp-console run --yes``: preflight, the run, validation and claims, with the
+  deployment log (unsigned);
+* ``run --no-log``: the same without the log;
 * ``engine only``: a Python process that imports the engine and calls ``run_script``:
   connect, advisory lock, one transaction, statement by statement, progress monitor;
 * ``engine in-process``: ``run_script`` alone, no interpreter start-up nor imports.
 
-Then where a full ``run`` spends its time (in-process ``DeploymentSession`` steps) and the
-start-up costs (``python -c pass``, ``import spfp_console.cli``, ``spfp-console --help``,
-``psql --version``).  The difference between ``spfp-console run`` and ``engine only`` is
-what the extra checks cost (preflight, validation, claims); the difference between
-``engine only`` and ``psql -f`` is interpreter start-up plus per-statement round trips.
+Start-up: ``python -X importtime`` of a real headless ``run`` (on a clone of the smallest
+scale) with psycopg and pglast imported first, so what is imported after them is what the
+console itself costs (its modules and the standard library modules it adds); the budget
+is 50 ms.  The wall clock of ``--help`` and of ``python -c "import psycopg, pglast"`` beside it.
+
+The package's bytecode is compiled first (``compileall``), as ``pip install`` does: with
+PYTHONDONTWRITEBYTECODE set (as on the development machines) an editable checkout would
+otherwise recompile every module at every start, and the bench would time the compiler.
 
 The cluster runs with fsync off (as the tests do): these numbers are CPU and round trips,
-not a disk's.
+not a disk's.  The tables are Markdown, ready for the README.
 """
 
 from __future__ import annotations
 
 import argparse
-import shutil
+import compileall
+import os
+import platform
+import re
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
+from datetime import datetime, timezone
 from pathlib import Path
 
-import psycopg
+from benchdb import Clones, prepare_template, spfp_console_argv
 
+import spfp_console
 from spfp_console.localpg import LocalCluster
-from spfp_console.paths import DEFAULT_RUNBOOK, MIGRATION_SQL, base_schema_files
-from spfp_console.sampledata import load_sample_data
+from spfp_console.paths import DEFAULT_RUNBOOK, MIGRATION_SQL
 
-TEMPLATE = "bench_template"
+IMPORT_BUDGET_MS = 50.0
+RUN_GOAL_X = 1.15
+ENGINE_GOAL_X = 1.05
+DEFAULT_RUNS = {0.1: 7, 1.0: 7, 10.0: 5}
 
 ENGINE_ONLY = """
 import sys
@@ -58,100 +71,54 @@ result = run_script(Target(sys.argv[1]), load_script(sys.argv[2]), mode="run",
 sys.exit(0 if result.ok else 1)
 """
 
+# A headless `run` in a process of its own, psycopg and pglast imported before it.
+RUN_AFTER_DRIVERS = """
+import sys
+import psycopg, pglast
+from spfp_console.cli import main
+sys.exit(main(["run", "--yes", "--no-log", "--dsn", sys.argv[1]]))
+"""
 
-def spfp_console_argv() -> list[str]:
-    found = shutil.which("spfp-console")
-    return [found] if found else [sys.executable, "-m", "spfp_console"]
+PSQL = "psql -f"
+RUN = "`spfp-console run --yes` (log on)"
+NO_LOG = "`run --no-log`"
+ENGINE = "engine only (new process)"
+IN_PROCESS = "engine in-process"
 
 
 class Bench:
-    def __init__(self, cluster: LocalCluster, workdir: Path) -> None:
+    def __init__(self, cluster: LocalCluster, clones: Clones, workdir: Path) -> None:
         self.cluster = cluster
+        self.clones = clones
         self.workdir = workdir
         self.env = cluster.env()
         self.psql = cluster.client_tool("psql")
-        self._n = 0
-
-    def fresh(self) -> str:
-        self._n += 1
-        name = f"bench_{self._n}"
-        self.cluster.create_database(name, template=TEMPLATE)
-        return name
-
-    def drop(self, name: str) -> None:
-        self.cluster.drop_database(name)
 
     def timed_process(self, argv: list[str]) -> float:
         started = time.perf_counter()
-        proc = subprocess.run(
-            argv,
-            env=self.env,
-            cwd=self.workdir,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-            check=False,
-        )
+        proc = subprocess.run(argv, env=self.env, cwd=self.workdir, stdin=subprocess.DEVNULL,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                              check=False)
         elapsed = time.perf_counter() - started
         if proc.returncode != 0:
-            raise SystemExit(
-                f"{' '.join(argv)} failed ({proc.returncode}): {proc.stderr}"
-            )
+            raise SystemExit(f"{' '.join(argv)} failed ({proc.returncode}): {proc.stderr}")
         return elapsed
 
-    # ------------------------------------------------------------------ variants
-
     def psql_f(self, db: str) -> float:
-        return self.timed_process(
-            [
-                self.psql,
-                "-X",
-                "-q",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-d",
-                self.cluster.dsn(db),
-                "-f",
-                str(MIGRATION_SQL),
-            ]
-        )
-
-    def console_no_log(self, db: str) -> float:
-        return self.timed_process(
-            [
-                *spfp_console_argv(),
-                "run",
-                "--yes",
-                "--no-log",
-                "--dsn",
-                self.cluster.dsn(db),
-            ]
-        )
+        return self.timed_process([self.psql, "-X", "-q", "-v", "ON_ERROR_STOP=1",
+                                   "-d", self.cluster.dsn(db), "-f", str(MIGRATION_SQL)])
 
     def console_log(self, db: str) -> float:
-        return self.timed_process(
-            [
-                *spfp_console_argv(),
-                "run",
-                "--yes",
-                "--log-dir",
-                str(self.workdir / "logs"),
-                "--dsn",
-                self.cluster.dsn(db),
-            ]
-        )
+        return self.timed_process([*spfp_console_argv(), "run", "--yes", "--log-dir",
+                                   str(self.workdir / "logs"), "--dsn", self.cluster.dsn(db)])
+
+    def console_no_log(self, db: str) -> float:
+        return self.timed_process([*spfp_console_argv(), "run", "--yes", "--no-log",
+                                   "--dsn", self.cluster.dsn(db)])
 
     def engine_only(self, db: str) -> float:
-        return self.timed_process(
-            [
-                sys.executable,
-                "-c",
-                ENGINE_ONLY,
-                self.cluster.dsn(db),
-                str(MIGRATION_SQL),
-            ]
-        )
+        return self.timed_process([sys.executable, "-c", ENGINE_ONLY, self.cluster.dsn(db),
+                                   str(MIGRATION_SQL)])
 
     def engine_in_process(self, db: str) -> float:
         from spfp_console.engine.connect import Target
@@ -159,20 +126,19 @@ class Bench:
         from spfp_console.engine.script import load_script
 
         started = time.perf_counter()
-        result = run_script(
-            Target(self.cluster.dsn(db)),
-            load_script(MIGRATION_SQL),
-            mode="run",
-            lock_timeout="5s",
-            statement_timeout="10min",
-        )
+        result = run_script(Target(self.cluster.dsn(db)), load_script(MIGRATION_SQL),
+                            mode="run", lock_timeout="5s", statement_timeout="10min")
         elapsed = time.perf_counter() - started
         if not result.ok:
             raise SystemExit(f"run_script failed: {result.message}")
         return elapsed
 
+    def variants(self) -> list[tuple[str, Callable[[str], float]]]:
+        return [(PSQL, self.psql_f), (RUN, self.console_log), (NO_LOG, self.console_no_log),
+                (ENGINE, self.engine_only), (IN_PROCESS, self.engine_in_process)]
+
     def session_steps(self, db: str) -> dict[str, float]:
-        """Where ``spfp-console run`` spends its time, step by step, in-process."""
+        """Where a ``run`` spends its time, step by step, in-process, log on."""
         from spfp_console.deployment import DeploymentSession
         from spfp_console.runbook import load_runbook
 
@@ -185,158 +151,198 @@ class Bench:
             return value
 
         runbook = step("load runbook", lambda: load_runbook(DEFAULT_RUNBOOK))
-        with DeploymentSession(
-            runbook=runbook,
-            dsn=self.cluster.dsn(db),  # type: ignore[arg-type]
-            journal_enabled=False,
-        ) as session:
-            step("connect", session.open)
+        with DeploymentSession(runbook=runbook, dsn=self.cluster.dsn(db),  # type: ignore[arg-type]
+                               log_dir=self.workdir / "logs") as session:
+            step("connect + log header", session.open)
             step("preflight", session.preflight)
-            result = step("run (engine)", session.run)
+            result = step("run (engine)", session.run_migration)
             assert result.ok, result  # type: ignore[attr-defined]
-            step("validation", session.validate)
+            step("validation", session.run_validation)
             step("claims", session.claims)
+            step("close the log", session.close)
         return steps
 
+    def timed_scale(self, runs: int) -> dict[str, list[float]]:
+        variants = self.variants()
+        samples: dict[str, list[float]] = {label: [] for label, _ in variants}
+        # One untimed warm-up of each: the first timed run must not pay for cold caches.
+        for _, fn in variants:
+            db = self.clones.fresh()
+            try:
+                fn(db)
+            finally:
+                self.clones.drop(db)
+        for i in range(runs):
+            order = variants[i % len(variants):] + variants[: i % len(variants)]
+            for label, fn in order:
+                db = self.clones.fresh()
+                try:
+                    samples[label].append(fn(db))
+                finally:
+                    self.clones.drop(db)
+        return samples
 
-def median_ms(values: list[float]) -> float:
-    return statistics.median(values) * 1000
+
+# ------------------------------------------------------------------------------ start-up
 
 
-def prepare(cluster: LocalCluster, scale: float) -> int:
-    cluster.create_database(TEMPLATE)
-    with psycopg.connect(cluster.dsn(TEMPLATE), autocommit=True) as conn:
-        for path in base_schema_files():
-            conn.execute(path.read_text())
-    report = load_sample_data(cluster.dsn(TEMPLATE), scale=scale)
-    with psycopg.connect(cluster.dsn(TEMPLATE), autocommit=True) as conn:
-        conn.execute("VACUUM ANALYZE")
-    return sum(report.rows.values())
-
-
-def startup_times(runs: int) -> list[tuple[str, float, float]]:
-    commands = [
-        ("python -c pass", [sys.executable, "-c", "pass"]),
-        (
-            "python -c 'import spfp_console.cli'",
-            [sys.executable, "-c", "import spfp_console.cli"],
-        ),
-        (
-            "python -c 'import ...engine.executor'",
-            [sys.executable, "-c", "import spfp_console.engine.executor"],
-        ),
-        ("spfp-console --help", [*spfp_console_argv(), "--help"]),
-    ]
-    psql = shutil.which("psql")
-    if psql:
-        commands.append(("psql --version", [psql, "--version"]))
+def _importtime_lines(stderr: str) -> list[tuple[int, int, str]]:
+    """(self us, cumulative us, module with its nesting indent) per ``-X importtime`` line."""
     out = []
-    for label, argv in commands:
-        samples = []
-        for _ in range(runs):
-            started = time.perf_counter()
-            subprocess.run(
-                argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True
-            )
-            samples.append(time.perf_counter() - started)
-        out.append((label, median_ms(samples), min(samples) * 1000))
+    for line in stderr.splitlines():
+        m = re.match(r"import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)$", line)
+        if m:
+            out.append((int(m.group(1)), int(m.group(2)), m.group(3) + m.group(4)))
     return out
+
+
+def import_costs(bench: Bench, runs: int) -> tuple[float, float, list[tuple[str, float]]]:
+    """Median (psycopg + pglast, what the console adds after them) in ms, and the console's
+    costliest modules in the median run, from ``-X importtime`` of a real ``run``."""
+    drivers, ours, tops = [], [], []
+    for _ in range(runs):
+        db = bench.clones.fresh()
+        try:
+            proc = subprocess.run(
+                [sys.executable, "-X", "importtime", "-c", RUN_AFTER_DRIVERS,
+                 bench.cluster.dsn(db)],
+                env=bench.env, cwd=bench.workdir, stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False)
+        finally:
+            bench.clones.drop(db)
+        if proc.returncode != 0:
+            raise SystemExit(f"run under -X importtime failed: {proc.stderr[-2000:]}")
+        lines = _importtime_lines(proc.stderr)
+        # importtime prints a module when its import ends; the two top-level driver lines
+        # end the drivers' imports, everything printed after them is the console's.
+        last = max(i for i, (_, _, name) in enumerate(lines) if name in (" psycopg", " pglast"))
+        drivers.append(sum(cum for _, cum, name in lines[: last + 1]
+                           if name in (" psycopg", " pglast")) / 1000)
+        after = [(s, name.strip()) for s, _, name in lines[last + 1:]]
+        ours.append(sum(s for s, name in after
+                        if not name.startswith(("psycopg", "pglast"))) / 1000)
+        tops.append(sorted(((name, s / 1000) for s, name in after), key=lambda t: -t[1])[:6])
+    median_run = sorted(range(runs), key=lambda i: ours[i])[runs // 2]
+    return statistics.median(drivers), statistics.median(ours), tops[median_run]
+
+
+def wall_clock(argv: list[str], runs: int, env: dict[str, str]) -> float:
+    samples = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       check=True)
+        samples.append(time.perf_counter() - started)
+    return statistics.median(samples) * 1000
+
+
+# ------------------------------------------------------------------------------ report
+
+
+def ms(seconds: list[float]) -> float:
+    return statistics.median(seconds) * 1000
+
+
+def overhead_table(scales: list[float], rows: dict[float, int], runs: dict[float, int],
+                   results: dict[float, dict[str, list[float]]]) -> list[str]:
+    head = "| variant |" + "".join(
+        f" scale {s:g} ({rows[s]:,} rows, {runs[s]} runs) | x psql | overhead |"
+        for s in scales)
+    lines = [head, "|---|" + "---:|---:|---:|" * len(scales)]
+    for label in (PSQL, RUN, NO_LOG, ENGINE, IN_PROCESS):
+        cells = []
+        for s in scales:
+            base, med = ms(results[s][PSQL]), ms(results[s][label])
+            cells.append(f" {med:,.0f} ms | {med / base:.2f} | {med - base:+,.0f} ms |")
+        lines.append(f"| {label} |" + "".join(cells))
+    cells = []
+    for s in scales:
+        cost = ms(results[s][RUN]) - ms(results[s][NO_LOG])
+        cells.append(f" {cost:+,.0f} ms | | |")
+    lines.append("| the log's cost (log on - `--no-log`) |" + "".join(cells))
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=5, help="timed runs per variant")
-    parser.add_argument("--scale", type=float, default=0.2, help="sample data scale")
+    parser.add_argument("--scales", default="0.1,1,10",
+                        help="sample data scales, comma-separated (default 0.1,1,10)")
+    parser.add_argument("--runs", type=int, default=None,
+                        help="timed runs per variant and scale (default: 7, 5 at scale 10)")
     args = parser.parse_args(argv)
+    scales = sorted(float(s) for s in args.scales.split(","))
+    runs = {s: args.runs or DEFAULT_RUNS.get(s, 5) for s in scales}
 
-    with (
-        LocalCluster() as cluster,
-        tempfile.TemporaryDirectory(prefix="spfp-bench-") as tmp,
-    ):
-        print(
-            f"PostgreSQL {cluster.bindir.parent.name} in {cluster.root}; "
-            f"python {sys.version.split()[0]}"
-        )
-        started = time.perf_counter()
-        rows = prepare(cluster, args.scale)
-        print(
-            f"template: base schema + sample data scale {args.scale}"
-            f" ({rows} rows) in {time.perf_counter() - started:.1f} s"
-        )
-        bench = Bench(cluster, Path(tmp))
-        variants: list[tuple[str, Callable[[str], float]]] = [
-            ("psql -f (baseline)", bench.psql_f),
-            ("spfp-console run --no-log", bench.console_no_log),
-            ("spfp-console run (log on)", bench.console_log),
-            ("engine only (python + run_script)", bench.engine_only),
-            ("engine in-process (run_script)", bench.engine_in_process),
-        ]
-        samples: dict[str, list[float]] = {label: [] for label, _ in variants}
-        # one untimed warm-up of each, so the first timed run does not pay for cold caches
-        for _, fn in variants:
-            db = bench.fresh()
-            fn(db)
-            bench.drop(db)
-        for i in range(args.runs):
-            order = variants[i % len(variants) :] + variants[: i % len(variants)]
-            for label, fn in order:
-                db = bench.fresh()
-                try:
-                    samples[label].append(fn(db))
-                finally:
-                    bench.drop(db)
+    compileall.compile_dir(os.path.dirname(spfp_console.__file__), quiet=1)
+    started_at = datetime.now(timezone.utc)
+    results: dict[float, dict[str, list[float]]] = {}
+    rows: dict[float, int] = {}
+    steps: dict[str, list[float]] = {}
+    with LocalCluster() as cluster, tempfile.TemporaryDirectory(prefix="spfp-bench-") as tmp:
+        machine = (f"{platform.machine()}, {os.cpu_count()} cores, Linux"
+                   f" {platform.release()}, PostgreSQL {cluster.bindir.parent.name},"
+                   f" Python {platform.python_version()}")
+        print(f"{machine}; load average at start {os.getloadavg()[0]:.1f}", flush=True)
+        for scale in scales:
+            template = f"bench_s{str(scale).replace('.', '_')}"
+            started = time.perf_counter()
+            rows[scale] = prepare_template(cluster, template, scale)
+            print(f"scale {scale:g}: template with {rows[scale]:,} rows in"
+                  f" {time.perf_counter() - started:.1f} s; {runs[scale]} runs per variant",
+                  flush=True)
+            bench = Bench(cluster, Clones(cluster, template), Path(tmp))
+            results[scale] = bench.timed_scale(runs[scale])
+            if scale == scales[0]:
+                drivers_ms, ours_ms, top = import_costs(bench, runs[scale])
+            if scale == scales[-1]:
+                for _ in range(min(3, runs[scale])):
+                    db = bench.clones.fresh()
+                    try:
+                        for name, seconds in bench.session_steps(db).items():
+                            steps.setdefault(name, []).append(seconds)
+                    finally:
+                        bench.clones.drop(db)
+            cluster.drop_database(template)
+        env = cluster.env()
+        startup_runs = max(runs.values())
+        bare = wall_clock([sys.executable, "-c", "pass"], startup_runs, env)
+        drivers_wall = wall_clock([sys.executable, "-c", "import psycopg, pglast"],
+                                  startup_runs, env)
+        help_wall = wall_clock([*spfp_console_argv(), "--help"], startup_runs, env)
+        load_end = os.getloadavg()[0]
 
-        steps: dict[str, list[float]] = {}
-        for _ in range(args.runs):
-            db = bench.fresh()
-            try:
-                for name, seconds in bench.session_steps(db).items():
-                    steps.setdefault(name, []).append(seconds)
-            finally:
-                bench.drop(db)
+    print(f"\nApplying `{MIGRATION_SQL.name}` to a fresh copy, median wall clock"
+          f" ({started_at:%Y-%m-%d %H:%M} UTC; {machine}; load average at the end"
+          f" {load_end:.1f}):\n")
+    print("\n".join(overhead_table(scales, rows, runs, results)))
 
-    base = median_ms(samples["psql -f (baseline)"])
-    print(
-        f"\nApplying {MIGRATION_SQL.name} to a fresh copy, {args.runs} runs each (median):"
-    )
-    print(
-        f"  {'variant':<36} {'median':>9} {'min':>9} {'max':>9} {'x psql':>7} {'+ms':>8}"
-    )
-    for label, _ in variants:
-        values = samples[label]
-        med = median_ms(values)
-        print(
-            f"  {label:<36} {med:>7.0f}ms {min(values) * 1000:>7.0f}ms "
-            f"{max(values) * 1000:>7.0f}ms {med / base:>6.2f}x {med - base:>+7.0f}"
-        )
+    big, small = scales[-1], scales[0]
+    run_x = ms(results[big][RUN]) / ms(results[big][PSQL])
+    engine_x = ms(results[big][IN_PROCESS]) / ms(results[big][PSQL])
+    over = {s: ms(results[s][RUN]) - ms(results[s][PSQL]) for s in scales}
+    print(f"\nGoals at scale {big:g}:")
+    print(f"- `run` (log, preflight, validation on): {run_x:.2f}x psql -f (goal <="
+          f" {RUN_GOAL_X}x): {'met' if run_x <= RUN_GOAL_X else 'NOT met'}")
+    print(f"- engine in-process: {engine_x:.2f}x psql -f (goal <= {ENGINE_GOAL_X}x):"
+          f" {'met' if engine_x <= ENGINE_GOAL_X else 'NOT met'}")
+    print("- `run`'s overhead over psql -f: " + ", ".join(
+        f"{over[s]:+,.0f} ms at {s:g}" for s in scales)
+          + f" (grows {over[big] - over[small]:+,.0f} ms from {small:g} to {big:g})")
 
-    no_log = median_ms(samples["spfp-console run --no-log"])
-    with_log = median_ms(samples["spfp-console run (log on)"])
-    engine = median_ms(samples["engine only (python + run_script)"])
-    in_proc = median_ms(samples["engine in-process (run_script)"])
-    print("\nWhere the overhead over psql -f comes from (differences of medians):")
-    print(
-        f"  interpreter start-up + imports (engine only - in-process)  {engine - in_proc:>+7.0f} ms"
-    )
-    print(
-        f"  engine execution vs psql (in-process - psql -f)            {in_proc - base:>+7.0f} ms"
-        "  (psql's own start-up included on its side)"
-    )
-    print(
-        f"  preflight + validation + claims (run --no-log - engine)    {no_log - engine:>+7.0f} ms"
-    )
-    print(
-        f"  deployment log (log on - --no-log)                         {with_log - no_log:>+7.0f} ms"
-    )
+    print(f"\nStart-up of a headless command ({startup_runs} runs, median):\n")
+    print("| what | ms |")
+    print("|---|---:|")
+    print(f"| `python -c pass` | {bare:.0f} |")
+    print(f"| `python -c 'import psycopg, pglast'` | {drivers_wall:.0f} |")
+    print(f"| `spfp-console --help` (imports neither) | {help_wall:.0f} |")
+    print(f"| `-X importtime`: psycopg + pglast | {drivers_ms:.0f} |")
+    print(f"| `-X importtime`: what `run` imports after them (budget {IMPORT_BUDGET_MS:.0f})"
+          f" | {ours_ms:.0f} ({'met' if ours_ms <= IMPORT_BUDGET_MS else 'NOT met'}) |")
+    print("\nCostliest modules after the drivers (self time, ms, median run): " + ", ".join(
+        f"{name} {t:.1f}" for name, t in top))
 
-    print(f"\nspfp-console run, step by step in-process ({args.runs} runs, median):")
-    for name, values in steps.items():
-        print(f"  {name:<16} {median_ms(values):>7.1f} ms")
-    print(f"  {'total':<16} {sum(median_ms(v) for v in steps.values()):>7.1f} ms")
-
-    print(f"\nStart-up ({args.runs} runs, median / min):")
-    for label, med, low in startup_times(args.runs):
-        print(f"  {label:<40} {med:>6.0f} ms / {low:>4.0f} ms")
+    print(f"\n`run` step by step in-process at scale {big:g}, log on (median ms): " + ", ".join(
+        f"{name} {ms(values):.0f}" for name, values in steps.items()))
     return 0
 
 

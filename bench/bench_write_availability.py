@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import random
-import shutil
 import statistics
 import subprocess
 import sys
@@ -36,10 +35,10 @@ from pathlib import Path
 
 import psycopg
 
+from benchdb import prepare_template, spfp_console_argv
 from spfp_console.localpg import LocalCluster
-from spfp_console.paths import DEFAULT_RUNBOOK, base_schema_files
+from spfp_console.paths import DEFAULT_RUNBOOK
 from spfp_console.runbook import load_runbook
-from spfp_console.sampledata import load_sample_data
 
 TEMPLATE = "bench_template"
 IDLE_SECONDS = 2.0
@@ -53,11 +52,6 @@ WRITES = (
     ("sales_leads", "UPDATE public.sales_leads SET probability = 50 WHERE id = %s"),
     ("transactions", "UPDATE public.transactions SET paid = NOT paid WHERE id = %s"),
 )
-
-
-def spfp_console_argv() -> list[str]:
-    found = shutil.which("spfp-console")
-    return [found] if found else [sys.executable, "-m", "spfp_console"]
 
 
 class Writer:
@@ -124,17 +118,6 @@ def stalled(latencies: list[float], seconds: float) -> float:
     return sum(x for x in latencies if x > 0.1) / seconds if seconds else 0.0
 
 
-def prepare(cluster: LocalCluster, scale: float) -> int:
-    cluster.create_database(TEMPLATE)
-    with psycopg.connect(cluster.dsn(TEMPLATE), autocommit=True) as conn:
-        for path in base_schema_files():
-            conn.execute(path.read_text())
-    report = load_sample_data(cluster.dsn(TEMPLATE), scale=scale)
-    with psycopg.connect(cluster.dsn(TEMPLATE), autocommit=True) as conn:
-        conn.execute("VACUUM ANALYZE")
-    return sum(report.rows.values())
-
-
 def one_run(cluster: LocalCluster, db: str, online: bool, workdir: Path, rate: float
             ) -> tuple[list[float], float, list[str]]:
     """Latencies of the writes that started while the command ran, its duration, errors."""
@@ -177,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         label: {"lat": [], "dur": [], "n": [], "err": []} for label, _ in modes}
     with LocalCluster() as cluster, tempfile.TemporaryDirectory(prefix="spfp-bench-") as tmp:
         started = time.perf_counter()
-        rows = prepare(cluster, args.scale)
+        rows = prepare_template(cluster, TEMPLATE, args.scale)
         print(f"template: base schema + sample data scale {args.scale} ({rows} rows) in"
               f" {time.perf_counter() - started:.1f} s; writer over 127.0.0.1:{cluster.port}")
         cluster.create_database("bench_idle", template=TEMPLATE)
