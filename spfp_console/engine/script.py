@@ -23,6 +23,7 @@ below are character indexes.  A test with non-ASCII text before a statement guar
 from __future__ import annotations
 
 import bisect
+import functools
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -178,6 +179,10 @@ def require_statements(script: Script) -> None:
         )
 
 
+# A deployment reads its migration several times (the load that refuses a bad file before
+# anything, the run, the summary); parsing is pure and a Script is immutable, so the same
+# text is parsed once.  Keyed by the text itself: an edited file is parsed again.
+@functools.lru_cache(maxsize=8)
 def parse_script(
     text: str,
     *,

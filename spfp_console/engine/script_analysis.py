@@ -6,6 +6,7 @@ statement takes; rehearsal and the lint ask it too.  Pure: no database.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,12 +66,23 @@ def script_relations(path: Path, default_schema: str = "public") -> ScriptRelati
     Bodies of DO blocks and functions are strings to the parser and are not looked into.
     A script that does not parse yields ``error`` (rehearsal reports the exact line).
     """
-    result = ScriptRelations()
     # read_script_text: a file that is not UTF-8 is the loader's one clear ScriptError.
+    found = _relations_of(read_script_text(path), default_schema, Path(path).name)
+    # A copy: the cached analysis is shared, and a caller may add to its sets.
+    return ScriptRelations(owned=set(found.owned), referenced=set(found.referenced),
+                           created=set(found.created), read=set(found.read),
+                           locks=dict(found.locks), error=found.error)
+
+
+# A deployment analyses its migration several times (preflight, the run's summary, the
+# rehearsal's effects): parsing and walking the tree is pure, so once per text.
+@functools.lru_cache(maxsize=8)
+def _relations_of(text: str, default_schema: str, file_name: str) -> ScriptRelations:
+    result = ScriptRelations()
     try:
-        statements = parse_sql(read_script_text(path))
+        statements = parse_sql(text)
     except ParseError as exc:
-        result.error = f"{path.name}: {exc}"
+        result.error = f"{file_name}: {exc}"
         return result
 
     def name(rv: Any) -> tuple[str, str]:

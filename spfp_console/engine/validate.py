@@ -18,7 +18,7 @@ headline queries (which index each one uses).
 from __future__ import annotations
 
 import json
-import uuid
+import os
 from collections.abc import Callable
 from typing import Literal
 
@@ -376,11 +376,18 @@ def check_audit_rls(
     return ResultTable.checked(title=title, source="validation", columns=columns, rows=rows)
 
 
+def _random_uuid() -> str:
+    """A random uuid for the probe's throwaway users (not the uuid module: it imports
+    platform, a cost every headless start would pay)."""
+    h = os.urandom(16).hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
 def _rls_probe(
     conn: psycopg.Connection, schema: str, table: str, role: str
 ) -> list[Row]:
     audit = qualified(schema, table)
-    user_a, user_b = str(uuid.uuid4()), str(uuid.uuid4())
+    user_a, user_b = _random_uuid(), _random_uuid()
     per_user = {user_a: 2, user_b: 1}
     for uid, count in per_user.items():
         conn.execute("INSERT INTO auth.users (id) VALUES (%s)", (uid,))
