@@ -414,11 +414,13 @@ class DeploymentSession:
             raise UsageError("the session is not connected; call open() first")
         return self.conn
 
-    def preflight(self) -> Any:
+    def preflight(self, *, online: bool | None = None) -> Any:
+        """``online``: describe an online run; None follows the runbook."""
         from spfp_console.engine.preflight import run_preflight
 
         with _target_step("preflight"):
-            report = run_preflight(self._conn(), self.runbook, on_event=self.emit)
+            report = run_preflight(self._conn(), self.runbook, on_event=self.emit,
+                                   online=online)
             self.migration_history_check(report)
             self.default_privileges_check()
             return report
@@ -920,7 +922,7 @@ class DeploymentSession:
         assert self.info is not None, "open() the session first"
         self._begin("deploy")
         self.load("migration")  # unreadable, empty or unparsable: refused before anything
-        report = self.preflight() if preflight else None
+        report = self.preflight(online=online) if preflight else None
         if report is not None:
             self._tick_action("preflight", report.passed,
                               f"preflight passed, state {report.state}" if report.passed

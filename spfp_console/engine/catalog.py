@@ -7,7 +7,8 @@ object is absent; an absent object is a normal answer, not an error.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -231,3 +232,69 @@ def check_object_exists(conn: psycopg.Connection, check: Check, schema: str) -> 
 
 def qualified(schema: str, name: str) -> sql.Composed:
     return sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(name))
+
+
+# --------------------------------------------------------------------------- other sessions
+
+
+@dataclass(frozen=True)
+class LockHolder:
+    """Another session holding (or queued for) a lock on a table we are about to lock."""
+
+    relation: str
+    """``schema.table``."""
+    pid: int | None
+    """None for a prepared transaction."""
+    user: str | None
+    mode: str
+    """In LOCK TABLE's words (``ACCESS SHARE``), not pg_locks' (``AccessShareLock``)."""
+    granted: bool
+    since: str | None
+    """When it began waiting, else when its transaction began (UTC, ISO 8601)."""
+    query: str | None
+    """Its current or last query, whitespace folded, at most 200 characters."""
+
+    def describe(self) -> str:
+        who = f"pid {self.pid}" if self.pid is not None else "a prepared transaction"
+        if self.user:
+            who += f" ({self.user})"
+        verb = "holds" if self.granted else "waits for"
+        since = f" since {self.since}" if self.since else ""
+        return f"{who} {verb} {self.mode}{since}"
+
+
+def lock_holders(conn: psycopg.Connection, relations: Iterable[str]) -> list[LockHolder]:
+    """Who holds or waits for a lock, right now, on any of ``relations`` (``schema.table``),
+    other than this session: whoever it is, a statement of ours that locks the table waits
+    behind it up to lock_timeout, and every later query on the table queues behind us.
+    The one reading of pg_locks and pg_stat_activity for the preflight and the rehearsal."""
+    names = sorted(set(relations))
+    if not names:
+        return []
+    rows = conn.execute(
+        "SELECT n.nspname || '.' || c.relname, l.pid, a.usename, l.mode, l.granted,"
+        "       to_char(coalesce(l.waitstart, a.xact_start) AT TIME ZONE 'UTC',"
+        "               'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+        "       left(regexp_replace(a.query, '\\s+', ' ', 'g'), 200)"
+        " FROM pg_locks l"
+        " JOIN pg_class c ON c.oid = l.relation"
+        " JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " LEFT JOIN pg_stat_activity a ON a.pid = l.pid"
+        " WHERE l.locktype = 'relation'"
+        "   AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        "   AND l.pid IS DISTINCT FROM pg_backend_pid()"
+        "   AND n.nspname || '.' || c.relname = ANY(%s)"
+        " ORDER BY 1, 2",
+        (names,),
+    ).fetchall()
+    return [
+        LockHolder(str(rel), pid, user, lock_mode_words(str(mode)), bool(granted), since,
+                   query)
+        for rel, pid, user, mode, granted, since, query in rows
+    ]
+
+
+def lock_mode_words(pg_locks_mode: str) -> str:
+    """``AccessShareLock`` (pg_locks) as ``ACCESS SHARE`` (LOCK TABLE's words)."""
+    words = re.sub(r"(?<!^)(?=[A-Z])", " ", pg_locks_mode.removesuffix("Lock"))
+    return words.upper()

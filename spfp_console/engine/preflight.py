@@ -17,13 +17,15 @@ It answers, from the target database and the runbook:
   / partially applied.
 
 Every query runs in one READ ONLY transaction that is rolled back.  The duplicate search
-reads the two tables with a GROUP BY (a full scan of each); everything else reads only the
-catalog and the statistics views.
+reads the two tables with a GROUP BY (a full scan of each: the one check whose cost grows
+with the data, so its row says how many rows it read and how long it took); everything
+else reads only the catalog and the statistics views.
 """
 
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +38,7 @@ from psycopg import sql
 
 from spfp_console.engine import catalog
 from spfp_console.engine.catalog import qualified, read_only
+from spfp_console.engine.executor import OnlinePolicy
 from spfp_console.engine.script_analysis import (
     LOCK_EFFECT,
     ScriptRelations,
@@ -119,7 +122,12 @@ def run_preflight(
     runbook: Runbook,
     *,
     on_event: Callable[[Event], None] | None = None,
+    online: bool | None = None,
 ) -> PreflightReport:
+    """``online``: describe the run online mode makes (short lock_timeout per statement,
+    retried; indexes built concurrently); None follows the runbook's ``execution_mode``."""
+    if online is None:
+        online = runbook.settings.execution_mode == "online"
     report = PreflightReport()
     schema = runbook.settings.schema
     script = runbook.script("migration")
@@ -127,13 +135,14 @@ def run_preflight(
     lock_timeout = runbook.settings.lock_timeout
     with read_only(conn, lock_timeout=lock_timeout):
         for title, section in (
-            ("server and settings", lambda: _server(conn, runbook, report)),
+            ("server and settings", lambda: _server(conn, runbook, report, online)),
             ("privileges", lambda: _privileges(conn, runbook, relations, report)),
             ("trigger functions",
              lambda: _trigger_functions(conn, runbook, script, report)),
             ("uniqueness rules", lambda: _uniqueness(conn, runbook, report)),
-            ("other sessions", lambda: _sessions(conn, runbook, relations, report)),
-            ("table sizes", lambda: _sizes(conn, runbook, relations, report)),
+            ("other sessions",
+             lambda: _sessions(conn, runbook, relations, report, online)),
+            ("table sizes", lambda: _sizes(conn, runbook, relations, report, online)),
             ("current state", lambda: _state(conn, runbook, report)),
         ):
             # A section that waits lock_timeout for a lock becomes a blocker, and the
@@ -178,8 +187,18 @@ def _table(
 # --------------------------------------------------------------------------- server
 
 
+def run_lock_timeout(runbook: Runbook, online: bool) -> str:
+    """How long the run's statements wait for a lock, as the preflight says it."""
+    settings = runbook.settings
+    if not online:
+        return f"the console sets {settings.lock_timeout} for the run"
+    return (f"online: each DDL statement waits at most {settings.online_lock_timeout},"
+            f" then retries with backoff (up to {OnlinePolicy.max_attempts} attempts);"
+            f" concurrent index builds wait up to {settings.lock_timeout}")
+
+
 def _server(
-    conn: psycopg.Connection, runbook: Runbook, report: PreflightReport
+    conn: psycopg.Connection, runbook: Runbook, report: PreflightReport, online: bool = False
 ) -> None:
     version, version_num, in_recovery, read_only_default = conn.execute(
         "SELECT current_setting('server_version'), current_setting('server_version_num')::int,"
@@ -227,16 +246,17 @@ def _server(
             " refused; connect with a role/database where it is off"
         )
     run_values = {
-        "lock_timeout": runbook.settings.lock_timeout,
-        "statement_timeout": runbook.settings.statement_timeout,
+        "lock_timeout": run_lock_timeout(runbook, online),
+        "statement_timeout":
+            f"the console sets {runbook.settings.statement_timeout} for the run",
     }
-    for setting, meaning in SETTINGS:
-        value = conn.execute("SELECT current_setting(%s)", (setting,)).fetchone()[0]  # type: ignore[index]
-        if setting in run_values:
-            expected = f"the console sets {run_values[setting]} for the run"
-        else:
-            expected = meaning
-        rows.append((setting, str(value), expected, "info"))
+    values = conn.execute(
+        "SELECT " + ", ".join("current_setting(%s)" for _ in SETTINGS),
+        [setting for setting, _ in SETTINGS],
+    ).fetchone()
+    assert values is not None
+    for (setting, meaning), value in zip(SETTINGS, values):
+        rows.append((setting, str(value), run_values.get(setting, meaning), "info"))
     _table(
         report, "Server and settings", ("check", "value", "expected", "status"), rows
     )
@@ -528,7 +548,9 @@ def _uniqueness(
             continue
         try:
             with conn.transaction():
+                started = time.perf_counter()
                 headers, groups, total = find_duplicates(conn, check, schema)
+                scanned = _scanned(conn, schema, check, time.perf_counter() - started)
         except (psycopg.Error, ValueError) as exc:
             if isinstance(exc, psycopg.errors.LockNotAvailable) or (
                 isinstance(exc, psycopg.Error) and conn.broken
@@ -550,22 +572,24 @@ def _uniqueness(
                     check.name,
                     check.table or "",
                     str(total),
-                    f"{rows_involved} rows share a key",
+                    f"{rows_involved} rows share a key; {scanned}",
                     "fail",
                 )
             )
             report.blockers.append(
-                f"{check.name}: {total} group(s) of rows in {check.table} share a key; the"
-                " unique index would fail; merge or rename them first (listed in the preflight)"
+                f"{check.name}: {total} group(s) of rows in {check.table} share a key"
+                f" ({scanned}); the unique index would fail; merge or rename them first"
+                " (listed in the preflight)"
             )
             details.append((check.name, headers, groups, total, check))
         else:
             summary.append(
-                (check.name, check.table or "", "0", "no duplicates", "pass")
+                (check.name, check.table or "", "0", f"no duplicates; {scanned}", "pass")
             )
     _table(
         report,
-        "Uniqueness rules: existing rows that would violate them",
+        "Uniqueness rules: existing rows that would violate them (the one check that"
+        " reads the tables' rows, not only the catalog)",
         ("rule", "table", "duplicate groups", "detail", "status"),
         summary,
     )
@@ -577,6 +601,20 @@ def _uniqueness(
             (*headers, "count", "rows (name or id)", "status"),
             [(*g.key, str(g.count), ", ".join(g.labels), "fail") for g in groups],
         )
+
+
+def _scanned(conn: psycopg.Connection, schema: str, check: Check, seconds: float) -> str:
+    """What the duplicate search read: it is the one preflight check that reads data, so
+    it says how much (the planner's row estimate: counting would read the table again)."""
+    estimate = conn.execute(
+        "SELECT c.reltuples::bigint FROM pg_class c"
+        " JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = %s AND c.relname = %s",
+        (schema, check.table),
+    ).fetchone()
+    rows = (f"~{estimate[0]:,} rows" if estimate is not None and estimate[0] >= 0
+            else "every row")
+    return f"read {rows} of {schema}.{check.table} in {seconds * 1000:,.0f} ms"
 
 
 # --------------------------------------------------------------------------- sessions
@@ -594,6 +632,7 @@ def _sessions(
     runbook: Runbook,
     rel: ScriptRelations,
     report: PreflightReport,
+    online: bool = False,
 ) -> None:
     touched = _touched(rel, runbook)
     lock_timeout = runbook.settings.lock_timeout
@@ -619,37 +658,29 @@ def _sessions(
             f"session {pid} ({user}) is {state} with a transaction open for {age}:"
             " it may hold locks the migration needs and holds back vacuum"
         )
-    locks = conn.execute(
-        "SELECT l.pid, a.usename, l.mode, l.granted, coalesce(l.waitstart, a.xact_start),"
-        "       n.nspname || '.' || c.relname,"
-        "       left(regexp_replace(a.query, '\\s+', ' ', 'g'), 200)"
-        " FROM pg_locks l"
-        " JOIN pg_class c ON c.oid = l.relation"
-        " JOIN pg_namespace n ON n.oid = c.relnamespace"
-        " LEFT JOIN pg_stat_activity a ON a.pid = l.pid"
-        " WHERE l.locktype = 'relation'"
-        "   AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
-        "   AND l.pid IS DISTINCT FROM pg_backend_pid()"
-        "   AND n.nspname || '.' || c.relname = ANY(%s)"
-        " ORDER BY 6, l.pid",
-        (touched,),
-    ).fetchall()
-    for pid, user, mode, granted, since, relation, query in locks:
-        what = f"{'holds' if granted else 'waits for'} {mode} on {relation}"
+    if online:
+        waits = (f"would wait behind it up to {runbook.settings.online_lock_timeout} per"
+                 " attempt and retry with backoff (online mode), failing if it still holds"
+                 " the lock after the last attempt")
+    else:
+        waits = (f"would wait behind it for up to lock_timeout ({lock_timeout}) and then"
+                 " fail")
+    for holder in catalog.lock_holders(conn, touched):
+        what = f"{'holds' if holder.granted else 'waits for'} {holder.mode} on {holder.relation}"
         rows.append(
             (
-                str(pid) if pid is not None else "prepared xact",
-                str(user or ""),
+                str(holder.pid) if holder.pid is not None else "prepared xact",
+                str(holder.user or ""),
                 what,
-                _iso(since),
-                relation,
-                str(query or ""),
+                holder.since or "",
+                holder.relation,
+                str(holder.query or ""),
                 "warn",
             )
         )
         report.warnings.append(
-            f"session {pid} ({user}) {what}: the migration's ALTER TABLE / CREATE INDEX"
-            f" would wait behind it for up to lock_timeout ({lock_timeout}) and then fail"
+            f"session {holder.pid} ({holder.user}) {what}: the migration's ALTER TABLE /"
+            f" CREATE INDEX {waits}"
         )
     if not rows:
         rows.append(
@@ -684,6 +715,7 @@ def _sizes(
     runbook: Runbook,
     rel: ScriptRelations,
     report: PreflightReport,
+    online: bool = False,
 ) -> None:
     schema = runbook.settings.schema
     new_indexes: dict[str, int] = {}
@@ -696,6 +728,11 @@ def _sizes(
             key = f"{schema}.{check.table}"
             new_indexes[key] = new_indexes.get(key, 0) + 1
     locks = {f"{s}.{t}": mode for (s, t), mode in rel.locks.items()}
+    if online:
+        # Online mode builds every index CONCURRENTLY; in the script's analysis only a
+        # plain CREATE INDEX takes SHARE.
+        locks = {name: "SHARE UPDATE EXCLUSIVE" if mode == "SHARE" else mode
+                 for name, mode in locks.items()}
     altered = set(locks) | set(new_indexes)
     rows: list[tuple[str, ...]] = []
     total_seconds = 0.0
@@ -731,7 +768,9 @@ def _sizes(
             "",
             str(sum(new_indexes.values())),
             _duration(total_seconds),
-            "the run is one transaction: every lock is held until COMMIT",
+            "online: each step is a short transaction (its locks end at its COMMIT);"
+            " indexes are built concurrently, outside any transaction" if online
+            else "the run is one transaction: every lock is held until COMMIT",
         )
     )
     _table(
@@ -745,7 +784,7 @@ def _sizes(
             "rows (estimate)",
             "new indexes",
             "estimated build time",
-            "lock held until COMMIT",
+            "lock held until its step commits" if online else "lock held until COMMIT",
         ),
         rows,
         status_column=None,

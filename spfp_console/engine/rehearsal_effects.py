@@ -22,7 +22,6 @@ lock for a table.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,8 @@ import psycopg
 from pglast import ast, parse_sql, parser
 from pglast.parser import ParseError
 
+from spfp_console.engine import catalog
+from spfp_console.engine.catalog import LockHolder
 from spfp_console.engine.script_analysis import LOCK_EFFECT, LOCK_LEVELS, script_relations
 from spfp_console.engine.script import Script, Statement
 from spfp_console.events import ResultTable
@@ -263,28 +264,6 @@ def rehearsal_locks(path: Path, default_schema: str = "public") -> list[Rehearsa
     return locks
 
 
-@dataclass(frozen=True)
-class LockHolder:
-    """Another session holding (or queued for) a lock on a table the rehearsal locks."""
-
-    relation: str
-    pid: int | None
-    """None for a prepared transaction."""
-    user: str | None
-    mode: str
-    granted: bool
-    since: str | None
-    query: str | None
-
-    def describe(self) -> str:
-        who = f"pid {self.pid}" if self.pid is not None else "a prepared transaction"
-        if self.user:
-            who += f" ({self.user})"
-        verb = "holds" if self.granted else "waits for"
-        since = f" since {self.since}" if self.since else ""
-        return f"{who} {verb} {self.mode}{since}"
-
-
 def lock_holders(
     conn: psycopg.Connection[Any], locks: list[RehearsalLock]
 ) -> list[LockHolder]:
@@ -294,34 +273,7 @@ def lock_holders(
     to lock_timeout, and while it waits every later query on the table queues behind
     it: the lock preflight of a rehearsal, as ``check`` does for the migration.
     """
-    if not locks:
-        return []
-    rows = conn.execute(
-        "SELECT n.nspname || '.' || c.relname, l.pid, a.usename, l.mode, l.granted,"
-        "       to_char(coalesce(l.waitstart, a.xact_start) AT TIME ZONE 'UTC',"
-        "               'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
-        "       left(regexp_replace(a.query, '\\s+', ' ', 'g'), 200)"
-        " FROM pg_locks l"
-        " JOIN pg_class c ON c.oid = l.relation"
-        " JOIN pg_namespace n ON n.oid = c.relnamespace"
-        " LEFT JOIN pg_stat_activity a ON a.pid = l.pid"
-        " WHERE l.locktype = 'relation'"
-        "   AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
-        "   AND l.pid IS DISTINCT FROM pg_backend_pid()"
-        "   AND n.nspname || '.' || c.relname = ANY(%s)"
-        " ORDER BY 1, 2",
-        ([lock.relation for lock in locks],),
-    ).fetchall()
-    return [
-        LockHolder(str(rel), pid, user, _lock_mode(str(mode)), bool(granted), since, query)
-        for rel, pid, user, mode, granted, since, query in rows
-    ]
-
-
-def _lock_mode(pg_locks_mode: str) -> str:
-    """``AccessShareLock`` (pg_locks) as ``ACCESS SHARE`` (LOCK TABLE's words)."""
-    words = re.sub(r"(?<!^)(?=[A-Z])", " ", pg_locks_mode.removesuffix("Lock"))
-    return words.upper()
+    return catalog.lock_holders(conn, [lock.relation for lock in locks])
 
 
 def describe_irreversible(effects: list[IrreversibleEffect]) -> str:

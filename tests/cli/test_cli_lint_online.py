@@ -99,6 +99,12 @@ def test_run_online_commits_validates_and_logs_each_concurrent_build(
     sent = [r["sql"] for r in records if r["kind"] == "statement_started"]
     assert sum("INDEX CONCURRENTLY IF NOT EXISTS" in s for s in sent) == 22
     assert clean_db.scalar("SELECT count(*) FROM pg_index WHERE NOT indisvalid") == 0
+    # The preflight describes the online run, not the one-transaction lock_timeout.
+    (server,) = [r["rows"] for r in records
+                 if r["kind"] == "result_table" and r["title"] == "Server and settings"]
+    (lock_timeout,) = [row for row in server if row[0] == "lock_timeout"]
+    assert "retries with backoff" in lock_timeout[2], lock_timeout
+    assert "console sets" not in lock_timeout[2]
 
 
 def test_the_runbook_setting_selects_online_mode(cli: Cli, tmp_path: Path, clean_db) -> None:

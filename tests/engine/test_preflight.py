@@ -161,7 +161,7 @@ def test_other_sessions_locks_and_idle_transactions_are_reported(base_db, runboo
     rows = [r for r in sessions.rows if r[0] == str(other_pid)]
     whats = [r[2] for r in rows]
     assert any(w.startswith("idle in transaction") for w in whats), whats
-    assert "holds RowExclusiveLock on public.sales_leads" in whats
+    assert "holds ROW EXCLUSIVE on public.sales_leads" in whats
     assert all(r[1] == "postgres" and r[-1] == "warn" for r in rows)
     assert report.passed  # a warning, not a blocker
     assert any("public.sales_leads" in w for w in report.warnings)
@@ -238,3 +238,42 @@ def test_unparsable_script_is_reported_not_raised(tmp_path):
     rel = script_relations(broken)
     assert rel.error is not None and "broken.sql" in rel.error
     assert rel.owned == set()
+
+
+def test_duplicate_search_says_what_it_read(base_db, runbook):
+    """The one data-reading check says which table it read and how many rows."""
+    with base_db.connect() as conn:
+        user_a, user_b = sorted(add_users(conn, 2))
+        _add_category(conn, user_a, "Food")
+        _add_category(conn, user_b, "Food")
+        conn.execute("ANALYZE public.categories")
+        report = run_preflight(conn, runbook)
+    uniqueness = {r[0]: r for r in _table(report, "Uniqueness rules").rows}
+    detail = uniqueness["unique_user_category_name"][3]
+    assert detail.startswith("no duplicates; read ~2 rows of public.categories in "), detail
+    assert detail.endswith(" ms")
+
+
+def test_lock_timeout_wording_follows_the_execution_mode(base_db, runbook):
+    """One transaction: the console sets lock_timeout for the run.  Online: a short
+    lock_timeout per statement, retried with backoff, and concurrent builds."""
+    settings = runbook.settings
+    with base_db.connect() as conn:
+        default = run_preflight(conn, runbook)
+        online = run_preflight(conn, runbook, online=True)
+
+    def lock_timeout_row(report):
+        rows = {r[0]: r for r in _table(report, "Server and settings").rows}
+        return rows["lock_timeout"][2]
+
+    assert lock_timeout_row(default) == f"the console sets {settings.lock_timeout} for the run"
+    expected = lock_timeout_row(online)
+    assert "console sets" not in expected
+    assert f"each DDL statement waits at most {settings.online_lock_timeout}" in expected
+    assert "retries with backoff" in expected
+    assert f"concurrent index builds wait up to {settings.lock_timeout}" in expected
+    sizes = _table(online, "Table sizes")
+    assert sizes.columns[-1] == "lock held until its step commits"
+    modes = [r[-1].split(" (")[0] for r in sizes.rows if r[0] != "total"]
+    assert "SHARE UPDATE EXCLUSIVE" in modes  # the index builds, concurrently
+    assert "SHARE" not in modes  # a plain CREATE INDEX's lock: not in online mode
