@@ -47,6 +47,43 @@ def test_headless_cli_does_not_import_textual():
     assert proc.stdout.strip().endswith("ok")
 
 
+def test_help_and_verify_import_neither_textual_nor_psycopg(tmp_path):
+    """``--help`` and ``verify LOG`` (a reviewer's commands, often on a laptop with no
+    database in sight) pay for neither the UI nor the database driver: the real commands,
+    run to their end, then sys.modules is read."""
+    from spfp_console import events as ev
+    from spfp_console.journal.record import JournalWriter, SessionHeader, Target
+
+    header = SessionHeader(
+        runbook_id="r", target=Target(host="h", port=5432, database="d", user="u",
+                                      server_version="16"),
+        runbook_sha256="0" * 64, files={}, operator={"os_user": "alice"})
+    writer = JournalWriter.create(header, log_dir=tmp_path, env={})
+    writer.record(ev.ServerNotice(severity="NOTICE", message="hello"))
+    writer.end("rolled_back")
+    code = (
+        "import sys\n"
+        "from spfp_console.cli import main\n"
+        "try:\n"
+        "    code = main(sys.argv[1:])\n"
+        "except SystemExit as exc:\n"
+        "    code = exc.code\n"
+        "loaded = sorted({m.split('.')[0] for m in sys.modules} & {'textual', 'psycopg'})\n"
+        "print('exit', code, 'loaded', loaded)\n"
+    )
+    outputs = {}
+    for argv in (["--help"], ["verify", str(writer.path)]):
+        proc = subprocess.run([sys.executable, "-c", code, *argv], cwd=REPO,
+                              capture_output=True, text=True)
+        last = proc.stdout.strip().splitlines()[-1]
+        assert last.startswith("exit ") and last.endswith(" loaded []"), (argv, proc.stdout,
+                                                                            proc.stderr)
+        outputs[argv[0]] = proc.stdout
+    assert "usage: spfp-console" in outputs["--help"]
+    # verify did its work: it read the whole chain of the log
+    assert "2 events, chain intact" in outputs["verify"], outputs["verify"]
+
+
 def test_every_core_module_is_under_the_contract():
     """A new top-level module must not slip past the Textual contract unnoticed."""
     import pkgutil
