@@ -99,18 +99,29 @@ class IndexInfo:
 
 
 def index_info(conn: psycopg.Connection, schema: str, name: str) -> IndexInfo | None:
-    row = conn.execute(
+    return index_infos(conn, schema, [name]).get(name)
+
+
+def index_infos(
+    conn: psycopg.Connection, schema: str, names: Iterable[str]
+) -> dict[str, IndexInfo]:
+    """The indexes of ``schema`` among ``names``, by name, in one query (a runbook has
+    dozens: one round trip each was most of the preflight's time); absent ones are
+    left out."""
+    rows = conn.execute(
         "SELECT c.relname, t.relname, pg_get_indexdef(c.oid), i.indisunique, i.indisvalid"
         " FROM pg_index i"
         " JOIN pg_class c ON c.oid = i.indexrelid"
         " JOIN pg_class t ON t.oid = i.indrelid"
         " JOIN pg_namespace n ON n.oid = c.relnamespace"
-        " WHERE n.nspname = %s AND c.relname = %s",
-        (schema, name),
-    ).fetchone()
-    if row is None:
-        return None
-    return IndexInfo(str(row[0]), str(row[1]), str(row[2]), bool(row[3]), bool(row[4]))
+        " WHERE n.nspname = %s AND c.relname = ANY(%s)",
+        (schema, sorted(set(names))),
+    ).fetchall()
+    return {
+        str(row[0]): IndexInfo(str(row[0]), str(row[1]), str(row[2]), bool(row[3]),
+                               bool(row[4]))
+        for row in rows
+    }
 
 
 @dataclass(frozen=True)
@@ -208,6 +219,19 @@ def trigger_info(
 
 
 # --------------------------------------------------------------------------- checks
+
+
+def existing_checks(conn: psycopg.Connection, checks: Iterable[Check], schema: str) -> set[str]:
+    """The ids of the checks whose object exists (right or wrong); the indexes, most of
+    a runbook's checks, in one query."""
+    checks = list(checks)
+    indexes = index_infos(conn, schema, [c.name for c in checks
+                                         if c.kind in ("index", "unique_rule")])
+    return {
+        c.id for c in checks
+        if (c.name in indexes if c.kind in ("index", "unique_rule")
+            else check_object_exists(conn, c, schema))
+    }
 
 
 def check_object_exists(conn: psycopg.Connection, check: Check, schema: str) -> bool:

@@ -719,12 +719,10 @@ def _sizes(
 ) -> None:
     schema = runbook.settings.schema
     new_indexes: dict[str, int] = {}
-    for check in runbook.checks:
-        if (
-            check.kind in ("index", "unique_rule")
-            and check.table
-            and catalog.index_info(conn, schema, check.name) is None
-        ):
+    index_checks = [c for c in runbook.checks if c.kind in ("index", "unique_rule")]
+    existing = catalog.index_infos(conn, schema, [c.name for c in index_checks])
+    for check in index_checks:
+        if check.table and check.name not in existing:
             key = f"{schema}.{check.table}"
             new_indexes[key] = new_indexes.get(key, 0) + 1
     locks = {f"{s}.{t}": mode for (s, t), mode in rel.locks.items()}
@@ -823,12 +821,9 @@ def current_state(
 ) -> tuple[State, list[str], list[str]]:
     """(state, present check ids, absent check ids) over the checks the migration adds."""
     schema = runbook.settings.schema
-    present, absent = [], []
-    for check in runbook.checks:
-        if catalog.check_object_exists(conn, check, schema):
-            present.append(check.id)
-        else:
-            absent.append(check.id)
+    existing = catalog.existing_checks(conn, runbook.checks, schema)
+    present = [c.id for c in runbook.checks if c.id in existing]
+    absent = [c.id for c in runbook.checks if c.id not in existing]
     added = {c.id for c in runbook.checks if c.added_by_migration}
     n_present = len([c for c in present if c in added])
     state: State
