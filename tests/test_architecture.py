@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -82,6 +83,39 @@ def test_help_and_verify_import_neither_textual_nor_psycopg(tmp_path):
     assert "usage: spfp-console" in outputs["--help"]
     # verify did its work: it read the whole chain of the log
     assert "2 events, chain intact" in outputs["verify"], outputs["verify"]
+
+
+def _textual_imports(argv: list[str], cwd: Path) -> tuple[subprocess.CompletedProcess, list[str]]:
+    """Run ``spfp-console ARGV`` headless with ``-X importtime``: (the process, the
+    textual modules it imported)."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("PG") and k not in ("SSH_AUTH_SOCK", "SPFP_CONSOLE_SIGN_KEY")}
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "spfp_console", *argv],
+                          cwd=cwd, env=env, capture_output=True, text=True, timeout=300,
+                          stdin=subprocess.DEVNULL)
+    imported = [line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines()
+                if line.startswith("import time:")]
+    assert "spfp_console.cli" in imported, "-X importtime reported nothing"
+    return proc, [name for name in imported if name.split(".")[0] == "textual"]
+
+
+def test_headless_commands_run_without_importing_textual(base_db, tmp_path):
+    """Not just their --help: check, run and verify doing their work on a real database
+    never pay for Textual (about 0.25 s of a command's start-up).  ``demo`` without a
+    terminal is checked the same way in tests/test_demo.py."""
+    proc, textual = _textual_imports(["--help"], tmp_path)
+    assert proc.returncode == 0 and not textual, textual
+    proc, textual = _textual_imports(["check", "--dsn", base_db.dsn], tmp_path)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert not textual, textual
+    proc, textual = _textual_imports(["run", "--yes", "--dsn", base_db.dsn,
+                                      "--log-dir", str(tmp_path / "logs")], tmp_path)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert not textual, textual
+    (log,) = (tmp_path / "logs").glob("*.deploy-log.toml")
+    proc, textual = _textual_imports(["verify", str(log)], tmp_path)
+    assert proc.returncode == 5, proc.stderr[-2000:]  # intact, unsigned: no key here
+    assert not textual, textual
 
 
 def test_every_core_module_is_under_the_contract():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -12,12 +13,15 @@ ENV = {k: v for k, v in os.environ.items() if k not in ("SSH_AUTH_SOCK", "SPFP_C
 
 def test_demo_walks_the_runbook_and_leaves_a_verifiable_log(tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "spfp_console", "demo", "--scale", "0.05"],
+        [sys.executable, "-X", "importtime", "-m", "spfp_console", "demo", "--scale", "0.05"],
         cwd=tmp_path, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
         env=ENV,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr
+    # Without a terminal the demo is headless, and never pays for Textual's import.
+    assert re.search(r"\|\s+spfp_console\.cli$", proc.stderr, re.M)  # importtime reported
+    assert not re.search(r"\|\s+textual", proc.stderr), "the headless demo imported Textual"
     out = proc.stdout
     assert "== run committed" in out
     assert "Validation: 20260216_database_optimizations applied - PASS" in out

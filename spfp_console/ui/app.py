@@ -15,14 +15,13 @@ from __future__ import annotations
 import asyncio
 import signal
 import threading
+import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-
 from textual import work
-from textual.app import App
 from textual.binding import Binding
 from textual.message import Message
 from textual.worker import Worker, WorkerState
@@ -42,9 +41,17 @@ from spfp_console.session.state import ItemState, SessionState
 from spfp_console.ui.operator import ConsoleOperator
 from spfp_console.ui.screens.console import ConsoleScreen
 from spfp_console.ui.screens.questions import ErrorScreen, PromptScreen
+from spfp_console.ui.terminal import TerminalApp
 
 REFRESH_S = 0.05
 """Longest delay between an event and its pixels; events in between share one redraw."""
+
+STREAM_REFRESH_S = 0.2
+"""While events keep coming, redraws are at least this far apart.  Every redraw of a
+streaming script repaints the whole execution pane (the terminal cannot scroll a region
+for Textual): about 3 kB at 80x24.  Five a second still read as a live log, and write a
+fraction of what twenty did to an SSH link (``bench/bench_console_bytes.py``).  A lone
+event after a quiet spell still shows after REFRESH_S; keys are never delayed."""
 
 PANES_OF_EVENT: dict[type[Event], frozenset[str]] = {
     SessionStarted: frozenset({"header", "runbook"}),
@@ -79,7 +86,7 @@ class EventsArrived(Message):
     """The inbox has events (posted once per batch, from the emitting thread)."""
 
 
-class ConsoleApp(App[int]):
+class ConsoleApp(TerminalApp):
     """The deployment console on an opened :class:`DeploymentSession`.
 
     The caller opens the session before and closes it after (``run_console`` does both),
@@ -116,6 +123,9 @@ class ConsoleApp(App[int]):
         self.inbox_lock = threading.Lock()
         self.refresh_pending = False
         """A fold and redraw is scheduled (set by the first event of a batch)."""
+        self.stream_refresh_s = STREAM_REFRESH_S
+        self.last_fold = 0.0
+        """time.monotonic() of the last fold: a stream's batches are spaced from it."""
         self.dirty: set[str] = set()
         """The panes changed since the last redraw."""
         self.hung_up: str | None = None
@@ -208,13 +218,15 @@ class ConsoleApp(App[int]):
         self.post_message(EventsArrived())
 
     def on_events_arrived(self, message: EventsArrived) -> None:
-        self.set_timer(REFRESH_S, self.fold_inbox)
+        since_fold = time.monotonic() - self.last_fold
+        self.set_timer(max(REFRESH_S, self.stream_refresh_s - since_fold), self.fold_inbox)
 
     def fold_inbox(self) -> None:
         """Fold every queued event into the console's state, then redraw what changed."""
         with self.inbox_lock:
             batch, self.inbox = self.inbox, []
             self.refresh_pending = False
+        self.last_fold = time.monotonic()
         for event in batch:
             self.state.apply(event)
             self.dirty |= PANES_OF_EVENT.get(type(event), {"execution"})

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from textual import work
-from textual.app import App
 from textual.binding import Binding
 from textual.message import Message
 from textual.timer import Timer
@@ -35,6 +34,7 @@ from spfp_console.session.timeline import (
 )
 from spfp_console.ui.screens.questions import PromptScreen
 from spfp_console.ui.screens.replay import DECISION_KINDS, ReplayScreen
+from spfp_console.ui.terminal import TerminalApp
 from spfp_console.ui.widgets.replay_bars import TimelineBar, TrustBadgeLine, speed_label
 
 REFRESH_S = 0.05
@@ -50,7 +50,7 @@ class LogGrew(Message):
     """The follow inbox has entries (posted once per batch, from the reader thread)."""
 
 
-class ReplayApp(App[int]):
+class ReplayApp(TerminalApp):
     """The console on a :class:`Timeline`; ``follow`` tails the log as it is written."""
 
     CSS_PATH = Path(__file__).with_name("app.tcss")
