@@ -15,7 +15,8 @@ terminal) and the time until its action runs is recorded.  Two variants in the s
 Reported: statements/s until the SQL log shows the last one (producer unpaced), and
 key-press latency p50 / p99 while a paced stream (``--rate`` statements/s) comes in.  No database is needed: the console renders events, and these are the events a run
 emits (the engine's own cost is measured by bench_run_vs_psql.py).  Headless Textual
-writes nothing to a terminal, so bytes per statement over a pty are not measured here.
+writes nothing to a terminal: bytes per statement over a pty are measured by
+bench_console_bytes.py.
 """
 
 from __future__ import annotations

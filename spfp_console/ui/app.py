@@ -3,11 +3,13 @@
 Threads: every workflow runs in a thread worker of the ``db`` group, one at a time.  The
 session calls its listeners on the emitting thread (the worker, the executor, the progress
 monitor); the console's listener only appends the event to an inbox and, when the inbox
-was empty, posts one :class:`EventsArrived` message.  On the UI thread, at most every
-:data:`REFRESH_S` seconds, the inbox is folded into the console's own
-:class:`SessionState` and the changed panes are redrawn.  One message per batch, not per
-event: a key press never queues behind thousands of statements
-(``bench/bench_console_stream.py`` measures both).
+was empty, posts one :class:`EventsArrived` message.  On the UI thread, :data:`REFRESH_S`
+seconds later (:data:`STREAM_REFRESH_S` after the last redraw while a stream goes on),
+the inbox is folded into the console's own :class:`SessionState` and the changed panes
+are redrawn.  One message per batch, not per event: a key press never queues behind
+thousands of statements (``bench/bench_console_stream.py`` measures both), and an SSH
+link carries a few frames a second, not one per statement
+(``bench/bench_console_bytes.py``).
 """
 
 from __future__ import annotations
