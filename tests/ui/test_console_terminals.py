@@ -22,7 +22,8 @@ pytestmark = pytest.mark.skipif(TMUX is None, reason="tmux is not installed"
 
 HEADER = "read-write"
 """In the header once the session is open (drawn from the session's state)."""
-FOOTER = "quit"
+FOOTER = "p check"
+"""The footer's first keys: the last ones are cut at 80 columns."""
 RUNBOOK_TAB = "Pre-deployment  0/10"
 EXECUTION_TAB = "no script has run in this session yet"
 
