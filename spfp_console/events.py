@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 _REGISTRY: dict[str, type[Event]] = {}
+_FIELD_NAMES: dict[type[Event], frozenset[str]] = {}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -70,8 +71,11 @@ def event_from_record(record: dict[str, Any]) -> Event:
     cls = _REGISTRY.get(str(kind))
     if cls is None:
         raise UnknownEventKind(f"unknown event kind {kind!r}")
-    names = {f.name for f in dataclasses.fields(cls)}
-    kwargs = {k: _from_toml_value(v) for k, v in record.items() if k in names}
+    names = _FIELD_NAMES.get(cls)
+    if names is None:  # fields() per call was a third of replay's event construction
+        names = _FIELD_NAMES[cls] = frozenset(f.name for f in dataclasses.fields(cls))
+    kwargs = {k: _from_toml_value(v) if isinstance(v, (list, dict)) else v
+              for k, v in record.items() if k in names}
     return cls(**kwargs)
 
 

@@ -272,6 +272,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the signer the log must be signed by (with --allowed-signers)")
     p.add_argument("--follow", action="store_true",
                    help="tail a log still being written (a live session, watched read-only)")
+    p.add_argument("--start-at", default=None, metavar="WHERE",
+                   help="where the cursor starts: end (default), start, first-error (or"
+                        " first-decision, first-override, first-workflow, first-tick), an"
+                        " event number, or a time (HH:MM:SS or ISO)")
 
     p = sub.add_parser("demo", help="a local PostgreSQL with the SPFP schema and sample data,"
                                     " then the console on it (a headless walk-through of the"

@@ -14,6 +14,7 @@ file.  Each event costs one sha256 over its bytes and, when parsed, one call int
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import re
 import time
@@ -596,3 +597,196 @@ def read_journal(path: Path | str) -> Journal:
         raise JournalFormatError(chain.detail)
     return Journal(path=Path(path), header=reader.header, entries=entries,
                    stopped=reader.stopped, chain=chain)
+
+
+# --------------------------------------------------------------------------- an index
+
+
+class LogIndex:
+    """A whole log located and checked for replay, with no event parsed yet.
+
+    Parsing every event (rtoml, then its dataclass) is most of the cost of opening a
+    100,000-event log, and a reviewer looks at a few of them at a time: the index keeps
+    the file's bytes, where each event starts and ends, and the fixed keys the writer puts
+    first (seq, at, t, kind); ``record(i)`` parses one event when it is wanted.
+
+    ``chain`` and ``stopped`` are what ``LogReader(keep_going=True)`` finds, and the
+    events are the ones it yields: the first ``verified`` of them hold the chain, the rest
+    (after a break) are what still parses.
+    """
+
+    def __init__(self, path: Path, data: bytes, header: dict[str, Any], chain: ChainResult,
+                 stopped: str | None) -> None:
+        self.path = path
+        self.data = data
+        self.header = header
+        self.chain = chain
+        self.stopped = stopped
+        """Why reading stopped before the end (a torn or unreadable event), or None."""
+        self.starts: list[int] = []
+        self.ends: list[int] = []
+        self.keys: list[tuple[bytes, ...]] = []
+        """(seq, at, t, prev, kind) of each event, as the bytes of the log."""
+        self.verified = 0
+        """How many events (a prefix) the chain vouches for."""
+        self._records: dict[int, dict[str, Any]] = {}
+        """Events parsed while reading (journal records, anything after a break)."""
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def kind(self, i: int) -> str:
+        return self.keys[i][4].decode("ascii", "replace")
+
+    def seq(self, i: int) -> int:
+        return int(self.keys[i][0])
+
+    def at(self, i: int) -> str:
+        return self.keys[i][1].decode("utf-8", "replace")
+
+    def t(self, i: int) -> float:
+        try:
+            return float(self.keys[i][2])
+        except ValueError:
+            return 0.0
+
+    def record(self, i: int) -> dict[str, Any]:
+        """The ``[[event]]`` table of event ``i``; raises ``JournalFormatError`` when its
+        bytes do not parse (possible only after a break: verified events were written by
+        the console)."""
+        record = self._records.get(i)
+        if record is not None:
+            return record
+        data = self.data[self.starts[i]:self.ends[i]]
+        if i >= self.verified:
+            return parse_event(Chunk(i + 1, self.starts[i], data, False))
+        # A verified event's fixed keys and hash line were matched while indexing: only
+        # its shape is left to check (a forged log can hash anything, so check that).
+        try:
+            doc = rtoml.loads(data.decode("utf-8"))
+        except (UnicodeDecodeError, rtoml.TomlParsingError) as exc:
+            raise JournalFormatError(f"not valid TOML: {_first_line(exc)}") from exc
+        events = doc.get("event")
+        if len(doc) != 1 or type(events) is not list or len(events) != 1 \
+                or type(events[0]) is not dict:
+            raise JournalFormatError("chunk is not exactly one [[event]] table")
+        return events[0]
+
+    def event(self, i: int) -> Event | None:
+        """Event ``i`` as the console's event (``JournalEntry.event``)."""
+        if self.kind(i) == CHECKPOINT:
+            return None
+        return event_from_record(self.record(i))
+
+    def _add(self, start: int, end: int, keys: tuple[bytes, ...],
+             record: dict[str, Any] | None = None) -> None:
+        if record is not None:
+            self._records[len(self.starts)] = record
+        self.starts.append(start)
+        self.ends.append(end)
+        self.keys.append(keys)
+
+
+def index_log(path: Path | str) -> LogIndex:
+    """Read a whole log for replay: every event located, the chain checked, nothing
+    parsed but the header and the journal's own records.
+
+    A log as the console writes it is checked in one tight pass over its bytes (the
+    same checks as ``LogReader``: each event's hash, its seq, its link to the one before,
+    the session end last).  Anything else (a break, a torn end, an odd byte) is left to
+    ``LogReader(keep_going=True)`` from the start, so what a damaged log is found to be
+    is said by the one reader.  Raises ``JournalFormatError`` when the header is
+    unreadable and ``OSError`` when the file is.
+    """
+    path = Path(path)
+    data = path.read_bytes()
+    index = _index_fast(path, data)
+    if index is None:
+        index = _index_by_reader(path, data)
+    if not index.header:
+        if index.chain.detail == "the file is empty":
+            raise JournalFormatError(f"{path} is empty: not a deployment log")
+        raise JournalFormatError(index.chain.detail)
+    return index
+
+
+def _index_fast(path: Path, data: bytes) -> LogIndex | None:
+    """The index of a log that is exactly what the writer writes, else None."""
+    head_end = data.find(EVENT_SEPARATOR) + 1
+    if head_end <= 0:
+        return None  # no event at all: let the reader say what it is
+    reader = LogReader(path, parse=False)
+    try:
+        prev = reader._check_header(Chunk(0, 0, data[:head_end], False))
+    except _Broken:
+        return None
+    chain = reader.chain
+    index = LogIndex(path, data, reader.header, chain, None)
+    view = memoryview(data)
+    find, match, sha256 = data.find, _PREFIX.match, hashlib.sha256
+    hash_at = HASH_LINE_LENGTH - len(b'hash = "')
+    size, start, expected = len(data), head_end, 1
+    prev_bytes = prev.encode("ascii")
+    outcome: str | None = None
+    add_start, add_end, add_keys = index.starts.append, index.ends.append, index.keys.append
+    while start < size:
+        if outcome is not None:
+            return None  # something after the session end: the reader names it
+        found = find(EVENT_SEPARATOR, start + 1)
+        end = found + 1 if found >= 0 else size
+        keys = match(data, start)
+        stated = data[end - hash_at:end - 2]
+        if (keys is None or not data.startswith(b'\nhash = "', end - HASH_LINE_LENGTH - 1)
+                or data[end - 2:end] != b'"\n'
+                or sha256(view[start:end - HASH_LINE_LENGTH]).hexdigest().encode() != stated
+                or int(keys[1]) != expected or keys[4] != prev_bytes):
+            return None
+        fields = keys.groups()
+        if fields[4] in _JOURNAL_KINDS_BYTES:  # the chain needs the journal's own records
+            try:
+                record = parse_event(Chunk(expected, start, data[start:end], False))
+                if fields[4] == _SESSION_ENDED_BYTES:
+                    outcome = str(record.get("outcome", "ended"))
+                else:
+                    chain.checkpoints.append(_checkpoint(record, prev_bytes.decode("ascii")))
+            except (JournalFormatError, _Broken):
+                return None
+            index._records[len(index.starts)] = record
+        add_start(start)
+        add_end(end)
+        add_keys(fields)
+        prev_bytes = stated
+        expected += 1
+        start = end
+    chain.events = index.verified = expected - 1
+    chain.last_hash = prev_bytes.decode("ascii")
+    chain.outcome = outcome
+    if outcome is None:
+        chain.first_bad_seq, chain.problem = expected, "truncated"
+        chain.detail = (
+            f"the log ends after seq {expected - 1} without a session end record "
+            "(the session crashed, was killed, or is still running)"
+        )
+    return index
+
+
+def _index_by_reader(path: Path, data: bytes) -> LogIndex:
+    reader = LogReader(path, parse=False, keep_going=True)
+    index = LogIndex(path, data, {}, reader.chain, None)
+    for chunk, record, prefix, verified in reader._walk():
+        end = chunk.offset + len(chunk.data)
+        if prefix is not None:
+            index._add(chunk.offset, end, prefix.groups(), record)
+        else:
+            assert record is not None  # unverified events come parsed
+            keys = tuple(str(record[key]).encode("utf-8") for key in ("seq", "at", "t", "prev",
+                                                                      "kind"))
+            index._add(chunk.offset, end, keys, record)
+        if verified:
+            index.verified = len(index)
+    index.header, index.chain, index.stopped = reader.header, reader.chain, reader.stopped
+    return index
+
+
+_JOURNAL_KINDS_BYTES = frozenset(kind.encode("ascii") for kind in JOURNAL_KINDS)
+_SESSION_ENDED_BYTES = SESSION_ENDED.encode("ascii")

@@ -172,14 +172,18 @@ def verify_log(
     identity: str | None = None,
     namespace: str = DEFAULT_NAMESPACE,
     require_signature: bool = False,
+    chain: ChainResult | None = None,
 ) -> VerifyResult:
     """Chain first; signatures are only worth checking on an intact (or cleanly cut) chain.
 
     Naming ``allowed_signers`` makes a signature required (``require_signature``).
+    ``chain``: the chain result of a reader that has just read the whole file (replay's
+    index), so the file is not read twice.
     Raises ``OSError`` / ``SignatureFormatError`` for an unreadable allowed_signers file.
     """
     require_signature = require_signature or allowed_signers is not None
-    chain = verify_chain(path)
+    if chain is None:
+        chain = verify_chain(path)
     if not chain.ok and not chain.intact_but_unfinished:
         return VerifyResult(chain, SignatureCheck("unsigned", "not checked"), require_signature)
     points = _check_checkpoints(

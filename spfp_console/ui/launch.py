@@ -130,12 +130,15 @@ def cmd_demo_console(args: argparse.Namespace) -> int:
 
 
 def open_replay(log: Path, *, follow: bool = False, allowed_signers: Path | None = None,
-                identity: str | None = None) -> Any:
-    """The replay app on ``log``, or a UsageError naming what is wrong with the log or
-    the signer file (one line, before any screen is drawn).
+                identity: str | None = None, start_at: str | None = None) -> Any:
+    """The replay app on ``log``, or a UsageError naming what is wrong with the log, the
+    signer file or ``start_at`` (one line, before any screen is drawn).
 
-    Without ``follow`` the log is read and verified whole; with it the app starts empty
-    and its reader thread tails the log, verifying as it goes."""
+    Without ``follow`` the log is read and its chain checked whole (once: the signatures
+    are checked against that reading), its events parsed when first needed and folded
+    by the app after its first frame when there are many; with ``follow`` the app starts
+    empty and its reader thread tails the log, verifying as it goes.  ``start_at``: where
+    the cursor starts (``Timeline.start_position``), the end by default."""
     from spfp_console.journal.read import JournalFormatError
     from spfp_console.journal.verify import verify_log
     from spfp_console.session.timeline import (
@@ -144,8 +147,11 @@ def open_replay(log: Path, *, follow: bool = False, allowed_signers: Path | None
         timeline_from_log,
         trust_badge,
     )
-    from spfp_console.ui.replay import ReplayApp
+    from spfp_console.ui.replay import OPEN_FOLDED, ReplayApp
 
+    if follow and start_at is not None:
+        raise UsageError("--start-at cannot be used with --follow: a followed log is shown"
+                         " at its live end (move back with the timeline keys)")
     if not log.is_file():
         raise UsageError(f"cannot replay {log}: no such file; give the path of a deployment"
                          " log (deploy-logs/*.deploy-log.toml)")
@@ -157,9 +163,11 @@ def open_replay(log: Path, *, follow: bool = False, allowed_signers: Path | None
             if allowed_signers is not None:
                 allowed_signers.read_bytes()
         else:
-            timeline = timeline_from_log(log).timeline
+            loaded = timeline_from_log(log, fold=OPEN_FOLDED)
+            timeline = loaded.timeline
             badge = trust_badge(verify_log(log, allowed_signers=allowed_signers,
-                                           identity=identity), events=len(timeline))
+                                           identity=identity, chain=loaded.chain),
+                                events=len(timeline))
     except JournalFormatError as exc:
         raise UsageError(f"cannot replay {log}: {exc}; it is not a readable deployment"
                          " log") from exc
@@ -171,8 +179,14 @@ def open_replay(log: Path, *, follow: bool = False, allowed_signers: Path | None
     except ValueError as exc:  # SignatureFormatError: a malformed allowed_signers file
         raise UsageError(f"cannot replay {log}: {allowed_signers}: {exc}; fix the allowed"
                          " signers file or leave out --allowed-signers") from exc
+    start = None
+    if start_at is not None:
+        try:
+            start = timeline.start_position(start_at)
+        except ValueError as exc:
+            raise UsageError(f"cannot replay {log} from {start_at!r}: {exc}") from exc
     return ReplayApp(log, timeline, badge, follow=follow, allowed_signers=allowed_signers,
-                     identity=identity)
+                     identity=identity, start_at=start)
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
@@ -181,7 +195,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         raise UsageError("--identity needs --allowed-signers (the file that says which key"
                          " is theirs)")
     app = open_replay(args.log, follow=args.follow, allowed_signers=args.allowed_signers,
-                      identity=args.identity)
+                      identity=args.identity, start_at=args.start_at)
     require_terminal("spfp-console verify LOG (the trust check) or spfp-console export LOG")
     app.run()
     return EXIT_OK

@@ -4,6 +4,10 @@ The panes are the live console's own widgets, fed by ``timeline.state_at(cursor)
 instead of the engine: no database connection, no SQL files, and no key that acts
 (the screen binds none of the console's actions; Enter on an item only says so).
 
+A large saved log opens before it is folded: the panes show what is folded so far and the
+rest is folded a slice at a time between keys and frames (:meth:`ReplayApp.load_rest`);
+a move past the fold waits for it as the *goal* and is shown when the fold gets there.
+
 Follow mode: a thread worker tails the log with ``LogReader(follow=True)``; like the live
 console's listener it only queues entries and posts one message per batch, and the UI
 thread appends the batch to the timeline at most every :data:`REFRESH_S`.
@@ -11,6 +15,7 @@ thread appends the batch to the timeline at most every :data:`REFRESH_S`.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from pathlib import Path
@@ -40,6 +45,16 @@ from spfp_console.ui.widgets.replay_bars import TimelineBar, TrustBadgeLine, spe
 REFRESH_S = 0.05
 """Longest delay between a followed event reaching the reader and its pixels."""
 
+OPEN_FOLDED = 5_000
+"""A log of up to this many events is folded before the first frame (well under 0.2 s);
+a longer one opens at once and is folded by :meth:`ReplayApp.load_rest`."""
+
+LOAD_SLICE_S = 0.015
+"""Longest the fold of a loading log holds the event loop before keys and frames go by."""
+
+LOAD_REDRAW_S = 0.25
+"""While a log loads towards the cursor's goal, the panes follow the fold this often."""
+
 SIGNATURE_WAIT_TRIES = 10
 """Checks, 0.2 s apart, for the signature of a followed session that has just ended."""
 
@@ -59,7 +74,7 @@ class ReplayApp(TerminalApp):
 
     def __init__(self, log_path: Path, timeline: Timeline, badge: TrustBadge, *,
                  follow: bool = False, allowed_signers: Path | None = None,
-                 identity: str | None = None) -> None:
+                 identity: str | None = None, start_at: int | None = None) -> None:
         super().__init__()
         self.log_path = log_path
         self.timeline = timeline
@@ -67,8 +82,11 @@ class ReplayApp(TerminalApp):
         self.follow = follow
         self.allowed_signers = allowed_signers
         self.identity = identity
-        self.cursor = len(timeline)
+        start = len(timeline) if start_at is None else max(0, min(start_at, len(timeline)))
+        self.cursor = min(start, timeline.folded)
         """Events shown: the panes show the state after the first ``cursor`` events."""
+        self.goal: int | None = start if start > self.cursor else None
+        """Where the cursor goes once the fold of a loading log gets there."""
         self.state: SessionState = timeline.state_at(self.cursor)
         self.playing = False
         self.speed = SPEEDS[0]
@@ -93,6 +111,8 @@ class ReplayApp(TerminalApp):
 
     def on_mount(self) -> None:
         self.call_after_refresh(self.redraw)
+        if not self.timeline.loaded:
+            self.load_rest()
         if self.follow:
             self.follow_log()
 
@@ -112,15 +132,30 @@ class ReplayApp(TerminalApp):
     def show_timeline(self) -> None:
         if not self.screen_stack:
             return
+        loading = ""
+        if not self.timeline.loaded:
+            done = self.timeline.folded * 100 // max(len(self.timeline), 1)
+            going = f", going to event {self.goal}" if self.goal is not None else ""
+            loading = f"loading: {done}% folded{going}"
         self.replay_screen.query_one(TimelineBar).show(
             self.timeline, self.cursor, self.state, playing=self.playing, speed=self.speed,
-            badge=self.badge)
+            badge=self.badge, loading=loading)
 
     # ------------------------------------------------------------------ moving
 
     def move_to(self, position: int) -> None:
-        """Put the cursor at ``position`` (clamped) and show the state there."""
+        """Put the cursor at ``position`` (clamped) and show the state there; on a log
+        still loading, a position past the fold is the goal, shown when the fold gets
+        there (the keys and the screen stay live meanwhile)."""
         position = max(0, min(position, len(self.timeline)))
+        if not self.timeline.can_show_at_once(position, self.cursor):
+            self.goal = position
+            self.show_timeline()
+            return
+        self.goal = None
+        self.show_position(position)
+
+    def show_position(self, position: int) -> None:
         if position != self.cursor:
             self.state = self.timeline.advance(self.state, self.cursor, position)
             self.cursor = position
@@ -214,6 +249,31 @@ class ReplayApp(TerminalApp):
         """Messages carry recorded data: never markup (as in the live console)."""
         super().notify(message, title=title, severity=severity, timeout=timeout,
                        markup=markup)
+
+    # ------------------------------------------------------------------ loading
+
+    @work(exclusive=True, exit_on_error=False, group="load")
+    async def load_rest(self) -> None:
+        """Fold the rest of a large log a slice at a time, on the event loop between
+        keys and frames (no thread: the timeline is the UI's alone)."""
+        timeline = self.timeline
+        drawn = time.monotonic()
+        while not timeline.loaded and not self.stopping.is_set():
+            until = time.perf_counter() + LOAD_SLICE_S
+            while not timeline.fold_more(64) and time.perf_counter() < until:
+                pass
+            if self.goal is not None and self.goal <= timeline.folded:
+                self.move_to(self.goal)
+            elif time.monotonic() - drawn >= LOAD_REDRAW_S:
+                drawn = time.monotonic()
+                if self.goal is not None:  # on the way there: the panes follow the fold
+                    self.show_position(timeline.folded)
+                else:
+                    self.show_timeline()
+            await asyncio.sleep(0)
+        if self.goal is not None:
+            self.move_to(self.goal)
+        self.show_timeline()
 
     # ------------------------------------------------------------------ following
 

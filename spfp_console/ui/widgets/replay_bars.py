@@ -28,9 +28,9 @@ def speed_label(speed: float) -> str:
 
 def cursor_time(timeline: Timeline, cursor: int) -> str:
     """The recorded wall-clock time of the event just before the cursor."""
-    if cursor <= 0 or not timeline.stamps:
+    if cursor <= 0 or not len(timeline):
         return "before the first event"
-    at = timeline.stamps[min(cursor, len(timeline.stamps)) - 1].at
+    at = timeline.stamp(min(cursor, len(timeline)) - 1).at
     return at[:19].replace("T", " ") + " UTC"
 
 
@@ -65,7 +65,7 @@ class TimelineBar(Static):
     """
 
     def show(self, timeline: Timeline, cursor: int, state: SessionState, *, playing: bool,
-             speed: float, badge: TrustBadge) -> None:
+             speed: float, badge: TrustBadge, loading: str = "") -> None:
         total = len(timeline)
         first = Text.assemble(
             ("▶ playing" if playing else "❚❚ paused", "bold"),
@@ -78,6 +78,8 @@ class TimelineBar(Static):
             first.append(f" · {marker.kind}: {marker.label}", style="cyan")
         # The second line: what the first cannot lose at 80 columns, then the markers.
         second = Text()
+        if loading:
+            second.append(f"{loading} · ", style="bold yellow")
         if badge.bad_from is not None and timeline.seq_at(cursor) >= badge.bad_from:
             second.append(f"UNVERIFIED from event {badge.bad_from} · ", style="bold red")
         if state.ended is not None:
