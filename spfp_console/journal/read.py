@@ -465,6 +465,8 @@ class LogReader:
             except JournalFormatError as exc:
                 self.stopped = f"event #{chunk.number} unreadable: {exc}"
                 return
+            if record["kind"] == SESSION_ENDED:
+                self._ended = True  # a followed log: the session is over, stop tailing
             yield chunk, record, None, False
 
     def _check_header(self, head: Chunk) -> str:

@@ -17,7 +17,7 @@ import bisect
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from spfp_console.events import (
     ChecklistItemToggled,
@@ -33,6 +33,9 @@ from spfp_console.events import (
     event_kinds,
 )
 from spfp_console.session.state import SessionState
+
+if TYPE_CHECKING:
+    from spfp_console.journal.read import ChainResult
 
 SNAPSHOT_EVERY = 256
 """Events between seek points: a seek applies at most this many events to a copy."""
@@ -457,6 +460,14 @@ def live_badge(events: int) -> TrustBadge:
     return TrustBadge("live", f"live, chain intact up to event {events}")
 
 
+def broken_chain_badge(chain: ChainResult) -> TrustBadge:
+    """The badge of a chain that broke: at once while a followed log goes on past the
+    break, and for a saved log."""
+    seq = chain.first_bad_seq
+    return TrustBadge("tampered", f"TAMPERED at event {seq}: {chain.problem}:"
+                                  f" {chain.detail}", bad_from=seq)
+
+
 def trust_badge(result: object, *, events: int, live: bool = False) -> TrustBadge:
     """The badge for a :class:`~spfp_console.journal.verify.VerifyResult`."""
     status = result.status  # type: ignore[attr-defined]
@@ -480,9 +491,7 @@ def trust_badge(result: object, *, events: int, live: bool = False) -> TrustBadg
                                           f" {points.bad.status}: {points.bad.detail}",
                               bad_from=points.bad_seq)
         if not chain.ok:
-            seq = chain.first_bad_seq
-            return TrustBadge("tampered", f"TAMPERED at event {seq}: {chain.problem}:"
-                                          f" {chain.detail}", bad_from=seq)
+            return broken_chain_badge(chain)
         return TrustBadge("tampered", f"BAD SIGNATURE: {signature.status}: {signature.detail}")
     if status == "partial":
         after = chain.events - (points.signed_through or 0)

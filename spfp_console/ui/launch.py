@@ -163,8 +163,10 @@ def open_replay(log: Path, *, follow: bool = False, allowed_signers: Path | None
             if allowed_signers is not None:
                 allowed_signers.read_bytes()
         else:
-            loaded = timeline_from_log(log, fold=OPEN_FOLDED)
+            loaded = timeline_from_log(log, fold=0)
             timeline = loaded.timeline
+            if len(timeline) <= OPEN_FOLDED:
+                timeline.fold_more(len(timeline))
             badge = trust_badge(verify_log(log, allowed_signers=allowed_signers,
                                            identity=identity, chain=loaded.chain),
                                 events=len(timeline))

@@ -16,6 +16,7 @@ thread appends the batch to the timeline at most every :data:`REFRESH_S`.
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
 import time
 from pathlib import Path
@@ -34,6 +35,7 @@ from spfp_console.session.timeline import (
     Stamp,
     Timeline,
     TrustBadge,
+    broken_chain_badge,
     live_badge,
     trust_badge,
 )
@@ -47,9 +49,9 @@ REFRESH_S = 0.05
 
 OPEN_FOLDED = 5_000
 """A log of up to this many events is folded before the first frame (well under 0.2 s);
-a longer one opens at once and is folded by :meth:`ReplayApp.load_rest`."""
+a longer one opens unfolded and is folded by :meth:`ReplayApp.load_rest` after it."""
 
-LOAD_SLICE_S = 0.015
+LOAD_SLICE_S = 0.004
 """Longest the fold of a loading log holds the event loop before keys and frames go by."""
 
 LOAD_REDRAW_S = 0.25
@@ -88,6 +90,8 @@ class ReplayApp(TerminalApp):
         self.goal: int | None = start if start > self.cursor else None
         """Where the cursor goes once the fold of a loading log gets there."""
         self.state: SessionState = timeline.state_at(self.cursor)
+        self.drawn: dict[str, object] = {}
+        """What the checklist and the results pane were last drawn from."""
         self.playing = False
         self.speed = SPEEDS[0]
         self.play_timer: Timer | None = None
@@ -96,7 +100,10 @@ class ReplayApp(TerminalApp):
         self.inbox_lock = threading.Lock()
         self.inbox_pending = False
         self.live_seq = 0
-        """The last seq the follow reader verified."""
+        """The last seq the follow reader read (verified, until the chain breaks)."""
+        self.follow_done = False
+        self.broken: TrustBadge | None = None
+        """The chain broke while following: what the badge says from then on."""
         self.shown_seq = 0
         """The last seq taken into the timeline: the live badge's N (checkpoints count)."""
 
@@ -111,8 +118,8 @@ class ReplayApp(TerminalApp):
 
     def on_mount(self) -> None:
         self.call_after_refresh(self.redraw)
-        if not self.timeline.loaded:
-            self.load_rest()
+        if not self.timeline.loaded:  # after the first frame, not in its way
+            self.call_after_refresh(self.load_rest)
         if self.follow:
             self.follow_log()
 
@@ -125,9 +132,22 @@ class ReplayApp(TerminalApp):
         if not self.screen_stack:  # quitting: a followed batch may still arrive
             return
         screen = self.replay_screen
-        screen.show(self.state, self.log_path, panes)
+        screen.show(self.state, self.log_path, self.changed_panes(panes))
         screen.query_one(TrustBadgeLine).show(self.badge)
         self.show_timeline()
+
+    def changed_panes(self, panes: frozenset[str]) -> frozenset[str]:
+        """``panes`` less the checklist and the results when what they show is what
+        they already show: most steps change neither, and redrawing every option of the
+        checklist was a third of a step's frame."""
+        state = self.state
+        checklist = tuple((item.id, item.checked, item.who, item.when, item.evidence,
+                           item.note, item.ticked_by_action)
+                          for phase in state.phases for item in phase.items)
+        results = (tuple(id(table) for table in state.tables.values()), len(state.findings))
+        drawn, self.drawn = self.drawn, {"runbook": checklist, "results": results}
+        return frozenset(pane for pane in panes
+                         if pane not in drawn or drawn[pane] != self.drawn[pane])
 
     def show_timeline(self) -> None:
         if not self.screen_stack:
@@ -258,6 +278,19 @@ class ReplayApp(TerminalApp):
         keys and frames (no thread: the timeline is the UI's alone)."""
         timeline = self.timeline
         drawn = time.monotonic()
+        # The fold makes some 10^5 long-lived objects: the collector's full passes over
+        # them while it runs, and later during a step, cost more than the fold itself.
+        gc.disable()
+        try:
+            await self._fold_slices(timeline, drawn)
+        finally:
+            gc.freeze()
+            gc.enable()
+        if self.goal is not None:
+            self.move_to(self.goal)
+        self.show_timeline()
+
+    async def _fold_slices(self, timeline: Timeline, drawn: float) -> None:
         while not timeline.loaded and not self.stopping.is_set():
             until = time.perf_counter() + LOAD_SLICE_S
             while not timeline.fold_more(64) and time.perf_counter() < until:
@@ -271,15 +304,13 @@ class ReplayApp(TerminalApp):
                 else:
                     self.show_timeline()
             await asyncio.sleep(0)
-        if self.goal is not None:
-            self.move_to(self.goal)
-        self.show_timeline()
 
     # ------------------------------------------------------------------ following
 
     @property
     def following_live(self) -> bool:
-        return self.follow and self.badge.level == "live"
+        """The follow reader is still tailing the log (it may be past a break)."""
+        return self.follow and not self.follow_done
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="follow")
     def follow_log(self) -> None:
@@ -287,7 +318,9 @@ class ReplayApp(TerminalApp):
         from spfp_console.events import UnknownEventKind
         from spfp_console.journal.read import LogReader
 
-        reader = LogReader(self.log_path, follow=True, poll_s=0.1, stop=self.stopping.is_set)
+        # keep_going: past a break it reads on (unverified) as a saved log is shown.
+        reader = LogReader(self.log_path, follow=True, poll_s=0.1, stop=self.stopping.is_set,
+                           keep_going=True)
         try:
             for entry in reader:
                 try:
@@ -295,6 +328,8 @@ class ReplayApp(TerminalApp):
                 except (UnknownEventKind, TypeError, ValueError):
                     event = None
                 with self.inbox_lock:
+                    if not entry.verified and self.broken is None:
+                        self.broken = broken_chain_badge(reader.chain)
                     self.live_seq = entry.seq
                     if event is not None:
                         self.inbox.append((event, Stamp(at=str(entry.at), t=float(entry.t),
@@ -343,7 +378,9 @@ class ReplayApp(TerminalApp):
         at_end = self.cursor >= len(self.timeline)
         self.timeline.extend(batch)
         self.shown_seq = seq
-        if self.badge.level == "live":
+        if self.broken is not None and self.badge.level == "live":
+            self.badge = self.broken
+        elif self.badge.level == "live":
             self.badge = live_badge(seq)
         if at_end:
             self.move_to(len(self.timeline))
@@ -351,6 +388,7 @@ class ReplayApp(TerminalApp):
             self.redraw(frozenset({"header"}))
 
     def follow_ended(self, badge: TrustBadge) -> None:
+        self.follow_done = True
         self.take_inbox()
         self.badge = badge
         ended = self.timeline.head.ended
@@ -359,6 +397,7 @@ class ReplayApp(TerminalApp):
         self.redraw(frozenset({"header"}))
 
     def follow_failed(self, message: str) -> None:
+        self.follow_done = True
         self.badge = TrustBadge("tampered", message)
         self.redraw(frozenset({"header"}))
 

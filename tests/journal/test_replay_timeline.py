@@ -12,12 +12,14 @@ from journal_testkit import (
     ANY_EVENT,
     SSH_KEYGEN,
     allowed_signers,
+    chunks_of,
     make_ed25519_key,
     sample_events,
     write_session,
 )
 
 from spfp_console import events as ev
+from spfp_console.journal.read import LogReader, index_log, read_journal
 from spfp_console.journal.sign import sign_log
 from spfp_console.journal.verify import verify_log
 from spfp_console.session.state import fold
@@ -161,3 +163,106 @@ def test_seek_takes_an_event_number_or_a_time_and_says_what_else_to_type() -> No
     first = timeline.markers[0]
     assert timeline.marker_at(first.position) == first
     assert timeline.marker_at(0) is None
+
+
+# ---------------------------------------------------------------------- large logs
+
+
+def _reader_view(log: Path) -> tuple[object, list[tuple[int, str, bool]]]:
+    """What the one reader finds: the chain and (seq, kind, verified) of each event."""
+    reader = LogReader(log, parse=False, keep_going=True)
+    entries = [(entry.seq, entry.kind, entry.verified) for entry in reader]
+    return reader.chain, entries
+
+
+def _damaged_logs(tmp_path: Path) -> dict[str, Path]:
+    """The same session intact, unfinished, and damaged every way verify names."""
+    logs = {"intact": write_session(tmp_path / "intact", sample_events()),
+            "unfinished": write_session(tmp_path / "unfinished", sample_events(),
+                                        outcome=None)}
+    data = logs["intact"].read_bytes()
+    head, *chunks = chunks_of(data)
+    variants = {
+        "edited": data.replace(b"pg_dump at 09:58", b"pg_dump at 09:59"),
+        "missing": head + b"".join(chunks[:3] + chunks[4:]),
+        "reordered": head + b"".join(chunks[:3] + [chunks[4], chunks[3]] + chunks[5:]),
+        "duplicated": head + b"".join(chunks[:4] + [chunks[3]] + chunks[4:]),
+        "after-the-end": data + chunks[2],
+        "torn": data[: data.rindex(b"[[event]]") + 20],
+        "garbage-after-a-break": data.replace(b"pg_dump at 09:58", b"pg_dump at 09:59")
+        .replace(b'kind = "operator_note"', b'kind = "operator_note"\n= ='),
+    }
+    for name, content in variants.items():
+        path = tmp_path / f"{name}.deploy-log.toml"
+        path.write_bytes(content)
+        logs[name] = path
+    return logs
+
+
+def test_the_replay_index_finds_what_the_reader_finds_in_every_damaged_log(
+        tmp_path: Path) -> None:
+    for name, log in _damaged_logs(tmp_path).items():
+        index = index_log(log)
+        chain, entries = _reader_view(log)
+        assert index.chain == chain, name
+        assert [(index.seq(i), index.kind(i), i < index.verified)
+                for i in range(len(index))] == entries, name
+        # And the lazy timeline on it is the eager fold of what the reader yields.
+        journal = read_journal(log)
+        events = [e for e in (entry.event() for entry in journal.entries) if e is not None]
+        loaded = timeline_from_log(log, fold=0)
+        assert loaded.stopped == journal.stopped, name
+        assert loaded.timeline.events == events, name
+        assert loaded.timeline.state_at(len(events)) == fold(events), name
+
+
+def test_a_lazy_timeline_places_its_markers_at_once_and_folds_as_it_goes(
+        tmp_path: Path) -> None:
+    log = write_session(tmp_path, sample_events() * 20)
+    eager = timeline_from_log(log).timeline
+    lazy = timeline_from_log(log, fold=0, snapshot_every=16).timeline
+    assert lazy.folded == 0 and not lazy.loaded and len(lazy) == len(eager)
+    assert lazy.markers == eager.markers  # before any fold
+    assert lazy.marker_counts() == eager.marker_counts()
+    events = eager.events
+    assert lazy.state_at(100) == fold(events[:100]) and lazy.folded == 100
+    assert lazy.state_at(40) == fold(events[:40]) and lazy.folded == 100
+    while not lazy.fold_more(37):
+        pass
+    assert lazy.head == eager.head
+    assert lazy.stamps == eager.stamps
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(ANY_EVENT, max_size=40), st.sampled_from(
+    [None, ["error"], ["tick", "override"], ["decision", "workflow", "error"]]))
+def test_marker_lookups_agree_with_a_scan_of_every_marker(
+        events: list[ev.Event], kinds: list[str] | None) -> None:
+    timeline = Timeline.of(_stamped(events))
+    wanted = [m for m in timeline.markers if kinds is None or m.kind in kinds]
+    for position in range(len(events) + 2):
+        after = [m for m in wanted if m.position > position]
+        before = [m for m in wanted if m.position < position]
+        assert timeline.next_marker(position, kinds) == (after[0] if after else None)
+        assert timeline.previous_marker(position, kinds) == (before[-1] if before else None)
+        here = [m for m in timeline.markers if m.position == position]
+        assert timeline.marker_at(position) == (here[0] if here else None)
+
+
+def test_start_position_names_a_marker_an_event_a_time_or_an_end() -> None:
+    timeline = Timeline.of(_stamped(sample_events()))
+    error = timeline.next_marker(0, ["error"])
+    assert error is not None
+    assert timeline.start_position("first-error") == error.position
+    assert timeline.start_position("first-tick") == 1
+    assert timeline.start_position(" START ") == 0
+    assert timeline.start_position("end") == len(timeline)
+    assert timeline.start_position("7") == 7
+    assert timeline.start_position("10:00:04") == 5
+    assert timeline.start_position("2026-02-16T10:00:01") == 2
+    with pytest.raises(ValueError, match=r"event 99 is past the end \(the log has 15"):
+        timeline.start_position("99")
+    with pytest.raises(ValueError, match="the log has no workflow marker .it has 2 error, 1 decision"):
+        timeline.start_position("first-workflow")
+    with pytest.raises(ValueError, match="give start, end, first-error, .* or a time"):
+        timeline.start_position("the middle")

@@ -391,3 +391,175 @@ async def test_a_fuzzed_log_never_crashes_replay(recorded_log, tmp_path, cuts):
         assert replay.return_code is None  # still running: nothing crashed it
         assert replay.state == replay.timeline.state_at(replay.cursor)
         assert badge_text(replay).strip()
+
+
+# ---------------------------------------------------------------------- written by a test
+
+
+def _writer(directory: Path) -> Any:
+    from spfp_console.journal.record import JournalWriter, SessionHeader, Target
+
+    header = SessionHeader(runbook_id="replay-kit", target=Target(
+        host="db", port=5432, database="app", user="alice"))
+    return JournalWriter.create(header, log_dir=directory, progress_interval_s=0.0, env={})
+
+
+def _opening(writer: Any, statements: int) -> None:
+    from spfp_console import events as ev
+
+    writer.record(ev.SessionStarted(operator="alice", runbook_id="replay-kit",
+                                    phases=(("run", "Run"),),
+                                    items=(("run", "backup", "Take a backup", "required",
+                                            "", ""),)), durable=False)
+    writer.record(ev.RunStarted(mode="run", script="m.sql", statements=statements),
+                  durable=False)
+
+
+def _statements(writer: Any, first: int, count: int, *, progress: int = 0,
+                fail_at: int | None = None) -> None:
+    from spfp_console import events as ev
+
+    for i in range(first, first + count):
+        sql = f"CREATE INDEX idx_{i} ON orders (id);"
+        writer.record(ev.StatementStarted(index=i, file="m.sql", line=i, sql=sql),
+                      durable=False)
+        for step in range(progress):
+            writer.record(ev.IndexBuildProgress(index=i, phase="building index",
+                                                blocks_done=step, blocks_total=progress),
+                          durable=False)
+        if i == fail_at:
+            writer.record(ev.StatementFailed(index=i, file="m.sql", line=i, sql=sql,
+                                             sqlstate="42P07", message="exists",
+                                             duration_s=0.1), durable=False)
+        else:
+            writer.record(ev.StatementFinished(index=i, file="m.sql", line=i,
+                                               duration_s=0.1, status="CREATE INDEX"),
+                          durable=False)
+
+
+async def test_a_large_log_is_shown_before_it_is_folded_and_keys_work_meanwhile(tmp_path):
+    writer = _writer(tmp_path)
+    _opening(writer, 1500)
+    _statements(writer, 0, 1500, progress=4, fail_at=1400)
+    writer.end("rolled_back")
+    log = Path(writer.path)
+    whole = timeline_from_log(log).timeline
+
+    replay = open_replay(log)
+    timeline = replay.timeline
+    assert len(timeline) == len(whole) > 5000 and not timeline.loaded
+    assert timeline.markers == whole.markers  # placed before any fold
+    async with replay.run_test(size=(80, 24)) as pilot:
+        await pilot.press("home")  # at once, loaded or not
+        assert replay.cursor == 0 and replay.goal is None
+        await pilot.press("end")  # waits for the fold, shown when it gets there
+        await wait_until(pilot, lambda: timeline.loaded and replay.cursor == len(timeline))
+        assert replay.goal is None and "loading" not in bar_text(replay)
+        assert replay.state == whole.head
+        failed = whole.next_marker(0, ["error"])
+        assert failed is not None and failed.label.startswith("SQLSTATE 42P07")
+        await pilot.press("home", "e")  # from the seek points, now that it is folded
+        assert replay.cursor == failed.position and sql_log_rows(replay)[-1][0] == "✘"
+        assert replay.state == whole.state_at(replay.cursor)
+
+
+async def test_start_at_puts_the_cursor_where_the_reviewer_asked(tmp_path):
+    writer = _writer(tmp_path)
+    _opening(writer, 30)
+    _statements(writer, 0, 30, fail_at=20)
+    writer.end("rolled_back")
+    log = Path(writer.path)
+    timeline = timeline_from_log(log).timeline
+    failed = timeline.next_marker(0, ["error"])
+    assert failed is not None
+
+    replay = open_replay(log, start_at="first-error")
+    async with replay.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert replay.cursor == failed.position
+        assert sql_log_rows(replay)[-1][0] == "✘" and "error: SQLSTATE 42P07" in bar_text(replay)
+        await pilot.press("right")  # the timeline works from there as from anywhere
+        assert replay.cursor == failed.position + 1
+    for where, position in (("start", 0), ("end", len(timeline)), ("12", 12)):
+        replay = open_replay(log, start_at=where)
+        async with replay.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            assert replay.cursor == position and f"event {position}/" in bar_text(replay)
+            assert replay.state == timeline.state_at(position)
+    for where, message in (("99", "past the end"), ("first-tick", "no tick marker"),
+                           ("soon", "give start, end, first-error")):
+        with pytest.raises(UsageError, match=message) as raised:
+            open_replay(log, start_at=where)
+        assert "\n" not in str(raised.value)
+    with pytest.raises(UsageError, match="--start-at cannot be used with --follow"):
+        open_replay(log, start_at="end", follow=True)
+
+
+def test_start_at_from_the_command_line_is_checked_before_the_terminal(tmp_path):
+    import subprocess
+    import sys
+
+    writer = _writer(tmp_path)
+    _opening(writer, 2)
+    _statements(writer, 0, 2)
+    writer.end("committed")
+    proc = subprocess.run([sys.executable, "-m", "spfp_console", "replay", str(writer.path),
+                           "--start-at", "first-error"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert proc.returncode == EXIT_USAGE
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "the log has no error marker" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("damage", ["edited", "missing"])
+async def test_follow_goes_on_past_a_break_with_the_bad_region_marked(tmp_path, damage):
+    """A writer appends to a log while it is followed; one event is damaged on its way to
+    the file: replay shows what follows it, as it would from the saved log."""
+    from spfp_console import events as ev
+
+    writer = _writer(tmp_path / "writer")
+    followed = tmp_path / "followed.deploy-log.toml"
+    copied = 0
+
+    def forward(damage_first: bool = False) -> None:
+        nonlocal copied
+        data = Path(writer.path).read_bytes()
+        new, copied = data[copied:], len(data)
+        if damage_first and damage == "edited":
+            new = new.replace(b"snapshot 42", b"snapshot 43")
+        elif damage_first:  # the first new event never reaches the file
+            new = new[new.index(b"\n[[event]]\n", 1):]
+        with followed.open("ab") as f:
+            f.write(new)
+
+    _opening(writer, 10)
+    _statements(writer, 0, 5)
+    forward()
+    replay = open_replay(followed, follow=True)
+    async with replay.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: replay.shown_seq == 12, timeout=10)
+        assert badge_text(replay).strip() == "live, chain intact up to event 12"
+
+        writer.record(ev.ChecklistItemToggled(phase="run", item_id="backup", checked=True,
+                                              who="alice", evidence="snapshot 42"))
+        _statements(writer, 5, 5)
+        forward(damage_first=True)
+        shown = 12 + (damage == "edited") + 10
+        await wait_until(pilot, lambda: len(replay.timeline) == shown, timeout=10)
+        assert not replay.follow_done  # still following the writer
+        badge = badge_text(replay).strip()
+        assert badge.startswith(f"TAMPERED at event 13: {damage}"), badge
+        assert replay.cursor == len(replay.timeline)  # the end, past the break
+        assert "UNVERIFIED from event 13" in bar_text(replay)
+        if damage == "edited":
+            assert "snapshot 43" in checklist_prompts(replay)[0]
+        await pilot.press("home")
+        assert "UNVERIFIED" not in bar_text(replay)
+        await pilot.press("end")
+
+        writer.end("committed")
+        forward()
+        await wait_until(pilot, lambda: replay.follow_done, timeout=10)
+        assert badge_text(replay).strip().startswith(f"TAMPERED at event 13: {damage}")
+        assert replay.state.ended is not None and replay.state.ended.outcome == "committed"
+        assert replay.state == timeline_from_log(followed).timeline.head  # as a saved log

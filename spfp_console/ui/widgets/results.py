@@ -64,6 +64,9 @@ class ResultsPane(VerticalScroll):
         """The table event each DataTable shows, by (source, title)."""
         self.tables: dict[tuple[str, str], DataTable] = {}
         self.titles: dict[tuple[str, str], Static] = {}
+        self.hidden: dict[tuple[str, str], tuple[DataTable, Static]] = {}
+        """Tables the state no longer has (replay stepped back before them), kept to be
+        shown again: mounting a DataTable costs more than a replay step may take."""
         self.findings_shown = 0
 
     def on_mount(self) -> None:
@@ -87,10 +90,15 @@ class ResultsPane(VerticalScroll):
                            before=0)
         first_changed: Static | None = None
         for key, table in tables.items():
-            if self.shown.get(key) is table:
+            if self.shown.get(key) is table and key in self.tables:
                 continue
-            self.shown[key] = table
             widget = self.tables.get(key)
+            if widget is None and key in self.hidden:
+                widget, title = self.hidden.pop(key)
+                widget.display = title.display = True
+                self.tables[key], self.titles[key] = widget, title
+                if self.shown.get(key) is table:
+                    continue
             if widget is None:
                 widget = DataTable(cursor_type="row", classes="result-table")
                 self.tables[key] = widget
@@ -101,6 +109,7 @@ class ResultsPane(VerticalScroll):
             else:
                 widget.clear()
                 self.titles[key].update(table_title(table))
+            self.shown[key] = table
             widget.add_rows(table_rows(table))
             first_changed = first_changed or self.titles[key]
         if first_changed is not None:
@@ -111,11 +120,11 @@ class ResultsPane(VerticalScroll):
 
     def _forget_missing(self, tables: dict[tuple[str, str], ResultTable],
                         findings: list[Finding]) -> None:
-        """Remove what the state no longer has (replay stepped back before it)."""
+        """Hide what the state no longer has (replay stepped back before it)."""
         for key in [key for key in self.tables if key not in tables]:
-            self.tables.pop(key).remove()
-            self.titles.pop(key).remove()
-            self.shown.pop(key, None)
+            widget, title = self.tables.pop(key), self.titles.pop(key)
+            widget.display = title.display = False
+            self.hidden[key] = (widget, title)
         if not findings and self.findings_shown:
             self.findings_shown = 0
             self.query("#findings").remove()
