@@ -23,7 +23,14 @@ from spfp_console.journal.read import LogReader, index_log, read_journal
 from spfp_console.journal.sign import sign_log
 from spfp_console.journal.verify import verify_log
 from spfp_console.session.state import fold
-from spfp_console.session.timeline import Stamp, Timeline, timeline_from_log, trust_badge
+from spfp_console.session.timeline import (
+    MARKER_EVENT_KINDS,
+    Stamp,
+    Timeline,
+    marker_of,
+    timeline_from_log,
+    trust_badge,
+)
 
 
 def _stamped(events: list[ev.Event]) -> list[tuple[ev.Event, Stamp]]:
@@ -266,3 +273,11 @@ def test_start_position_names_a_marker_an_event_a_time_or_an_end() -> None:
         timeline.start_position("first-workflow")
     with pytest.raises(ValueError, match="give start, end, first-error, .* or a time"):
         timeline.start_position("the middle")
+
+
+@settings(max_examples=200, deadline=None)
+@given(ANY_EVENT)
+def test_every_event_that_places_a_marker_is_of_a_kind_a_lazy_timeline_parses(
+        event: ev.Event) -> None:
+    if marker_of(event, 1) is not None:
+        assert event.kind in MARKER_EVENT_KINDS
