@@ -53,11 +53,18 @@ def _ms(samples: list[float]) -> str:
 
 
 class Frames:
-    """When the app last put a frame out (its post-display hook)."""
+    """When the app put each frame out (its post-display hook), in wall and CPU time."""
 
     def __init__(self, app: Any) -> None:
         self.times: list[float] = []
-        app.post_display_hook = lambda: self.times.append(time.perf_counter())
+        self.cpu: list[float] = []
+        self.cpu_spent: list[float] = []
+        """CPU seconds from each key (or call) to its frame: what the load cannot inflate."""
+        app.post_display_hook = self._frame
+
+    def _frame(self) -> None:
+        self.times.append(time.perf_counter())
+        self.cpu.append(time.process_time())
 
     async def next_after(self, count: int, timeout: float = 10.0) -> float:
         deadline = time.perf_counter() + timeout
@@ -72,19 +79,23 @@ async def key_to_frame(app: Any, frames: Frames, key: str) -> float:
     count = len(frames.times)
     event = events.Key(key, None)
     event.set_sender(app)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     app._driver.send_message(event)
     try:
-        return await frames.next_after(count) - started
+        frame = await frames.next_after(count)
+        frames.cpu_spent.append(frames.cpu[count] - cpu)
+        return frame - started
     except TimeoutError:
         raise TimeoutError(f"no frame after {key} at event {app.cursor}") from None
 
 
 async def call_to_frame(app: Any, frames: Frames, call: Any) -> float:
     count = len(frames.times)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     call()
-    return await frames.next_after(count) - started
+    frame = await frames.next_after(count)
+    frames.cpu_spent.append(frames.cpu[count] - cpu)
+    return frame - started
 
 
 async def measure(log: Path, steps: int) -> None:
@@ -113,6 +124,7 @@ async def measure(log: Path, steps: int) -> None:
             print(f"  key while folding {key:<6} {_ms(samples)}")
 
         keys: dict[str, list[float]] = {}
+        frames.cpu_spent.clear()
         for _ in range(steps):
             for key in ("home", "end", "left", "right", "right_square_bracket"):
                 if key in ("left", "right_square_bracket"):  # from a random event
@@ -133,6 +145,8 @@ async def measure(log: Path, steps: int) -> None:
             fold(events_list[:cursor])
             naive.append(time.perf_counter() - t0)
         print(f"seek to a random event, to its frame: {_ms(seeks)}")
+        print(f"CPU time from a key or seek to its frame (every one above, once folded):"
+              f" {_ms(frames.cpu_spent)}")
         print(f"fold from event 0 to it (no seeks):   {_ms(naive)}")
         print(f"ratio: seeking {statistics.median(naive) / statistics.median(seeks):.0f}x"
               " faster than re-folding from event 0 (medians; the seek includes the frame)")

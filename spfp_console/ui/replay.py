@@ -54,6 +54,10 @@ a longer one opens unfolded and is folded by :meth:`ReplayApp.load_rest` after i
 LOAD_SLICE_S = 0.004
 """Longest the fold of a loading log holds the event loop before keys and frames go by."""
 
+LOAD_YIELD_S = 0.1
+"""For this long after the cursor moves the fold waits between slices: the move's frame
+goes through several hops of the event loop, and a slice at each would add up."""
+
 LOAD_REDRAW_S = 0.25
 """While a log loads towards the cursor's goal, the panes follow the fold this often."""
 
@@ -90,6 +94,8 @@ class ReplayApp(TerminalApp):
         self.goal: int | None = start if start > self.cursor else None
         """Where the cursor goes once the fold of a loading log gets there."""
         self.state: SessionState = timeline.state_at(self.cursor)
+        self.moved_at = 0.0
+        """When the reviewer last moved the cursor (the fold makes way for a while)."""
         self.drawn: dict[str, object] = {}
         """What the checklist and the results pane were last drawn from."""
         self.playing = False
@@ -168,6 +174,7 @@ class ReplayApp(TerminalApp):
         still loading, a position past the fold is the goal, shown when the fold gets
         there (the keys and the screen stay live meanwhile)."""
         position = max(0, min(position, len(self.timeline)))
+        self.moved_at = time.monotonic()
         if not self.timeline.can_show_at_once(position, self.cursor):
             self.goal = position
             self.show_timeline()
@@ -303,7 +310,8 @@ class ReplayApp(TerminalApp):
                     self.show_position(timeline.folded)
                 else:
                     self.show_timeline()
-            await asyncio.sleep(0)
+            recently = time.monotonic() - self.moved_at < LOAD_YIELD_S
+            await asyncio.sleep(0.01 if recently else 0)
 
     # ------------------------------------------------------------------ following
 
