@@ -147,10 +147,16 @@ class ReplayApp(TerminalApp):
         they already show: most steps change neither, and redrawing every option of the
         checklist was a third of a step's frame."""
         state = self.state
-        checklist = tuple((item.id, item.checked, item.who, item.when, item.evidence,
-                           item.note, item.ticked_by_action)
-                          for phase in state.phases for item in phase.items)
-        results = (tuple(id(table) for table in state.tables.values()), len(state.findings))
+        # Everything those panes draw from (the phases' clocks follow from the ticks, the
+        # success criteria from the ticks, workflows and tables): keep it in step.
+        checklist = tuple((phase.id, phase.title, phase.started_at, phase.completed_at,
+                           phase.estimate, tuple((item.id, item.checked, item.who, item.when,
+                                                  item.evidence, item.note,
+                                                  item.ticked_by_action)
+                                                 for item in phase.items))
+                          for phase in state.phases)
+        results = (tuple(id(table) for table in state.tables.values()), len(state.findings),
+                   tuple(state.criteria))
         drawn, self.drawn = self.drawn, {"runbook": checklist, "results": results}
         return frozenset(pane for pane in panes
                          if pane not in drawn or drawn[pane] != self.drawn[pane])

@@ -563,3 +563,36 @@ async def test_follow_goes_on_past_a_break_with_the_bad_region_marked(tmp_path, 
         assert badge_text(replay).strip().startswith(f"TAMPERED at event 13: {damage}")
         assert replay.state.ended is not None and replay.state.ended.outcome == "committed"
         assert replay.state == timeline_from_log(followed).timeline.head  # as a saved log
+
+
+def every_pane(app: Any) -> dict[str, Any]:
+    """``panes`` plus the success criteria and the failure guide (drawn from the state's
+    derived parts: phase clocks, criteria)."""
+    from spfp_console.ui.widgets.paper_package import FailureGuide, SuccessCriteria
+
+    screen = app.screen_stack[0]
+    return {**panes(app), "criteria": screen.query_one(SuccessCriteria).text,
+            "guide": screen.query_one(FailureGuide).text}
+
+
+async def test_moving_the_cursor_shows_what_opening_the_log_there_shows(recorded_log):
+    """Replay redraws only the panes whose data changed: wherever the keys take the
+    cursor, every pane is what a replay opened at that event shows."""
+    timeline = timeline_from_log(recorded_log).timeline
+    stops: list[int] = []
+    replay = open_replay(recorded_log)
+    async with replay.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        seen: dict[int, dict[str, Any]] = {}
+        for keys in (["home"], ["right_square_bracket"], ["e"], ["left"], ["e", "e"],
+                     ["home", "end"], ["E"], ["left_square_bracket"] * 3, ["end"]):
+            await pilot.press(*keys)
+            await pilot.pause()
+            stops.append(replay.cursor)
+            seen[replay.cursor] = every_pane(replay)
+    assert len(set(stops)) >= 6 and len(timeline) in stops
+    for position, shown in seen.items():
+        fresh = open_replay(recorded_log, start_at=str(position))
+        async with fresh.run_test(size=(120, 40)) as pilot:
+            await pilot.pause()
+            assert every_pane(fresh) == shown, position

@@ -19,14 +19,17 @@ and the SQL log's home/end never see them, so nothing in the panes can act.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Footer
 
+from spfp_console.session.state import PhaseState, SessionState
 from spfp_console.ui.screens.console import ConsoleScreen
 from spfp_console.ui.widgets.replay_bars import TimelineBar, TrustBadgeLine
+from spfp_console.ui.widgets.runbook_navigator import Checklist
 from spfp_console.ui.widgets.session_header import SessionHeader
 
 if TYPE_CHECKING:
@@ -79,6 +82,15 @@ class ReplayScreen(ConsoleScreen, inherit_bindings=False):
             yield widget
             if isinstance(widget, SessionHeader):
                 yield TrustBadgeLine(id="badge")
+
+    def show(self, state: SessionState, log_path: Path | None,
+             panes: frozenset[str] = frozenset({"header", "runbook", "execution", "results"}),
+             ) -> None:
+        super().show(state, log_path, panes)
+        if "runbook" in panes and not state.phases:
+            # Before the session's first event there is no checklist: the console's
+            # screen never goes back there, replay does (home).
+            self.query_one(Checklist).show(PhaseState(id="", title=""))
 
     def refresh_runbook(self) -> None:
         self.show(self.replay.state, self.replay.log_path, frozenset({"runbook"}))
