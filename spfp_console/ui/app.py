@@ -35,11 +35,13 @@ from spfp_console.events import (
     ChecklistItemToggled,
     Event,
     Finding,
+    ProfileChosen,
     ResultTable,
     SessionStarted,
 )
 from spfp_console.session.presentation import outcome_text
 from spfp_console.session.state import ItemState, SessionState
+from spfp_console.ui.commands import ConsoleCommands
 from spfp_console.ui.operator import ConsoleOperator
 from spfp_console.ui.screens.console import ConsoleScreen
 from spfp_console.ui.screens.questions import ErrorScreen, PromptScreen
@@ -57,6 +59,7 @@ event after a quiet spell still shows after REFRESH_S; keys are never delayed.""
 
 PANES_OF_EVENT: dict[type[Event], frozenset[str]] = {
     SessionStarted: frozenset({"header", "runbook"}),
+    ProfileChosen: frozenset({"header", "runbook"}),
     ChecklistItemToggled: frozenset({"runbook"}),
     ResultTable: frozenset({"results"}),
     Finding: frozenset({"results"}),
@@ -98,6 +101,7 @@ class ConsoleApp(TerminalApp):
     CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses live elsewhere
     TITLE = "spfp-console"
     BINDINGS = [Binding("ctrl+q", "quit", "quit", priority=True, show=False, id="app.quit")]
+    COMMANDS = App.COMMANDS | {ConsoleCommands}
 
     def __init__(self, session: DeploymentSession, *, export_dir: Path | None = None,
                  after_hangup: Callable[[ConsoleApp], int] | None = None) -> None:
@@ -135,6 +139,8 @@ class ConsoleApp(TerminalApp):
         self.idle = threading.Event()
         """Set while no workflow runs: the session may be closed only then."""
         self.idle.set()
+        self.phase_index = 0
+        """The phase the navigator is on (moving to the next one leaves this one)."""
         self._previous_handlers: dict[signal.Signals, Any] = {}
 
     def notify(self, message: str, *, title: str = "", severity: Any = "information",
@@ -279,6 +285,29 @@ class ConsoleApp(TerminalApp):
             return
         self.start_workflow(workflow)
 
+    def phase_changed(self, index: int) -> None:
+        """The navigator moved to phase ``index``.  Moving on to the next phase once every
+        required item of this one is ticked is leaving it: under a profile with phase
+        sign-offs the session judges the sign-off now (and logs it), so a missing one is
+        known here rather than at the run's gate."""
+        phases = self.state.phases
+        previous, self.phase_index = self.phase_index, index
+        if index != previous + 1 or not 0 <= previous < len(phases):
+            return
+        left = phases[previous]
+        report = self.session.signoff_reports.get(left.id)
+        if left.required_open or (report is not None and report.ok) or self.busy:
+            return
+        self.judge_signoff(left.id, left.title)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="signoff")
+    def judge_signoff(self, phase_id: str, title: str) -> None:
+        """Sign-offs are signature checks (ssh-keygen): off the UI thread."""
+        reasons = self.session.leave_phase(phase_id)
+        if reasons:
+            self.call_from_thread(self.notify, f"leaving '{title}' needs a sign-off:"
+                                  f" {reasons[0]}", severity="warning", timeout=10)
+
     # ------------------------------------------------------------------ workflows
 
     @property
@@ -341,6 +370,8 @@ class ConsoleApp(TerminalApp):
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         worker = event.worker
+        if worker.group == "signoff" and event.state == WorkerState.ERROR:
+            self.failed(worker.error or RuntimeError("the sign-off check failed"))
         if worker.group != "db" or not worker.is_finished:
             return
         self.running_workflow = None

@@ -26,7 +26,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Footer
 
-from spfp_console.session.state import PhaseState, SessionState
+from spfp_console.session.state import ItemState, PhaseState, SessionState
 from spfp_console.ui.screens.console import ConsoleScreen
 from spfp_console.ui.widgets.replay_bars import TimelineBar, TrustBadgeLine
 from spfp_console.ui.widgets.runbook_navigator import Checklist
@@ -69,6 +69,8 @@ class ReplayScreen(ConsoleScreen, inherit_bindings=False):
         Binding("f1,question_mark", "toggle_help", "help", show=False, id="console.help"),
     ]
 
+    SHOW_PALETTE = False  # nothing to run here: its keys need the footer's width
+
     @property
     def replay(self) -> ReplayApp:
         return self.app  # type: ignore[return-value]
@@ -94,6 +96,15 @@ class ReplayScreen(ConsoleScreen, inherit_bindings=False):
 
     def refresh_runbook(self) -> None:
         self.show(self.replay.state, self.replay.log_path, frozenset({"runbook"}))
+
+    def ticked_by_hand(self, item: ItemState) -> bool:
+        # No runbook here: the log's profile says whether approvals were signed ones.
+        profile = self.replay.state.profile
+        return item.action is None or (item.action == "approvals" and (
+            profile is None or profile.approvals_required <= 0))
+
+    def phase_changed(self, index: int) -> None:
+        """Replay leaves no phase: the navigator only shows."""
 
     # ------------------------------------------------------------------ actions
 

@@ -1,25 +1,27 @@
-"""The execution pane: the run's progress, the live SQL log, the lock the run waits for."""
+"""The execution pane: the run's progress (and an index build's), the lock the running
+statement waits for, the live SQL log."""
 
 from __future__ import annotations
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import Horizontal, Vertical
 from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widgets import ProgressBar, Static
 
+from spfp_console.events import IndexBuildProgress, LockWait
 from spfp_console.session.presentation import (
-    describe,
     duration,
     file_name,
     first_sql_line,
+    one_line_sql,
     outcome_text,
 )
 from spfp_console.session.state import RunState, SessionState, StatementRow
-from spfp_console.ui.widgets.status import STATEMENT_MARK, style_of
+from spfp_console.ui.widgets.status import STATEMENT_MARK
 
 SQL_LOG_COLUMNS = ("", "line", "statement", "time", "error")
 STATEMENT_WIDTH = 44
@@ -159,45 +161,69 @@ class SqlLog(ScrollView, can_focus=True):
 
 
 class RunProgress(Vertical):
-    """The current run: what runs, statements done of total, the running statement and
-    the lock it waits for."""
+    """The current run: what runs, statements done of total and, beside it while an index
+    is built, that build's phase and blocks done of total; then the running statement."""
 
     DEFAULT_CSS = """
     RunProgress {
         height: auto;
     }
-    RunProgress #run-label {
+    RunProgress #run-bars {
         height: auto;
+    }
+    RunProgress #script-progress, RunProgress #index-progress {
+        width: 1fr;
+        height: auto;
+    }
+    RunProgress #index-progress {
+        display: none;
+        margin-left: 2;
+    }
+    RunProgress #index-progress.-building {
+        display: block;
+    }
+    RunProgress .progress-label {
+        height: 1;
+    }
+    RunProgress ProgressBar, RunProgress Bar {
+        width: 1fr;
+    }
+    RunProgress ProgressBar.-idle {
+        display: none;
     }
     RunProgress #run-current {
         height: 1;
     }
-    RunProgress #run-lock {
-        height: auto;
-        color: $warning;
-    }
     """
 
     def compose(self) -> ComposeResult:
-        yield Static(NO_RUN_YET, id="run-label")
-        yield ProgressBar(total=None, show_eta=False, id="run-bar")
+        with Horizontal(id="run-bars"):
+            with Vertical(id="script-progress"):
+                yield Static(NO_RUN_YET, id="run-label", classes="progress-label")
+                yield ProgressBar(total=1, show_eta=False, id="run-bar", classes="-idle")
+            with Vertical(id="index-progress"):
+                yield Static("", id="index-label", classes="progress-label")
+                yield ProgressBar(total=1, show_eta=False, id="index-bar")
         yield Static("", id="run-current")
-        yield Static("", id="run-lock")
 
     def show(self, state: SessionState) -> None:
+        if not self.query("#run-label"):  # not composed yet: shown once it is
+            return
         run = state.current_run
+        bar = self.query_one("#run-bar", ProgressBar)
+        current = state.current_statement
+        self.show_index_build(current.index_progress if current is not None else None)
         if run is None:  # also replay stepping back to before the first run
-            if not self.query("#run-label"):  # not composed yet: nothing shown to clear
-                return
             self.query_one("#run-label", Static).update(
                 NO_RUN_YET + ("; what ran in the resumed session is under 3 Results"
                               if state.resumed_from else ""))
-            self.query_one("#run-bar", ProgressBar).update(total=None, progress=0)
+            # An indeterminate bar would animate forever (and differ in every snapshot).
+            bar.add_class("-idle")
             self.query_one("#run-current", Static).update("")
-            self.query_one("#run-lock", Static).update("")
             return
         label = Text.assemble((f"{run.mode} ", "bold"), file_name(run.script),
-                              f" · {run.statements_done}/{run.statements} statements")
+                              f" · {run.statements_done}/{run.statements} statements",
+                              no_wrap=True, overflow="ellipsis")
         if run.outcome is not None and run.ok:
             label.append(f" · {outcome_text(run.outcome)}", style="green")
         elif run.outcome is not None:
@@ -207,13 +233,71 @@ class RunProgress(Vertical):
             label.append(f" · {run.outcome}: {run.statements_ok} ok,"
                          f" {run.statements_failed} failed{skipped}", style="bold red")
         self.query_one("#run-label", Static).update(label)
-        self.query_one("#run-bar", ProgressBar).update(
-            total=max(run.statements, 1), progress=run.statements_done)
-        current = state.current_statement
+        bar.remove_class("-idle")
+        bar.update(total=max(run.statements, 1), progress=run.statements_done)
         self.query_one("#run-current", Static).update(
             Text(f"running {file_name(current.file)}:{current.line} {current.first_line}",
                  style="cyan", no_wrap=True, overflow="ellipsis")
             if current is not None else "")
-        lock = describe(state.lock_wait) if state.lock_wait is not None else None
-        self.query_one("#run-lock", Static).update(
-            Text(lock.text.strip(), style=style_of(lock.status)) if lock else "")
+
+    def show_index_build(self, sample: IndexBuildProgress | None) -> None:
+        """The running statement's last index-build sample, beside the script's bar."""
+        box = self.query_one("#index-progress")
+        box.set_class(sample is not None, "-building")
+        if sample is None:
+            return
+        total = sample.blocks_total or sample.tuples_total
+        done = sample.blocks_done if sample.blocks_total else sample.tuples_done
+        unit = "blocks" if sample.blocks_total else "tuples"
+        counts = f" · {done}/{total} {unit}" if total else ""
+        self.query_one("#index-label", Static).update(Text(
+            f"index {sample.index_name or '?'}: {sample.phase}{counts}", style="magenta",
+            no_wrap=True, overflow="ellipsis"))
+        bar = self.query_one("#index-bar", ProgressBar)
+        # A phase without counts (waiting for old snapshots) has no bar to fill.
+        bar.set_class(not total, "-idle")
+        if total:
+            bar.update(total=total, progress=min(done, total))
+
+
+def lock_wait_lines(wait: LockWait) -> Text:
+    """Who holds the lock the statement waits for, since when, running what."""
+    since = wait.blocker_since or "?"
+    if len(since) >= 19 and since[10] == "T":  # an ISO stamp: the time is what matters
+        since = since[11:19]
+    text = Text.assemble(
+        "held by ", (f"pid {wait.blocker_pid}", "bold"),
+        f" · user {wait.blocker_user or '?'} · since {since}",
+        f" · waited {wait.waited_s:.1f} s\n",
+        no_wrap=True, overflow="ellipsis")
+    text.append(one_line_sql(wait.blocker_query or "(query not visible)", 200), style="dim")
+    text.append("\n")
+    text.append("c", style="bold reverse")
+    text.append(" cancel the statement (its transaction is rolled back)")
+    return text
+
+
+class LockWaitPanel(Static):
+    """While the running statement waits for a lock: the session that holds it, and the
+    key that cancels.  Hidden when no statement waits."""
+
+    DEFAULT_CSS = """
+    LockWaitPanel {
+        display: none;
+        height: auto;
+        border: round $warning;
+        border-title-color: $warning;
+        border-title-style: bold;
+        padding: 0 1;
+    }
+    LockWaitPanel.-waiting {
+        display: block;
+    }
+    """
+
+    def on_mount(self) -> None:
+        self.border_title = "Waiting for a lock"
+
+    def show(self, wait: LockWait | None) -> None:
+        self.set_class(wait is not None, "-waiting")
+        self.update(lock_wait_lines(wait) if wait is not None else "")

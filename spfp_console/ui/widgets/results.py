@@ -3,7 +3,11 @@ rollback impact) as a DataTable, and the preflight's findings with their advice.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+
 from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Static
 
@@ -12,10 +16,63 @@ from spfp_console.session.presentation import describe, display_rows, row_status
 from spfp_console.ui.widgets.status import style_of
 
 
-def table_title(table: ResultTable) -> Text:
+STATUS_ORDER = {"fail": 0, "warn": 1, "pass": 2}
+"""Sorting by a status column puts failures first."""
+
+
+@dataclass(frozen=True)
+class TableView:
+    """How a table is shown: sorted by a column (None: as the check produced it), and
+    whether only its failing rows are."""
+
+    sort_column: int | None = None
+    descending: bool = False
+    failures_only: bool = False
+
+
+def sort_key(value: str, status: bool) -> tuple[int, float, str]:
+    """Numbers as numbers, status by severity, the rest as text (case-insensitive)."""
+    if status:
+        return (0, STATUS_ORDER.get(value, 3), value)
+    try:
+        return (0, float(value.replace(",", "")), "")
+    except ValueError:
+        return (1, 0.0, value.lower())
+
+
+def is_failure(table: ResultTable, row: tuple[str, ...]) -> bool:
+    return row_status(table, row) == "fail"
+
+
+def view_rows(table: ResultTable, view: TableView) -> list[tuple[Text, ...]]:
+    """The rows as shown under ``view``: filtered, then sorted (stable)."""
+    pairs = [(raw, shown) for raw, shown in zip(table.rows, table_rows(table))
+             if not view.failures_only or is_failure(table, raw)]
+    if view.sort_column is not None and view.sort_column < len(table.columns):
+        column = view.sort_column
+        status = table.columns[column] == table.status_column
+        pairs.sort(key=lambda pair: sort_key(pair[0][column], status),
+                   reverse=view.descending)
+    return [shown for _, shown in pairs]
+
+
+def view_text(table: ResultTable, view: TableView, shown: int) -> str:
+    """" · sorted by status ▲ · failures only: 2 of 20 rows" (empty: as produced)."""
+    parts = []
+    if view.sort_column is not None and view.sort_column < len(table.columns):
+        parts.append(f"sorted by {table.columns[view.sort_column]}"
+                     f" {'▼' if view.descending else '▲'}")
+    if view.failures_only:
+        parts.append(f"failures only: {shown} of {len(table.rows)} rows"
+                     if table.status_column in table.columns else "no status column")
+    return "".join(f" · {part}" for part in parts)
+
+
+def table_title(table: ResultTable, view: TableView = TableView(), shown: int = 0) -> Text:
     verdict = table_verdict(table)
     style = "" if table.passed is None else ("green" if table.passed else "bold red")
-    return Text.assemble((table.title, "bold"), (verdict, style))
+    return Text.assemble((table.title, "bold"), (verdict, style),
+                         (view_text(table, view, shown), "italic"))
 
 
 def table_rows(table: ResultTable) -> list[tuple[Text, ...]]:
@@ -27,11 +84,11 @@ def table_rows(table: ResultTable) -> list[tuple[Text, ...]]:
     return shown
 
 
-def findings_text(findings: list[Finding]) -> Text:
+def findings_text(findings: list[Finding], failures_only: bool = False) -> Text:
     text = Text()
     for finding in findings:
         line = describe(finding)
-        if line is None:
+        if line is None or (failures_only and line.status != "fail"):
             continue
         text.append(line.text + "\n", style=style_of(line.status))
         for detail in line.details:
@@ -42,11 +99,35 @@ def findings_text(findings: list[Finding]) -> Text:
 NOTHING_YET = "nothing yet: run the preflight (p), a rehearsal (h) or a validation (v)"
 
 
+def view_line(failures_only: bool) -> Text:
+    """The pane's first line: which rows show, and the keys that change it."""
+    if failures_only:
+        return Text.assemble(("FAILURES ONLY", "bold reverse"),
+                             "  f every row · s/S sort the focused table")
+    return Text("every row  ·  f failures only · s/S sort the focused table", style="dim")
+
+
 class ResultsPane(VerticalScroll):
     """One titled DataTable per result table, in the order the tables first appeared; a
-    table that comes again (a second validation) replaces its rows in place."""
+    table that comes again (a second validation) replaces its rows in place.
+
+    The operator sorts the focused table by its next column (s; S reverses) and shows
+    only failing rows and blocking findings (f); each title says how its table is shown.
+    """
+
+    BINDINGS = [
+        Binding("s", "sort_next", "sort", show=False, id="results.sort"),
+        Binding("S", "sort_reverse", "reverse sort", show=False, id="results.sort-reverse"),
+        Binding("f", "toggle_failures", "failures only", show=False,
+                id="results.failures-only"),
+    ]
+    """Not in the footer (80 columns hold the screen's keys only): the pane's first line
+    says them."""
 
     DEFAULT_CSS = """
+    ResultsPane #results-view {
+        height: 1;
+    }
     ResultsPane .result-title {
         margin-top: 1;
     }
@@ -67,7 +148,14 @@ class ResultsPane(VerticalScroll):
         self.hidden: dict[tuple[str, str], tuple[DataTable, Static]] = {}
         """Tables the state no longer has (replay stepped back before them), kept to be
         shown again: mounting a DataTable costs more than a replay step may take."""
+        self.views: dict[tuple[str, str], TableView] = {}
+        """How each table is shown (sorted, filtered); kept when its rows are replaced."""
+        self.failures_only = False
+        self.findings: list[Finding] = []
         self.findings_shown = 0
+
+    def compose(self) -> ComposeResult:
+        yield Static(view_line(False), id="results-view")
 
     def on_mount(self) -> None:
         if not (self.tables or self.findings_shown or self.query("#results-empty")):
@@ -79,15 +167,9 @@ class ResultsPane(VerticalScroll):
         self._forget_missing(tables, findings)
         if not (tables or findings or self.query("#results-empty")):
             self.mount(Static(NOTHING_YET, id="results-empty"))
+        self.findings = findings
         if len(findings) != self.findings_shown:
-            self.findings_shown = len(findings)
-            text = findings_text(findings)
-            existing = self.query("#findings")
-            if existing:
-                existing.first(Static).update(text)
-            else:
-                self.mount(Static(Text("Findings\n", style="bold") + text, id="findings"),
-                           before=0)
+            self._show_findings()
         first_changed: Static | None = None
         for key, table in tables.items():
             if self.shown.get(key) is table and key in self.tables:
@@ -98,25 +180,44 @@ class ResultsPane(VerticalScroll):
                 widget.display = title.display = True
                 self.tables[key], self.titles[key] = widget, title
                 if self.shown.get(key) is table:
+                    self._fill(key)  # the view (failures only) may have changed meanwhile
                     continue
+            self.shown[key] = table
             if widget is None:
                 widget = DataTable(cursor_type="row", classes="result-table")
                 self.tables[key] = widget
-                self.titles[key] = Static(table_title(table), classes="result-title")
+                self.titles[key] = Static(classes="result-title")
                 self.mount(self.titles[key], widget)
                 for column in table.columns:
                     widget.add_column(column, key=column)
-            else:
-                widget.clear()
-                self.titles[key].update(table_title(table))
-            self.shown[key] = table
-            widget.add_rows(table_rows(table))
+            self._fill(key)
             first_changed = first_changed or self.titles[key]
         if first_changed is not None:
             # What the last step produced is what the operator looks for (the preflight's
             # tables come first and are long).
             self.call_after_refresh(self.scroll_to_widget, first_changed, top=True,
                                     animate=False)
+
+    def _fill(self, key: tuple[str, str]) -> None:
+        """(Re)draw one table's rows and title under its view."""
+        table, widget = self.shown[key], self.tables[key]
+        view = replace(self.views.get(key, TableView()), failures_only=self.failures_only)
+        rows = view_rows(table, view)
+        widget.clear()
+        widget.add_rows(rows)
+        self.titles[key].update(table_title(table, view, len(rows)))
+
+    def _show_findings(self) -> None:
+        findings = self.findings
+        self.findings_shown = len(findings)
+        text = Text("Findings\n", style="bold") + findings_text(findings, self.failures_only)
+        if self.failures_only and not any(f.severity == "blocker" for f in findings):
+            text.append("no blocker (failures only: f shows every finding)\n", style="dim")
+        existing = self.query("#findings")
+        if existing:
+            existing.first(Static).update(text)
+        else:
+            self.mount(Static(text, id="findings"), after="#results-view")
 
     def _forget_missing(self, tables: dict[tuple[str, str], ResultTable],
                         findings: list[Finding]) -> None:
@@ -128,3 +229,42 @@ class ResultsPane(VerticalScroll):
         if not findings and self.findings_shown:
             self.findings_shown = 0
             self.query("#findings").remove()
+
+    # ------------------------------------------------------------------ views
+
+    def focused_table(self) -> tuple[str, str] | None:
+        """The table the focus is in, else the first one."""
+        for key, widget in self.tables.items():
+            if widget.has_focus:
+                return key
+        return next(iter(self.tables), None)
+
+    def action_sort_next(self) -> None:
+        """Sort by the next column; after the last, back to the order of the check."""
+        key = self.focused_table()
+        if key is None:
+            return
+        view = self.views.get(key, TableView())
+        columns = len(self.shown[key].columns)
+        column = 0 if view.sort_column is None else view.sort_column + 1
+        self.views[key] = replace(view, sort_column=column if column < columns else None,
+                                  descending=False)
+        self._fill(key)
+
+    def action_sort_reverse(self) -> None:
+        key = self.focused_table()
+        if key is None:
+            return
+        view = self.views.get(key, TableView())
+        self.views[key] = replace(view, sort_column=view.sort_column or 0,
+                                  descending=not view.descending)
+        self._fill(key)
+
+    def action_toggle_failures(self) -> None:
+        """Failing rows and blocking findings only, or everything."""
+        self.failures_only = not self.failures_only
+        self.query_one("#results-view", Static).update(view_line(self.failures_only))
+        for key in self.tables:
+            self._fill(key)
+        if self.findings:
+            self._show_findings()

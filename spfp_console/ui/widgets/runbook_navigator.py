@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from rich.text import Text
@@ -26,8 +27,11 @@ def phase_prompt(phase: PhaseState, current: bool) -> Text:
     return text
 
 
-def item_prompt(item: ItemState) -> Text:
-    """The item, and under it who ticked it, when, with what evidence (or what to run)."""
+def item_prompt(item: ItemState, by_hand: bool | None = None) -> Text:
+    """The item, and under it who ticked it, when, with what evidence (or what to run).
+
+    ``by_hand``: the operator ticks it, although it names an action (the approvals item
+    when no signed approvals are required); None: only items without an action are."""
     box = "[x]" if item.checked else "[ ]"
     text = Text.assemble((box, "green" if item.checked else "bold"), " ", item.text)
     if not item.required:
@@ -44,7 +48,9 @@ def item_prompt(item: ItemState) -> Text:
         details.append(item.evidence)
     elif item.evidence_asked and not item.checked:
         details.append(f"evidence: {item.evidence_asked}")
-    if item.action and not item.checked:
+    if by_hand is None:
+        by_hand = item.action is None
+    if item.action and not item.checked and not by_hand:
         details.append(f"⏎ {item.action}")
     if details:
         text.append("\n    " + " · ".join(details), style="dim")
@@ -76,9 +82,11 @@ class Checklist(OptionList):
     """The items of one phase.  Space ticks or unticks; Enter runs the item's action."""
 
     BINDINGS = [
-        Binding("space", "tick", "tick", id="checklist.tick"),
-        Binding("enter", "select", "do", id="checklist.run"),
+        Binding("space", "tick", "tick", show=False, id="checklist.tick"),
+        Binding("enter", "select", "do", show=False, id="checklist.run"),
     ]
+    """Not in the footer (80 columns hold the screen's keys only): the checklist's border
+    says them."""
 
     DEFAULT_CSS = """
     Checklist {
@@ -103,9 +111,13 @@ class Checklist(OptionList):
         self.items: list[ItemState] = []
         """The items shown, in order (the state's own objects)."""
         self.phase_id: str | None = None
+        self.border_subtitle = "space tick · ⏎ run its action"
 
-    def show(self, phase: PhaseState) -> None:
-        prompts = [item_prompt(item) for item in phase.items]
+    def show(self, phase: PhaseState,
+             ticked_by_hand: Callable[[ItemState], bool] | None = None) -> None:
+        """Show ``phase``'s items; ``ticked_by_hand`` says which the operator ticks."""
+        prompts = [item_prompt(item, ticked_by_hand(item) if ticked_by_hand else None)
+                   for item in phase.items]
         if phase.id != self.phase_id or len(phase.items) != self.option_count:
             self.phase_id = phase.id
             self.items = list(phase.items)

@@ -8,6 +8,7 @@ from rich.console import Group
 from rich.text import Text
 from textual.widgets import Static
 
+from spfp_console.session.presentation import profile_summary
 from spfp_console.session.state import SessionState
 
 ENVIRONMENT_STYLE = {
@@ -19,7 +20,8 @@ ENVIRONMENT_STYLE = {
 
 
 class SessionHeader(Static):
-    """Target, server version, Supabase or plain, environment, runbook and log path."""
+    """Target, server version, Supabase or plain, environment, runbook, profile and log
+    path."""
 
     DEFAULT_CSS = """
     SessionHeader {
@@ -44,8 +46,11 @@ class SessionHeader(Static):
             (state.target or "not connected", "bold"),
         )
         log = str(log_path) if log_path is not None else "none (--no-log)"
-        second = Text(f"operator {state.operator or '?'} · runbook {state.runbook_id or '?'}"
-                      f" · log {log}", style="dim")
+        second = Text(f"operator {state.operator or '?'}", style="dim")
+        if state.profile is not None:  # what the gates ask for depends on it
+            second.append(" · profile ")
+            second.append(profile_summary(state.profile), style="not dim bold")
+        second.append(f" · runbook {state.runbook_id or '?'} · log {log}")
         if state.resumed_from:
             # Said first: a resumed session must not pass for a fresh one at a glance.
             old_log = state.resumed_from.rpartition(" ")[0] or state.resumed_from
