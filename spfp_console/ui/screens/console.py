@@ -124,10 +124,18 @@ class ConsoleScreen(Screen[None]):
     def set_layout(self, width: int, height: int) -> None:
         wide = width >= WIDE_AT[0] and height >= WIDE_AT[1]
         self.set_class(wide, "-wide")
+        # An OptionList keeps the heights of its wrapped options from a width it had in
+        # between (Textual 8.2): items would be cut after a resize.  Measure them again
+        # once the new layout is in place.
+        self.call_after_refresh(self.remeasure_lists)
         # Wide, the runbook pane has no border of its own (see app.tcss): its title
         # goes on the phases' box.
         for navigator in self.query(PhaseNavigator):
             navigator.border_title = PANE_TITLES["runbook"] if wide else None
+
+    def remeasure_lists(self) -> None:
+        for option_list in self.query(OptionList):
+            option_list._clear_caches()
 
     @property
     def wide(self) -> bool:

@@ -182,17 +182,16 @@ class RunProgress(Vertical):
     RunProgress #index-progress.-building {
         display: block;
     }
-    RunProgress .progress-label {
+    RunProgress .progress-label, RunProgress #run-current {
         height: 1;
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
     }
     RunProgress ProgressBar, RunProgress Bar {
         width: 1fr;
     }
     RunProgress ProgressBar.-idle {
         display: none;
-    }
-    RunProgress #run-current {
-        height: 1;
     }
     """
 
@@ -221,9 +220,9 @@ class RunProgress(Vertical):
             bar.add_class("-idle")
             self.query_one("#run-current", Static).update("")
             return
-        label = Text.assemble((f"{run.mode} ", "bold"), file_name(run.script),
-                              f" · {run.statements_done}/{run.statements} statements",
-                              no_wrap=True, overflow="ellipsis")
+        # Counts first: at 80 columns a long script name is what gets cut.
+        label = Text.assemble((f"{run.statements_done}/{run.statements} statements", "bold"),
+                              f" · {run.mode} {file_name(run.script)}")
         if run.outcome is not None and run.ok:
             label.append(f" · {outcome_text(run.outcome)}", style="green")
         elif run.outcome is not None:
@@ -249,15 +248,22 @@ class RunProgress(Vertical):
         total = sample.blocks_total or sample.tuples_total
         done = sample.blocks_done if sample.blocks_total else sample.tuples_done
         unit = "blocks" if sample.blocks_total else "tuples"
-        counts = f" · {done}/{total} {unit}" if total else ""
+        counts = f"{done}/{total} {unit} · " if total else ""
         self.query_one("#index-label", Static).update(Text(
-            f"index {sample.index_name or '?'}: {sample.phase}{counts}", style="magenta",
-            no_wrap=True, overflow="ellipsis"))
+            f"{counts}{sample.phase} · {index_name(sample)}", style="magenta"))
         bar = self.query_one("#index-bar", ProgressBar)
         # A phase without counts (waiting for old snapshots) has no bar to fill.
         bar.set_class(not total, "-idle")
         if total:
             bar.update(total=total, progress=min(done, total))
+
+
+def index_name(sample: IndexBuildProgress) -> str:
+    """The index, or its table: a plain CREATE INDEX has no name the monitor can see
+    until it commits."""
+    if sample.index_name:
+        return f"index {sample.index_name}"
+    return f"index on {sample.relation}" if sample.relation else "index"
 
 
 def lock_wait_lines(wait: LockWait) -> Text:
