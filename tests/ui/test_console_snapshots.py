@@ -1,9 +1,8 @@
 """Snapshot tests of the dialogs at 80x24 and 120x40 (pytest-textual-snapshot).
 
 The dialogs render a ConfirmationRequest (and, for the rollback, the engine's impact
-report), so they can be shown with fixed data: no database, nothing random.  The main
-screen shows the target's socket path, port and clock, which differ per run of the test
-cluster; it is covered by the Pilot tests and `screenshots/make_console_screenshots.py`.
+report), so they can be shown with fixed data: no database, nothing random.  The main screens are
+in test_console_main_snapshots.py, on fixed events.
 Update after a deliberate change: ``pytest tests/ui/test_console_snapshots.py
 --snapshot-update``, then look at the SVGs.
 """

@@ -89,6 +89,9 @@ class ConsoleScreen(Screen[None]):
         Binding("f1,question_mark", "toggle_help", "help", show=False, id="console.help"),
     ]
 
+    SHOW_PALETTE = True
+    """The footer names ctrl+p: the console's palette offers the runbook's actions."""
+
     current_pane = "runbook"
     """The pane shown at 80x24 (and the one with the focus in the wide layout)."""
 
@@ -112,7 +115,7 @@ class ConsoleScreen(Screen[None]):
             with Pane(id="results"):
                 yield SuccessCriteria(id="criteria")
                 yield ResultsPane(id="results-pane")
-        yield Footer(compact=True)
+        yield Footer(compact=True, show_command_palette=self.SHOW_PALETTE)
 
     def on_mount(self) -> None:
         self.set_layout(self.app.size.width, self.app.size.height)

@@ -182,6 +182,15 @@ class RunProgress(Vertical):
     RunProgress #index-progress.-building {
         display: block;
     }
+    RunProgress #run-failure {
+        display: none;
+        height: auto;
+        max-height: 4;
+        color: $error;
+    }
+    RunProgress #run-failure.-failed {
+        display: block;
+    }
     RunProgress .progress-label, RunProgress #run-current {
         height: 1;
         text-wrap: nowrap;
@@ -204,6 +213,7 @@ class RunProgress(Vertical):
                 yield Static("", id="index-label", classes="progress-label")
                 yield ProgressBar(total=1, show_eta=False, id="index-bar")
         yield Static("", id="run-current")
+        yield Static("", id="run-failure")
 
     def show(self, state: SessionState) -> None:
         if not self.query("#run-label"):  # not composed yet: shown once it is
@@ -212,6 +222,7 @@ class RunProgress(Vertical):
         bar = self.query_one("#run-bar", ProgressBar)
         current = state.current_statement
         self.show_index_build(current.index_progress if current is not None else None)
+        self.show_failure(state, run)
         if run is None:  # also replay stepping back to before the first run
             self.query_one("#run-label", Static).update(
                 NO_RUN_YET + ("; what ran in the resumed session is under 3 Results"
@@ -238,6 +249,26 @@ class RunProgress(Vertical):
             Text(f"running {file_name(current.file)}:{current.line} {current.first_line}",
                  style="cyan", no_wrap=True, overflow="ellipsis")
             if current is not None else "")
+
+    def show_failure(self, state: SessionState, run: RunState | None) -> None:
+        """The current run's failed statement, whole: at 80 columns the SQL log's row
+        has room for the start of its message only."""
+        failure = self.query_one("#run-failure", Static)
+        failed = None
+        if run is not None and run.statements_failed:
+            failed = next((row for row in reversed(state.statements)
+                           if row.run == run.number and row.status == "failed"), None)
+        failure.set_class(failed is not None, "-failed")
+        if failed is None:
+            failure.update("")
+            return
+        text = Text.assemble(
+            ("✘ ", "bold"), f"{file_name(failed.file)}:{failed.error_line or failed.line}",
+            (f" SQLSTATE {failed.sqlstate}: ", "bold"), failed.message or "")
+        for label, value in (("detail", failed.detail), ("hint", failed.hint)):
+            if value:
+                text.append(f"\n  {label}: {value}", style="not bold")
+        failure.update(text)
 
     def show_index_build(self, sample: IndexBuildProgress | None) -> None:
         """The running statement's last index-build sample, beside the script's bar."""
