@@ -204,6 +204,11 @@ class RunProgress(Vertical):
     }
     """
 
+    failure_shown: StatementRow | None = None
+    index_shown: IndexBuildProgress | None = None
+    """What is on screen: rows and samples are immutable, so the same object is the same
+    text (a redraw per batch of statements then costs nothing here)."""
+
     def compose(self) -> ComposeResult:
         with Horizontal(id="run-bars"):
             with Vertical(id="script-progress"):
@@ -258,6 +263,9 @@ class RunProgress(Vertical):
         if run is not None and run.statements_failed:
             failed = next((row for row in reversed(state.statements)
                            if row.run == run.number and row.status == "failed"), None)
+        if failed is self.failure_shown:
+            return
+        self.failure_shown = failed
         failure.set_class(failed is not None, "-failed")
         if failed is None:
             failure.update("")
@@ -272,6 +280,9 @@ class RunProgress(Vertical):
 
     def show_index_build(self, sample: IndexBuildProgress | None) -> None:
         """The running statement's last index-build sample, beside the script's bar."""
+        if sample is self.index_shown:
+            return
+        self.index_shown = sample
         box = self.query_one("#index-progress")
         box.set_class(sample is not None, "-building")
         if sample is None:
@@ -335,6 +346,11 @@ class LockWaitPanel(Static):
     def on_mount(self) -> None:
         self.border_title = "Waiting for a lock"
 
+    shown: LockWait | None = None
+
     def show(self, wait: LockWait | None) -> None:
+        if wait is self.shown:  # most redraws: statements stream, nobody waits
+            return
+        self.shown = wait
         self.set_class(wait is not None, "-waiting")
         self.update(lock_wait_lines(wait) if wait is not None else "")
