@@ -325,6 +325,7 @@ class ConsoleApp(TerminalApp):
             self.console_screen.show_tab("execution")
         self.idle.clear()
         self.run_workflow(workflow, self.cancel_token)
+        self.console_screen.refresh_bindings()  # the footer: cancel instead of the steps
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="db")
     def run_workflow(self, workflow: str, cancel: CancelToken) -> WorkflowResult:
@@ -375,6 +376,7 @@ class ConsoleApp(TerminalApp):
         if worker.group != "db" or not worker.is_finished:
             return
         self.running_workflow = None
+        self.console_screen.refresh_bindings()
         if event.state == WorkerState.SUCCESS and isinstance(worker.result, WorkflowResult):
             self.finished(worker.result)
         elif event.state == WorkerState.ERROR and worker.error is not None:

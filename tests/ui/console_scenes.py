@@ -14,6 +14,7 @@ from spfp_console import events as ev
 from spfp_console.deployment import DeploymentSession, checklist_of
 from spfp_console.paths import DEFAULT_RUNBOOK
 from spfp_console.runbook import load_runbook
+from spfp_console.session.runbook_guide import paper_package_of
 from spfp_console.ui.app import ConsoleApp
 
 SCRIPT = "/srv/runbooks/sql/20260216_database_optimizations.sql"
@@ -21,7 +22,16 @@ LOG = Path("deploy-logs/20260216_database_optimizations_postgres_20260216T100000
            ".deploy-log.toml")
 
 
-def console_on(events: list[ev.Event]) -> ConsoleApp:
+class RunningConsole(ConsoleApp):
+    """The console while a workflow's worker runs: the fixed events stand for that
+    worker's, so the keys are those of a running step (cancel, not the steps)."""
+
+    @property
+    def busy(self) -> bool:
+        return True
+
+
+def console_on(events: list[ev.Event], *, running: bool = False) -> ConsoleApp:
     """The console on an unopened session of the real runbook whose state is ``events``
     (after its own SessionStarted and ProfileChosen)."""
     runbook = load_runbook(DEFAULT_RUNBOOK)
@@ -34,12 +44,13 @@ def console_on(events: list[ev.Event]) -> ConsoleApp:
         ev.SessionStarted(operator="alice", runbook_id=runbook.id, runbook_title=runbook.title,
                           target="postgres@db.staging.example:5432/postgres",
                           server_version="15.8", supabase=True, environment="staging",
-                          phases=phases, items=items),
+                          phases=phases, items=items, started_at="2026-02-16T10:00:00Z",
+                          **paper_package_of(runbook)),
         ev.ProfileChosen(profile="guided", title="Guided (recommended)",
                          required_items=required, optional_items=len(items) - required),
     ]
     session.state.apply_all([*started, *events])
-    return ConsoleApp(session)
+    return RunningConsole(session) if running else ConsoleApp(session)
 
 
 def tick(item_id: str, minute: int, evidence: str | None = None,

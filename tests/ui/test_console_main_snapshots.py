@@ -31,13 +31,13 @@ def test_checklist(snap_compare, size):
 
 @pytest.mark.parametrize("size", SIZES)
 def test_running_with_an_index_build(snap_compare, size):
-    app = console_on([*CHECKLIST, *run_started(), *BUILDING])
+    app = console_on([*CHECKLIST, *run_started(), *BUILDING], running=True)
     assert snap_compare(app, press=["2"], terminal_size=size)
 
 
 @pytest.mark.parametrize("size", SIZES)
 def test_running_and_waiting_for_a_lock(snap_compare, size):
-    app = console_on([*CHECKLIST, *run_started(), *WAITING])
+    app = console_on([*CHECKLIST, *run_started(), *WAITING], running=True)
     assert snap_compare(app, press=["2"], terminal_size=size)
 
 

@@ -51,6 +51,10 @@ def shown_panes(app: ConsoleApp) -> list[str]:
             and pane.region.area > 0]
 
 
+def footer_keys(app: ConsoleApp) -> set[str]:
+    return {key.key for key in app.screen.query("FooterKey")}  # type: ignore[attr-defined]
+
+
 def static_text(app: ConsoleApp, selector: str) -> str:
     return str(app.screen.query_one(selector, Static).content)
 
@@ -209,6 +213,12 @@ async def test_the_footer_offers_the_palette_and_the_key_panel_lists_every_bindi
         await pilot.pause()
         palette_key = app.screen.query(".-command-palette")
         assert palette_key and palette_key.first().region.right <= 80
+        # Idle: the steps (not cancel), all within 80 columns beside the palette's key.
+        assert {"p", "h", "r", "v", "b", "q"} <= footer_keys(app)
+        assert "c" not in footer_keys(app)
+        keys = [key for key in app.screen.query("FooterKey")
+                if not key.has_class("-command-palette")]
+        assert max(key.region.right for key in keys) <= palette_key.first().region.x
         await pilot.press("3", "question_mark")
         await pilot.pause()
         table = app.screen.query_one("BindingsTable")
@@ -368,6 +378,8 @@ async def test_c_stops_a_statement_waiting_for_a_lock_within_a_second(base_db, t
                 await settle(app, pilot)
                 await pilot.press("h")
                 panel = await wait_for_the_lock_panel(app, pilot)
+                # Running: the footer offers cancel instead of the steps.
+                assert "c" in footer_keys(app) and "r" not in footer_keys(app)
                 pressed = time.monotonic()
                 await pilot.press("c")
                 # The session's own state: the statement has stopped (the panes follow
@@ -379,6 +391,7 @@ async def test_c_stops_a_statement_waiting_for_a_lock_within_a_second(base_db, t
                 await settle(app, pilot)
                 assert app.state.current_run.outcome == "cancelled"
                 assert not panel.display
+                assert "r" in footer_keys(app) and "c" not in footer_keys(app)
             blocker.execute("ROLLBACK")
         assert base_db.scalar("SELECT count(*) FROM information_schema.columns WHERE"
                               " table_name = 'sent_atas' AND column_name = 'deleted_at'") == 0

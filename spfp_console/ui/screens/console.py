@@ -192,6 +192,18 @@ class ConsoleScreen(Screen[None]):
 
     # ------------------------------------------------------------------ actions
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # The footer shows the keys that act now: the steps while none runs, cancel while
+        # one does (80 columns do not hold both, and neither does anything meanwhile).
+        # The key panel (f1) lists every binding.
+        if self.query("HelpPanel"):
+            return True
+        if action == "workflow":
+            return not self.console.busy
+        if action == "cancel":
+            return self.console.busy
+        return True
+
     @on(Checklist.ToggleRequested)
     def toggle_requested(self, message: Checklist.ToggleRequested) -> None:
         self.console.toggle_item(message.item)
@@ -215,6 +227,7 @@ class ConsoleScreen(Screen[None]):
             self.app.action_hide_help_panel()
         else:
             self.app.action_show_help_panel()
+        self.call_after_refresh(self.refresh_bindings)  # every key listed, or the current
 
     # ------------------------------------------------------------------ panes
 

@@ -234,7 +234,7 @@ class RunProgress(Vertical):
                               if state.resumed_from else ""))
             # An indeterminate bar would animate forever (and differ in every snapshot).
             bar.add_class("-idle")
-            self.query_one("#run-current", Static).update("")
+            self.query_one("#run-current", Static).display = False
             return
         # Counts first: at 80 columns a long script name is what gets cut.
         label = Text.assemble((f"{run.statements_done}/{run.statements} statements", "bold"),
@@ -250,10 +250,11 @@ class RunProgress(Vertical):
         self.query_one("#run-label", Static).update(label)
         bar.remove_class("-idle")
         bar.update(total=max(run.statements, 1), progress=run.statements_done)
-        self.query_one("#run-current", Static).update(
+        running = self.query_one("#run-current", Static)
+        running.display = current is not None  # a blank line between runs is wasted
+        running.update(
             Text(f"running {file_name(current.file)}:{current.line} {current.first_line}",
-                 style="cyan", no_wrap=True, overflow="ellipsis")
-            if current is not None else "")
+                 style="cyan") if current is not None else "")
 
     def show_failure(self, state: SessionState, run: RunState | None) -> None:
         """The current run's failed statement, whole: at 80 columns the SQL log's row
