@@ -57,6 +57,8 @@ COMMANDS = (
                    _workflow("rollback")),
     ConsoleCommand("runbook: cancel the running statement",
                    "its transaction is rolled back (c)", lambda app: app.cancel_running()),
+    ConsoleCommand("runbook: escalation contacts", "who to call, in which order (e)",
+                   lambda app: app.console_screen.action_contacts()),
     ConsoleCommand("pane: runbook", "the phases and the checklist (1)", _pane("runbook")),
     ConsoleCommand("pane: execution", "progress, lock waits and the live SQL log (2)",
                    _pane("execution")),
