@@ -101,7 +101,7 @@ class ConsoleApp(TerminalApp):
     CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses live elsewhere
     TITLE = "spfp-console"
     BINDINGS = [Binding("ctrl+q", "quit", "quit", priority=True, show=False, id="app.quit")]
-    COMMANDS = App.COMMANDS | {ConsoleCommands}
+    COMMANDS = TerminalApp.COMMANDS | {ConsoleCommands}
 
     def __init__(self, session: DeploymentSession, *, export_dir: Path | None = None,
                  after_hangup: Callable[[ConsoleApp], int] | None = None) -> None:
