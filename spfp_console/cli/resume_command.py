@@ -64,16 +64,26 @@ def add_resume_subcommand(sub: Any) -> None:
                    help="where a rollback exports the data it destroys first")
 
 
-def resumed_session(args: argparse.Namespace) -> Any:
-    """The old log checked against the runbook, and a session that resumes it (not
-    opened yet: ``open()`` checks the database and carries the old session over)."""
-    from spfp_console.deployment import DeploymentSession
+def checked_resume_point(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The old log read and checked against the runbook: (ResumePoint, Runbook).
+    Imports neither psycopg nor the engine (the console draws first, then connects)."""
     from spfp_console.runbook import load_runbook
     from spfp_console.session.resume import read_resume_point
 
     point = read_resume_point(args.log)
     runbook = load_runbook(args.runbook)
     point.check_runbook(runbook)
+    return point, runbook
+
+
+def resumed_session(args: argparse.Namespace,
+                    checked: tuple[Any, Any] | None = None) -> Any:
+    """The old log checked against the runbook (unless ``checked`` already), and a
+    session that resumes it (not opened yet: ``open()`` checks the database and carries
+    the old session over)."""
+    from spfp_console.deployment import DeploymentSession
+
+    point, runbook = checked if checked is not None else checked_resume_point(args)
     return DeploymentSession(
         runbook=runbook, dsn=args.dsn,
         log_dir=args.log_dir if args.log_dir is not None else point.path.parent,

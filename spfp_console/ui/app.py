@@ -10,6 +10,11 @@ are redrawn.  One message per batch, not per event: a key press never queues beh
 thousands of statements (``bench/bench_console_stream.py`` measures both), and an SSH
 link carries a few frames a second, not one per statement
 (``bench/bench_console_bytes.py``).
+
+Start-up: given a :class:`SessionOpening` instead of an opened session, the console draws
+its first frame (header "connecting to ...", footer) before anything imports psycopg,
+pglast or the engine (a third of a second here), then builds and opens the session in a
+thread worker.  This module imports none of them at load time for that reason.
 """
 
 from __future__ import annotations
@@ -20,16 +25,15 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual import work
 from textual.binding import Binding
 from textual.message import Message
 from textual.worker import Worker, WorkerState
 
-from spfp_console.deployment import DeployGates, DeploymentSession, WorkflowResult
-from spfp_console.engine.executor import CancelToken
 from spfp_console.errors import EXIT_FAILED, ConsoleError, UsageError
 from spfp_console.events import (
     ChecklistItemToggled,
@@ -46,6 +50,10 @@ from spfp_console.ui.operator import ConsoleOperator
 from spfp_console.ui.screens.console import ConsoleScreen
 from spfp_console.ui.screens.questions import ErrorScreen, PromptScreen
 from spfp_console.ui.terminal import TerminalApp
+
+if TYPE_CHECKING:
+    from spfp_console.deployment import DeployGates, DeploymentSession, WorkflowResult
+    from spfp_console.engine.executor import CancelToken
 
 REFRESH_S = 0.05
 """Longest delay between an event and its pixels; events in between share one redraw."""
@@ -83,8 +91,26 @@ WORKFLOW_OF_ACTION = {
 SCRIPT_WORKFLOWS = ("rehearse", "deploy", "rollback")
 """Workflows that run a script: the console shows the execution tab when they start."""
 
-CONSOLE_GATES = DeployGates(preflight=True, checklist=True, rehearsal=True)
-"""The console has a checklist to tick, so its run also waits for it and a rehearsal."""
+
+def console_gates() -> DeployGates:
+    """The console has a checklist to tick, so its run also waits for it and a rehearsal."""
+    from spfp_console.deployment import DeployGates
+
+    return DeployGates(preflight=True, checklist=True, rehearsal=True)
+
+
+@dataclass(frozen=True)
+class SessionOpening:
+    """A session the console builds and opens itself, after its first frame."""
+
+    new_session: Callable[[], DeploymentSession]
+    """Builds the (unopened) session; called on a worker thread, so the imports it
+    needs (psycopg, the engine) are paid there, not before the first frame."""
+    target: str
+    """What the header names while connecting (the real display replaces it)."""
+    runbook_id: str
+    operator: str
+    environment: str | None = None
 
 
 class EventsArrived(Message):
@@ -92,10 +118,11 @@ class EventsArrived(Message):
 
 
 class ConsoleApp(TerminalApp):
-    """The deployment console on an opened :class:`DeploymentSession`.
+    """The deployment console on a :class:`DeploymentSession`: an opened one, or a
+    :class:`SessionOpening` the console opens after its first frame (``run_console``).
 
-    The caller opens the session before and closes it after (``run_console`` does both),
-    with :attr:`last_result` as the session's outcome.
+    The caller closes the session after (:attr:`opened_session` when the console opened
+    it), with :attr:`last_result` as the session's outcome.
     """
 
     CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses live elsewhere
@@ -103,10 +130,20 @@ class ConsoleApp(TerminalApp):
     BINDINGS = [Binding("ctrl+q", "quit", "quit", priority=True, show=False, id="app.quit")]
     COMMANDS = TerminalApp.COMMANDS | {ConsoleCommands}
 
-    def __init__(self, session: DeploymentSession, *, export_dir: Path | None = None,
+    def __init__(self, session: DeploymentSession | SessionOpening, *,
+                 export_dir: Path | None = None,
                  after_hangup: Callable[[ConsoleApp], int] | None = None) -> None:
         super().__init__()
-        self.session = session
+        self.opening = session if isinstance(session, SessionOpening) else None
+        self.session: DeploymentSession | None = (
+            None if isinstance(session, SessionOpening) else session)
+        """None until the opening worker has opened it."""
+        self.opened_session: DeploymentSession | None = None
+        """The session the opening worker opened, attached or not: the caller closes it
+        (the app may have gone before it was attached)."""
+        self.open_error: BaseException | None = None
+        """Why the session could not be opened: the app exits, and the caller raises it
+        (the command line's usual one line and exit code)."""
         self.after_hangup = after_hangup
         """Finishes the session after SIGHUP (close it, stop the demo server) and returns
         the exit code; the process then leaves at once.  Textual's own shutdown waits
@@ -151,7 +188,7 @@ class ConsoleApp(TerminalApp):
                        markup=markup)
 
     def get_default_screen(self) -> ConsoleScreen:
-        return ConsoleScreen()
+        return ConsoleScreen(connecting=self.opening if self.session is None else None)
 
     @property
     def console_screen(self) -> ConsoleScreen:
@@ -160,16 +197,49 @@ class ConsoleApp(TerminalApp):
         return screen
 
     def on_mount(self) -> None:
-        # Nothing runs yet (workflows start from this thread), so no event falls between
-        # the copy and the listener.
-        self.state = self.session.state.snapshot()
-        self.session.listeners.append(self.listen)
-        self.call_after_refresh(self.refresh_views, ALL_PANES)  # once the screen composed
         self._handle_hangup()
+        if self.session is not None:
+            self.attach(self.session)
+
+    def on_ready(self) -> None:
+        """The first frame is on the terminal: open the session now.  Earlier, the
+        worker's imports (psycopg, the engine) would compete with it for the GIL."""
+        if self.session is None and self.opening is not None:
+            self.start_opening()
+
+    def attach(self, session: DeploymentSession) -> None:
+        """Render ``session`` from now on.  Nothing runs yet (workflows start from this
+        thread), so no event falls between the copy and the listener."""
+        self.session = session
+        self.state = session.state.snapshot()
+        session.listeners.append(self.listen)
+        self.call_after_refresh(self.refresh_views, ALL_PANES)  # once the screen composed
+
+    def start_opening(self) -> None:
+        self.idle.clear()
+        self.open_session()
+
+    @work(thread=True, exit_on_error=False, group="db", name="open")
+    def open_session(self) -> DeploymentSession:
+        """Build and open the session: ConnectError and the resume refusals end up in
+        :attr:`open_error`.  A session that fails to open is closed here, as the
+        ``with session`` of the headless commands does."""
+        assert self.opening is not None
+        try:
+            session = self.opening.new_session()
+            try:
+                session.open()
+            except BaseException as exc:
+                session.__exit__(type(exc), exc, exc.__traceback__)
+                raise
+            self.opened_session = session
+            return session
+        finally:
+            self.idle.set()
 
     def on_unmount(self) -> None:
         self.shutdown.set()
-        if self.listen in self.session.listeners:
+        if self.session is not None and self.listen in self.session.listeners:
             self.session.listeners.remove(self.listen)
         loop = asyncio.get_running_loop()
         for sig, previous in self._previous_handlers.items():
@@ -195,7 +265,7 @@ class ConsoleApp(TerminalApp):
         self.shutdown.set()
         if name == "SIGHUP":
             discard_terminal_output()
-        if self.busy:
+        if self.busy or self.connecting:
             self.quit_requested = True
             if self.cancel_token is not None:
                 self.cancel_token.cancel()
@@ -244,28 +314,45 @@ class ConsoleApp(TerminalApp):
         """Redraw the panes changed since the last redraw (or ``panes``)."""
         panes = frozenset(self.dirty) if panes is None else panes
         self.dirty.clear()
-        self.console_screen.show(self.state, self.session.log_path, panes)
+        self.console_screen.show(self.state, self.log_path, panes)
+
+    @property
+    def log_path(self) -> Path | None:
+        return self.session.log_path if self.session is not None else None
+
+    def refuse_before_open(self, what: str) -> bool:
+        """True (after saying so) while the session is still being opened."""
+        if self.session is not None:
+            return False
+        target = self.opening.target if self.opening is not None else "the database"
+        self.notify(f"still connecting to {target}: {what} once the session is open",
+                    severity="warning")
+        return True
 
     # ------------------------------------------------------------------ the checklist
 
     def toggle_item(self, item: ItemState) -> None:
         """Tick or untick by hand; items with an action are ticked by its result."""
-        if not self.session.ticked_by_hand(item):
+        if self.refuse_before_open("items can be ticked"):
+            return
+        session = self.session
+        assert session is not None
+        if not session.ticked_by_hand(item):
             workflow = WORKFLOW_OF_ACTION.get(item.action or "")
             how = f"press Enter to run {workflow}" if workflow else "it follows the run"
             self.notify(f"'{item.text[:40]}' is ticked by the result of {item.action}: {how}",
                         severity="warning")
             return
         if item.checked:
-            self.session.toggle_item(item.phase, item.id, False)
+            session.toggle_item(item.phase, item.id, False)
             return
         if not item.evidence_asked:
-            self.session.toggle_item(item.phase, item.id, True)
+            session.toggle_item(item.phase, item.id, True)
             return
 
         def tick_with(evidence: str | None) -> None:
             if evidence:
-                self.session.toggle_item(item.phase, item.id, True, evidence=evidence)
+                session.toggle_item(item.phase, item.id, True, evidence=evidence)
             else:
                 self.notify(f"not ticked: it needs evidence ({item.evidence_asked})",
                             severity="warning")
@@ -275,6 +362,9 @@ class ConsoleApp(TerminalApp):
 
     def run_item(self, item: ItemState) -> None:
         """Enter on an item: run its action, or tick it when it has none."""
+        if self.refuse_before_open("steps can run"):
+            return
+        assert self.session is not None
         if self.session.ticked_by_hand(item):
             self.toggle_item(item)
             return
@@ -292,7 +382,7 @@ class ConsoleApp(TerminalApp):
         known here rather than at the run's gate."""
         phases = self.state.phases
         previous, self.phase_index = self.phase_index, index
-        if index != previous + 1 or not 0 <= previous < len(phases):
+        if index != previous + 1 or not 0 <= previous < len(phases) or self.session is None:
             return
         left = phases[previous]
         report = self.session.signoff_reports.get(left.id)
@@ -303,6 +393,7 @@ class ConsoleApp(TerminalApp):
     @work(thread=True, exclusive=True, exit_on_error=False, group="signoff")
     def judge_signoff(self, phase_id: str, title: str) -> None:
         """Sign-offs are signature checks (ssh-keygen): off the UI thread."""
+        assert self.session is not None  # phase_changed judges only an opened session's
         reasons = self.session.leave_phase(phase_id)
         if reasons:
             self.call_from_thread(self.notify, f"leaving '{title}' needs a sign-off:"
@@ -312,13 +403,25 @@ class ConsoleApp(TerminalApp):
 
     @property
     def busy(self) -> bool:
-        return any(worker.group == "db" and not worker.is_finished for worker in self.workers)
+        """A workflow runs (opening the session is not one: see :attr:`connecting`)."""
+        return any(worker.group == "db" and worker.name != "open" and not worker.is_finished
+                   for worker in self.workers)
+
+    @property
+    def connecting(self) -> bool:
+        """The session is being opened: quitting waits for it, to close it."""
+        return any(worker.name == "open" and not worker.is_finished
+                   for worker in self.workers)
 
     def start_workflow(self, workflow: str) -> None:
+        if self.refuse_before_open(f"{workflow} can start"):
+            return
         if self.busy:
             self.notify(f"{self.running_workflow} is running: wait for it, or press c to"
                         " cancel it", severity="warning")
             return
+        from spfp_console.engine.executor import CancelToken
+
         self.cancel_token = CancelToken()
         self.running_workflow = workflow
         if workflow in SCRIPT_WORKFLOWS:
@@ -336,6 +439,7 @@ class ConsoleApp(TerminalApp):
 
     def _workflow(self, workflow: str, cancel: CancelToken) -> WorkflowResult:
         session = self.session
+        assert session is not None
         if workflow == "check":
             return session.check()
         if workflow == "rehearse":
@@ -343,7 +447,7 @@ class ConsoleApp(TerminalApp):
         if workflow == "scratch-rehearse":
             return session.scratch_rehearse()
         if workflow == "deploy":
-            return session.deploy(self.operator, cancel=cancel, gates=CONSOLE_GATES)
+            return session.deploy(self.operator, cancel=cancel, gates=console_gates())
         if workflow == "validate":
             return session.validate()
         if workflow == "rollback":
@@ -377,8 +481,17 @@ class ConsoleApp(TerminalApp):
             return
         self.running_workflow = None
         self.console_screen.refresh_bindings()
-        if event.state == WorkerState.SUCCESS and isinstance(worker.result, WorkflowResult):
-            self.finished(worker.result)
+        if worker.name == "open":
+            if event.state == WorkerState.SUCCESS:
+                self.attach(worker.result)  # type: ignore[arg-type]
+            else:  # the caller says it, on the terminal, once the app has gone
+                self.open_error = worker.error or RuntimeError("the session was not opened")
+                if self.hung_up:
+                    self.leave()
+                self.exit(EXIT_FAILED)
+                return
+        elif event.state == WorkerState.SUCCESS:
+            self.finished(worker.result)  # type: ignore[arg-type]
         elif event.state == WorkerState.ERROR and worker.error is not None:
             self.failed(worker.error)
         if self.quit_requested:
@@ -409,13 +522,14 @@ class ConsoleApp(TerminalApp):
 
     async def action_quit(self) -> None:
         """Quit; while a step runs, cancel it first and quit when it has stopped."""
-        if self.busy:
+        if self.busy or self.connecting:
             self.quit_requested = True
             self.shutdown.set()  # pending questions are declined
             if self.cancel_token is not None:
                 self.cancel_token.cancel()
-            self.notify("stopping the running step; the console closes when it has",
-                        severity="warning")
+            self.notify("stopping the running step; the console closes when it has"
+                        if self.session is not None else "the console closes once the"
+                        " connection attempt has ended", severity="warning")
             return
         self.shutdown.set()
         self.exit(self.exit_code)

@@ -1,21 +1,33 @@
 """``spfp-console console`` and ``spfp-console demo`` on a terminal: open, run, close.
 
-The session is opened before the first frame, so a wrong DSN or a bad runbook is one line
-on the terminal (the command line's usual error path), not a screen to dismiss.
+The runbook (and a resumed log) is checked before the first frame; the session is built
+and opened by the console after it, on a worker thread, so psycopg and the engine are not
+imported while the operator waits for a screen (``bench/bench_console_startup.py``).  A
+session that cannot be opened (wrong password, unreachable host, another database for a
+resume) ends the console and is raised here: still one line on the terminal (the command
+line's usual error path), not a screen to dismiss.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as _dt
 import gc
+import getpass
+import os
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlsplit
 
-from spfp_console.deployment import DeploymentSession
 from spfp_console.errors import EXIT_INTERRUPTED, EXIT_OK, UsageError
+
+if TYPE_CHECKING:
+    from spfp_console.deployment import DeploymentSession
+    from spfp_console.ui.app import SessionOpening
 
 
 def default_export_dir(log_dir: Path | None) -> Path:
@@ -24,32 +36,44 @@ def default_export_dir(log_dir: Path | None) -> Path:
     return (log_dir or Path("deploy-logs")) / f"rollback-export-{stamp}"
 
 
-def run_console(session: DeploymentSession, *, export_dir: Path | None = None,
+def run_console(opening: SessionOpening, *, log_dir: Path | None,
+                export_dir: Path | None = None,
                 cleanup: Callable[[], None] | None = None) -> int:
-    """Open ``session``, run the console on it, close it with the last workflow's
-    outcome; returns that outcome's exit code.  ``cleanup`` runs last, also after a
-    hang-up (the demo stops its server there)."""
+    """Run the console, which opens the session of ``opening`` after its first frame;
+    close the session with the last workflow's outcome and return that outcome's exit
+    code, or raise what stopped the session from opening.  ``cleanup`` runs last, also
+    after a hang-up (the demo stops its server there)."""
     from spfp_console.ui.app import ConsoleApp
 
     def after_hangup(app: ConsoleApp) -> int:
         try:
-            session.close(app.last_result, outcome=None if app.last_result else "aborted",
-                          message=None if app.last_result else f"{app.hung_up}: the"
-                          " terminal went away")
+            app.stop_workflow()  # a session still being opened is opened, then closed
+            if app.opened_session is not None:
+                app.opened_session.close(
+                    app.last_result, outcome=None if app.last_result else "aborted",
+                    message=None if app.last_result else f"{app.hung_up}: the terminal"
+                    " went away")
         finally:
             if cleanup is not None:
                 cleanup()
         return _exit_code(app)
 
+    app = ConsoleApp(opening, after_hangup=after_hangup,
+                     export_dir=export_dir or default_export_dir(log_dir))
     try:
-        with session:
-            session.open()
-            app = ConsoleApp(session, after_hangup=after_hangup,
-                             export_dir=export_dir or default_export_dir(session.log_dir))
+        with contextlib.ExitStack() as closing:
             try:
                 app.run()
             finally:
                 app.stop_workflow()
+                if app.opened_session is not None:
+                    # Entered here so that an exception out of the app reaches the
+                    # session's __exit__ (aborted, or committed-but-incomplete).
+                    closing.enter_context(app.opened_session)
+            if app.open_error is not None:
+                raise app.open_error
+            session = app.opened_session
+            assert session is not None
             session.close(app.last_result)
     finally:
         if cleanup is not None:
@@ -84,39 +108,80 @@ def require_terminal(instead: str = HEADLESS_COMMANDS) -> None:
                          f" {instead}")
 
 
+def target_hint(dsn: str | None) -> str:
+    """``user@host:port/dbname`` as far as the DSN and the PG* variables say, without
+    libpq (psycopg is not imported yet) and without the password: the header's
+    "connecting to" until the server answers and the real display replaces it."""
+    raw = (dsn or "").strip() or os.environ.get("DATABASE_URL", "").strip()
+    params: dict[str, str] = {}
+    if raw.startswith(("postgresql://", "postgres://")):
+        url = urlsplit(raw)
+        netloc = url.netloc.rpartition("@")[2]
+        host, _, port = netloc.partition(":") if "," not in netloc else (netloc, "", "")
+        params = {"user": unquote(url.username or ""), "host": unquote(host.strip("[]")),
+                  "port": port, "dbname": unquote(url.path.lstrip("/"))}
+    else:
+        for key, value in re.findall(r"(\w+)\s*=\s*('(?:[^'\\]|\\.)*'|\S*)", raw):
+            params[key] = value.strip("'")
+
+    def param(name: str, env: str, default: str) -> str:
+        return params.get(name) or os.environ.get(env) or default
+
+    user = param("user", "PGUSER", getpass.getuser())
+    host = param("host", "PGHOST", "local socket")
+    if host.startswith("/"):
+        host = "local socket"
+    return f"{user}@{host}:{param('port', 'PGPORT', '5432')}/{param('dbname', 'PGDATABASE', user)}"
+
+
 def cmd_console(args: argparse.Namespace) -> int:
     from spfp_console.runbook import load_runbook
+    from spfp_console.ui.app import SessionOpening
 
     runbook = load_runbook(args.runbook)  # a bad runbook is worth saying first
     require_terminal()
-    session = DeploymentSession(
-        runbook=runbook,
-        dsn=args.dsn,
-        log_dir=args.log_dir,
-        journal_enabled=not args.no_log,
-        sign_key=args.sign_key,
-        environment=args.environment,
-    )
-    return run_console(session, export_dir=args.export_dir)
+
+    def new_session() -> DeploymentSession:
+        from spfp_console.deployment import DeploymentSession
+
+        return DeploymentSession(
+            runbook=runbook,
+            dsn=args.dsn,
+            log_dir=args.log_dir,
+            journal_enabled=not args.no_log,
+            sign_key=args.sign_key,
+            environment=args.environment,
+        )
+
+    opening = SessionOpening(new_session, target=target_hint(args.dsn),
+                             runbook_id=runbook.id, operator=getpass.getuser(),
+                             environment=args.environment)
+    return run_console(opening, log_dir=args.log_dir, export_dir=args.export_dir)
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
     """``spfp-console resume LOG`` on a terminal: the console on the resumed session (the
-    old log is checked, and refused, before the first frame)."""
-    from spfp_console.cli.resume_command import resumed_session
+    old log and the runbook are checked, and refused, before the first frame; the
+    database, when the session opens)."""
+    from spfp_console.cli.resume_command import checked_resume_point, resumed_session
+    from spfp_console.ui.app import SessionOpening
 
-    session = resumed_session(args)
+    point, runbook = checked_resume_point(args)
     require_terminal("spfp-console resume LOG without a terminal prints a summary")
-    return run_console(session, export_dir=args.export_dir)
+    environment = args.environment or point.state.environment
+    log_dir = args.log_dir if args.log_dir is not None else point.path.parent
+    opening = SessionOpening(lambda: resumed_session(args, (point, runbook)),
+                             target=target_hint(args.dsn), runbook_id=runbook.id,
+                             operator=getpass.getuser(), environment=environment)
+    return run_console(opening, log_dir=log_dir, export_dir=args.export_dir)
 
 
 def cmd_demo_console(args: argparse.Namespace) -> int:
     """The demo database, then the console on it; the server is stopped on the way out."""
-    import getpass
-
     from spfp_console.cli.demo import start_demo_database
     from spfp_console.paths import DEFAULT_RUNBOOK
     from spfp_console.runbook import load_runbook
+    from spfp_console.ui.app import SessionOpening
 
     runbook = load_runbook(DEFAULT_RUNBOOK)
     cluster, dsn = start_demo_database(args.scale, say)
@@ -125,9 +190,15 @@ def cmd_demo_console(args: argparse.Namespace) -> int:
         say("stopping the demo PostgreSQL ...")
         cluster.stop()
 
-    session = DeploymentSession(runbook=runbook, dsn=dsn, log_dir=args.log_dir,
-                                operator=getpass.getuser(), environment="demo")
-    return run_console(session, cleanup=stop_cluster)
+    def new_session() -> DeploymentSession:
+        from spfp_console.deployment import DeploymentSession
+
+        return DeploymentSession(runbook=runbook, dsn=dsn, log_dir=args.log_dir,
+                                 operator=getpass.getuser(), environment="demo")
+
+    opening = SessionOpening(new_session, target=target_hint(dsn), runbook_id=runbook.id,
+                             operator=getpass.getuser(), environment="demo")
+    return run_console(opening, log_dir=args.log_dir, cleanup=stop_cluster)
 
 
 def open_replay(log: Path, *, follow: bool = False, allowed_signers: Path | None = None,

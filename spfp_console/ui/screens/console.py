@@ -48,7 +48,7 @@ from spfp_console.ui.widgets.runbook_navigator import Checklist, PhaseNavigator
 from spfp_console.ui.widgets.session_header import SessionHeader
 
 if TYPE_CHECKING:
-    from spfp_console.ui.app import ConsoleApp
+    from spfp_console.ui.app import ConsoleApp, SessionOpening
 
 WIDE_AT = (120, 32)
 """Columns and rows from which every pane shows at once (below: tabs)."""
@@ -117,9 +117,16 @@ class ConsoleScreen(Screen[None]):
                 yield ResultsPane(id="results-pane")
         yield Footer(compact=True, show_command_palette=self.SHOW_PALETTE)
 
+    def __init__(self, connecting: SessionOpening | None = None) -> None:
+        super().__init__()
+        self.connecting = connecting
+        """The session being opened, when the first frame comes before it."""
+
     def on_mount(self) -> None:
         self.set_layout(self.app.size.width, self.app.size.height)
         self.show_tab(self.current_pane)
+        if self.connecting is not None:
+            self.show_connecting(self.connecting)
 
     def on_resize(self, event: events.Resize) -> None:
         self.set_layout(event.size.width, event.size.height)
@@ -156,7 +163,8 @@ class ConsoleScreen(Screen[None]):
 
     def ticked_by_hand(self, item: ItemState) -> bool:
         """May the operator tick this item (rather than an action's result)?"""
-        return self.console.session.ticked_by_hand(item)
+        session = self.console.session
+        return session is not None and session.ticked_by_hand(item)
 
     def show(self, state: SessionState, log_path: Path | None,
              panes: frozenset[str] = ALL_PANES) -> None:
@@ -177,6 +185,10 @@ class ConsoleScreen(Screen[None]):
             self.query_one(ResultsPane).show(state.tables, state.findings)
             self.query_one(SuccessCriteria).show(state)
 
+    def show_connecting(self, opening: SessionOpening) -> None:
+        """The first frame, while the session is still being opened."""
+        self.query_one(SessionHeader).show_connecting(opening)
+
     @on(OptionList.OptionHighlighted, "#phases")
     def phase_highlighted(self, message: OptionList.OptionHighlighted) -> None:
         self.refresh_runbook()
@@ -188,7 +200,7 @@ class ConsoleScreen(Screen[None]):
 
     def refresh_runbook(self) -> None:
         """Show the highlighted phase's checklist (replay shows its own state here)."""
-        self.show(self.console.state, self.console.session.log_path, frozenset({"runbook"}))
+        self.show(self.console.state, self.console.log_path, frozenset({"runbook"}))
 
     # ------------------------------------------------------------------ actions
 

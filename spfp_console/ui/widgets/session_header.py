@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Group
 from rich.text import Text
@@ -10,6 +11,9 @@ from textual.widgets import Static
 
 from spfp_console.session.presentation import profile_summary
 from spfp_console.session.state import SessionState
+
+if TYPE_CHECKING:
+    from spfp_console.ui.app import SessionOpening
 
 ENVIRONMENT_STYLE = {
     "production": "bold white on red",
@@ -56,6 +60,19 @@ class SessionHeader(Static):
             old_log = state.resumed_from.rpartition(" ")[0] or state.resumed_from
             second = Text.assemble(("RESUMED", "bold reverse"),
                                    (f" from {Path(old_log).name} · ", "bold"), second)
+        first.no_wrap = second.no_wrap = True
+        first.overflow = second.overflow = "ellipsis"
+        self.update(Group(first, second))
+
+    def show_connecting(self, opening: SessionOpening) -> None:
+        """Before the session is open: where it is going, and that it is not there yet
+        (no server, no mode: nothing is known of the target until it answers)."""
+        environment = (opening.environment or "unlabelled").upper()
+        style = ENVIRONMENT_STYLE.get((opening.environment or "").lower(), "bold reverse")
+        first = Text.assemble((f" {environment} ", style), " connecting to ",
+                              (opening.target, "bold"), " …")
+        second = Text(f"operator {opening.operator} · runbook {opening.runbook_id}",
+                      style="dim")
         first.no_wrap = second.no_wrap = True
         first.overflow = second.overflow = "ellipsis"
         self.update(Group(first, second))
