@@ -104,8 +104,10 @@ async def _walk(dsn: str, log_dir: Path, size: tuple[int, int], suffix: str) -> 
             await pilot.press("enter")
             await _settle(app, pilot)
             _save(app, f"console-execution-{suffix}")
+            # A validation of its own: the results pane scrolls to the newest table.
+            await pilot.press("v")
+            await _settle(app, pilot)
             await pilot.press("3")
-            await pilot.press("pagedown", "pagedown", "pagedown")
             await pilot.pause(0.3)
             _save(app, f"console-results-{suffix}")
             await pilot.press("b")

@@ -80,7 +80,7 @@ def main() -> int:
 
         def run_and_measure(session: DeploymentSession) -> None:
             before = session.measure_queries("before")
-            session.run()
+            session.run_migration()
             after = session.measure_queries("after")
             session.claims(speedups=session.compare_queries(before, after))
 

@@ -182,6 +182,34 @@ async def test_a_new_validation_keeps_the_view_the_operator_chose():
         assert result_tables(app)[VALIDATION] == [["index b", "x", "missing", "fail"]]
 
 
+async def test_results_opened_after_a_step_show_its_newest_table_first():
+    """The operator is on the runbook tab when validation ends; opening Results shows
+    the validation, not the top of a long preflight table above it."""
+    from spfp_console.events import ResultTable
+
+    preflight = ResultTable.checked(
+        title="Sizes and locks", source="preflight", columns=("table", "rows", "status"),
+        rows=[(f"public.table_{n}", str(n), "pass") for n in range(40)])
+    app = console_on([*CHECKLIST, preflight])
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert shown_panes(app) == ["runbook"]
+        for table in VALIDATED:
+            app.listen(table)
+        await wait_until(pilot, lambda: VALIDATION in app.state.tables)
+        await pilot.press("3")
+        await pilot.pause(0.2)
+        pane = app.screen.query_one(ResultsPane)
+        title = pane.titles[VALIDATION]
+        assert pane.scroll_offset.y > 0
+        assert pane.region.contains_region(title.region), (pane.region, title.region)
+        # once there, the operator's own scrolling is left alone
+        await pilot.press("home")
+        await pilot.press("1", "3")
+        await pilot.pause(0.2)
+        assert pane.scroll_offset.y == 0
+
+
 # ---------------------------------------------------------------------- palette, help
 
 

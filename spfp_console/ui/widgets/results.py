@@ -153,6 +153,8 @@ class ResultsPane(VerticalScroll):
         self.failures_only = False
         self.findings: list[Finding] = []
         self.findings_shown = 0
+        self.newest: Static | None = None
+        """The title of the table the last change brought, until the pane scrolled to it."""
 
     def compose(self) -> ComposeResult:
         yield Static(view_line(False), id="results-view")
@@ -194,9 +196,19 @@ class ResultsPane(VerticalScroll):
             first_changed = first_changed or self.titles[key]
         if first_changed is not None:
             # What the last step produced is what the operator looks for (the preflight's
-            # tables come first and are long).
-            self.call_after_refresh(self.scroll_to_widget, first_changed, top=True,
-                                    animate=False)
+            # tables come first and are long).  A pane in a hidden tab cannot scroll: it
+            # does so when the operator opens the tab.
+            self.newest = first_changed
+            if self.is_on_screen:
+                self.call_after_refresh(self._scroll_to_newest)
+
+    def on_show(self) -> None:
+        self.call_after_refresh(self._scroll_to_newest)
+
+    def _scroll_to_newest(self) -> None:
+        if self.newest is not None and self.newest.is_attached and self.is_on_screen:
+            self.scroll_to_widget(self.newest, top=True, animate=False)
+            self.newest = None  # once: then the operator's own scrolling stays
 
     def _fill(self, key: tuple[str, str]) -> None:
         """(Re)draw one table's rows and title under its view."""
