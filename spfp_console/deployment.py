@@ -23,7 +23,7 @@ import datetime as _dt
 import getpass
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -376,10 +376,6 @@ class DeploymentSession:
                 other(failure)
             except Exception:  # noqa: BLE001, S110 - its own failure is already logged
                 pass
-
-    def emit_all(self, events: Iterable[Event]) -> None:
-        for event in events:
-            self.emit(event)
 
     # ------------------------------------------------------------------ operator actions
 

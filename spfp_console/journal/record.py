@@ -401,11 +401,6 @@ class JournalWriter:
     # ------------------------------------------------------------------ appending
 
     @property
-    def last_seq(self) -> int:
-        """seq of the last event written (0 before any)."""
-        return self._seq
-
-    @property
     def last_hash(self) -> str:
         """The chain hash of the last record written (the header's before any)."""
         return self._last_hash
@@ -419,11 +414,6 @@ class JournalWriter:
         """(seq, hash) of the last record written: where the chain stands right now."""
         with self._lock:
             return self._seq, self._last_hash
-
-    def add_secret(self, secret: str) -> None:
-        """Scrub ``secret`` from every later record (e.g. a password typed mid-session)."""
-        with self._lock:
-            self._redactor.add(secret)
 
     def record(self, event: Event, *, durable: bool | None = None) -> None:
         """Append ``event`` (the engine's ``Callable[[Event], None]``).

@@ -226,13 +226,6 @@ class SessionState:
         return run is not None and run.outcome is None
 
     @property
-    def current_workflow(self) -> WorkflowState | None:
-        """The workflow in progress, if one is."""
-        if self.workflows and self.workflows[-1].outcome is None:
-            return self.workflows[-1]
-        return None
-
-    @property
     def current_statement(self) -> StatementRow | None:
         if self.statements and self.statements[-1].status == "running":
             return self.statements[-1]
