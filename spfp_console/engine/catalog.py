@@ -70,6 +70,38 @@ def relation_kind(conn: psycopg.Connection, schema: str, name: str) -> str | Non
     return str(row[0]) if row else None
 
 
+def relation_kinds(
+    conn: psycopg.Connection, schema: str, names: Iterable[str]
+) -> dict[str, str]:
+    """``pg_class.relkind`` of each of ``names`` in ``schema`` that exists, in one query."""
+    rows = conn.execute(
+        "SELECT c.relname, c.relkind FROM pg_class c"
+        " JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = %s AND c.relname = ANY(%s)",
+        (schema, sorted(set(names))),
+    ).fetchall()
+    return {str(name): str(kind) for name, kind in rows}
+
+
+def columns_of(
+    conn: psycopg.Connection, schema: str, relations: Iterable[str]
+) -> dict[str, list[str]]:
+    """:func:`column_names` of each of ``relations`` that exists, in one query."""
+    rows = conn.execute(
+        "SELECT c.relname, a.attname FROM pg_attribute a"
+        " JOIN pg_class c ON c.oid = a.attrelid"
+        " JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = %s AND c.relname = ANY(%s) AND a.attnum > 0"
+        "   AND NOT a.attisdropped"
+        " ORDER BY c.relname, a.attnum",
+        (schema, sorted(set(relations))),
+    ).fetchall()
+    found: dict[str, list[str]] = {}
+    for relation, column in rows:
+        found.setdefault(str(relation), []).append(str(column))
+    return found
+
+
 def table_exists(conn: psycopg.Connection, schema: str, name: str) -> bool:
     return relation_kind(conn, schema, name) in ("r", "p")
 
@@ -152,6 +184,31 @@ def column_info(
     )
 
 
+def column_infos(
+    conn: psycopg.Connection, schema: str, columns: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str], ColumnInfo]:
+    """:func:`column_info` of each ``(table, column)`` that exists, in one query."""
+    pairs = sorted(set(columns))
+    if not pairs:
+        return {}
+    rows = conn.execute(
+        "SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod),"
+        "       NOT a.attnotnull, pg_get_expr(d.adbin, d.adrelid)"
+        " FROM unnest(%s::text[], %s::text[]) AS wanted(tab, col)"
+        " JOIN pg_namespace n ON n.nspname = %s"
+        " JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = wanted.tab"
+        " JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = wanted.col"
+        " LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum"
+        " WHERE a.attnum > 0 AND NOT a.attisdropped",
+        ([t for t, _ in pairs], [c for _, c in pairs], schema),
+    ).fetchall()
+    return {
+        (str(row[0]), str(row[1])): ColumnInfo(
+            str(row[2]), bool(row[3]), None if row[4] is None else str(row[4]))
+        for row in rows
+    }
+
+
 def rls_enabled(conn: psycopg.Connection, schema: str, table: str) -> bool | None:
     row = conn.execute(
         "SELECT c.relrowsecurity FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
@@ -221,17 +278,63 @@ def trigger_info(
 # --------------------------------------------------------------------------- checks
 
 
-def existing_checks(conn: psycopg.Connection, checks: Iterable[Check], schema: str) -> set[str]:
-    """The ids of the checks whose object exists (right or wrong); the indexes, most of
-    a runbook's checks, in one query."""
+@dataclass(frozen=True)
+class ChecksReading:
+    """The objects a runbook's checks are about, read together: the indexes, columns,
+    relations and views' columns (most of a runbook's checks) in four queries instead of
+    one or two per check.
+    Policies, functions and triggers, one or two per runbook, are read one by one."""
+
+    schema: str
+    indexes: dict[str, IndexInfo]
+    columns: dict[tuple[str, str], ColumnInfo]
+    relation_kinds: dict[str, str]
+    view_columns: dict[str, list[str]]
+    """The columns of each view a check names, in order."""
+
+    def index(self, check: Check) -> IndexInfo | None:
+        return self.indexes.get(check.name)
+
+    def column(self, check: Check) -> ColumnInfo | None:
+        return self.columns.get((check.table or "", check.name))
+
+    def relation_kind(self, check: Check) -> str | None:
+        return self.relation_kinds.get(check.name)
+
+    def exists(self, conn: psycopg.Connection, check: Check) -> bool:
+        """Whether the object ``check`` is about exists at all (right or wrong)."""
+        if check.kind in ("index", "unique_rule"):
+            return check.name in self.indexes
+        if check.kind == "column":
+            return self.column(check) is not None
+        if check.kind == "view":
+            return self.relation_kind(check) in ("v", "m")
+        if check.kind == "table":
+            return self.relation_kind(check) in ("r", "p")
+        return check_object_exists(conn, check, self.schema)
+
+
+def read_checks(
+    conn: psycopg.Connection, checks: Iterable[Check], schema: str
+) -> ChecksReading:
     checks = list(checks)
-    indexes = index_infos(conn, schema, [c.name for c in checks
-                                         if c.kind in ("index", "unique_rule")])
-    return {
-        c.id for c in checks
-        if (c.name in indexes if c.kind in ("index", "unique_rule")
-            else check_object_exists(conn, c, schema))
-    }
+    return ChecksReading(
+        schema=schema,
+        indexes=index_infos(conn, schema, [c.name for c in checks
+                                           if c.kind in ("index", "unique_rule")]),
+        columns=column_infos(conn, schema, [(c.table or "", c.name) for c in checks
+                                            if c.kind == "column"]),
+        relation_kinds=relation_kinds(conn, schema, [c.name for c in checks
+                                                     if c.kind in ("view", "table")]),
+        view_columns=columns_of(conn, schema, [c.name for c in checks if c.kind == "view"]),
+    )
+
+
+def existing_checks(conn: psycopg.Connection, checks: Iterable[Check], schema: str) -> set[str]:
+    """The ids of the checks whose object exists (right or wrong)."""
+    checks = list(checks)
+    reading = read_checks(conn, checks, schema)
+    return {c.id for c in checks if reading.exists(conn, c)}
 
 
 def check_object_exists(conn: psycopg.Connection, check: Check, schema: str) -> bool:

@@ -17,7 +17,7 @@ Read-only.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 import psycopg
 
@@ -28,19 +28,6 @@ from spfp_console.runbook.model import Check, Claim, Runbook
 
 ABOUT_TOLERANCE = 0.10
 NOT_MEASURED = "not measured"
-
-
-def _count_present(
-    conn: psycopg.Connection, checks: list[Check], schema: str, *, unique: bool = False
-) -> tuple[int, int]:
-    present = 0
-    for check in checks:
-        if unique:
-            info = catalog.index_info(conn, schema, check.name)
-            present += info is not None and info.unique
-        else:
-            present += catalog.check_object_exists(conn, check, schema)
-    return present, len(checks)
 
 
 def measure_counts(
@@ -55,15 +42,21 @@ def measure_counts(
         if c.kind == "column" and c.name == "deleted_at" and c.added_by_migration
     ]
     with read_only(conn):
+        reading = catalog.read_checks(conn, checks, schema)
+
+        def present(of: Iterable[Check]) -> tuple[int, int]:
+            of = list(of)
+            return sum(reading.exists(conn, c) for c in of), len(of)
+
+        unique_rules = runbook.checks_of("unique_rule")
         return {
-            "index_count": _count_present(
-                conn, list(runbook.checks_of("index")), schema
-            ),
-            "unique_rule_count": _count_present(
-                conn, list(runbook.checks_of("unique_rule")), schema, unique=True
-            ),
-            "soft_delete_column_count": _count_present(conn, soft_delete, schema),
-            "view_count": _count_present(conn, list(runbook.checks_of("view")), schema),
+            "index_count": present(runbook.checks_of("index")),
+            "unique_rule_count": (
+                sum(info is not None and info.unique
+                    for info in map(reading.index, unique_rules)),
+                len(unique_rules)),
+            "soft_delete_column_count": present(soft_delete),
+            "view_count": present(runbook.checks_of("view")),
         }
 
 

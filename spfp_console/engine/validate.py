@@ -61,16 +61,14 @@ def run_validation(
     schema = runbook.settings.schema
     rows: list[Row] = []
     with read_only(conn):
-        # The runbook's indexes (most of its checks) in one query, not one per check.
-        indexes = catalog.index_infos(conn, schema, [
-            c.name for c in runbook.checks if c.kind in ("index", "unique_rule")])
+        # The indexes, columns, relations and view columns (most of the checks) in four
+        # queries, not one per check.
+        reading = catalog.read_checks(conn, runbook.checks, schema)
         for check in runbook.checks:
-            if expect == "applied" and check.kind in ("index", "unique_rule"):
-                rows.append(_index_row(check, indexes.get(check.name)))
-            elif expect == "applied":
-                rows.append(_validate_applied(conn, check, schema))
+            if expect == "applied":
+                rows.append(_validate_applied(conn, check, reading))
             else:
-                rows.append(_validate_absent(conn, check, schema))
+                rows.append(_validate_absent(conn, check, reading))
     title = (
         f"Validation: {runbook.id} applied"
         if expect == "applied"
@@ -85,15 +83,17 @@ def run_validation(
 # --------------------------------------------------------------------------- applied
 
 
-def _validate_applied(conn: psycopg.Connection, check: Check, schema: str) -> Row:
+def _validate_applied(
+    conn: psycopg.Connection, check: Check, reading: catalog.ChecksReading
+) -> Row:
     validator = _APPLIED.get(check.kind)
     if validator is None:
         return (check.id, check.kind, f"unknown check kind {check.kind!r}", "fail")
-    return validator(conn, check, schema)
+    return validator(conn, check, reading)
 
 
-def _index(conn: psycopg.Connection, check: Check, schema: str) -> Row:
-    return _index_row(check, catalog.index_info(conn, schema, check.name))
+def _index(conn: psycopg.Connection, check: Check, reading: catalog.ChecksReading) -> Row:
+    return _index_row(check, reading.index(check))
 
 
 def _index_row(check: Check, info: catalog.IndexInfo | None) -> Row:
@@ -130,10 +130,10 @@ def _describe_column(
     return " ".join(parts)
 
 
-def _column(conn: psycopg.Connection, check: Check, schema: str) -> Row:
+def _column(conn: psycopg.Connection, check: Check, reading: catalog.ChecksReading) -> Row:
     expected = _describe_column(check.data_type, check.nullable, check.default)
     label = f"{check.table}.{check.name}"
-    info = catalog.column_info(conn, schema, check.table or "", check.name)
+    info = reading.column(check)
     if info is None:
         return (check.id, expected, f"{label} missing", "fail")
     actual = _describe_column(info.data_type, info.nullable, info.default)
@@ -149,11 +149,12 @@ def _column(conn: psycopg.Connection, check: Check, schema: str) -> Row:
     return (check.id, expected, actual, "pass")
 
 
-def _view(conn: psycopg.Connection, check: Check, schema: str) -> Row:
+def _view(conn: psycopg.Connection, check: Check, reading: catalog.ChecksReading) -> Row:
+    schema = reading.schema
     expected = (
         f"view ({len(check.columns)} columns: {', '.join(check.columns)}); SELECT runs"
     )
-    kind = catalog.relation_kind(conn, schema, check.name)
+    kind = reading.relation_kind(check)
     if kind is None:
         return (check.id, expected, "missing", "fail")
     if kind not in ("v", "m"):
@@ -163,7 +164,7 @@ def _view(conn: psycopg.Connection, check: Check, schema: str) -> Row:
             f"{check.name} exists but is not a view (relkind {kind})",
             "fail",
         )
-    actual_columns = catalog.column_names(conn, schema, check.name)
+    actual_columns = reading.view_columns.get(check.name, [])
     missing = [c for c in check.columns if c not in actual_columns]
     extra = [c for c in actual_columns if c not in check.columns]
     probe = _probe_select(conn, schema, check.name)
@@ -210,7 +211,10 @@ def _probe_select(conn: psycopg.Connection, schema: str, name: str) -> str | Non
     return None
 
 
-def _table(conn: psycopg.Connection, check: Check, schema: str) -> Row:
+def _table(
+    conn: psycopg.Connection, check: Check, reading: catalog.ChecksReading
+) -> Row:
+    schema = reading.schema
     expected = "table" + (
         "" if check.rls is None else ", RLS enabled" if check.rls else ", RLS disabled"
     )
@@ -230,7 +234,10 @@ def _describe_policy(command: str | None, using: str | None) -> str:
     return text
 
 
-def _policy(conn: psycopg.Connection, check: Check, schema: str) -> Row:
+def _policy(
+    conn: psycopg.Connection, check: Check, reading: catalog.ChecksReading
+) -> Row:
+    schema = reading.schema
     expected = f"on {check.table} " + _describe_policy(check.command, check.using)
     info = catalog.policy_info(conn, schema, check.table or "", check.name)
     if info is None:
@@ -246,7 +253,10 @@ def _policy(conn: psycopg.Connection, check: Check, schema: str) -> Row:
     return (check.id, expected, actual, "pass")
 
 
-def _function(conn: psycopg.Connection, check: Check, schema: str) -> Row:
+def _function(
+    conn: psycopg.Connection, check: Check, reading: catalog.ChecksReading
+) -> Row:
+    schema = reading.schema
     expected = f"{check.name}() returns {check.returns or 'anything'}"
     returns = catalog.function_returns(conn, schema, check.name)
     if not returns:
@@ -257,7 +267,10 @@ def _function(conn: psycopg.Connection, check: Check, schema: str) -> Row:
     return (check.id, expected, actual, "pass")
 
 
-def _trigger(conn: psycopg.Connection, check: Check, schema: str) -> Row:
+def _trigger(
+    conn: psycopg.Connection, check: Check, reading: catalog.ChecksReading
+) -> Row:
+    schema = reading.schema
     expected = (
         f"on {check.table}, executes {check.function or 'any function'}(), enabled"
     )
@@ -274,7 +287,7 @@ def _trigger(conn: psycopg.Connection, check: Check, schema: str) -> Row:
     return (check.id, expected, actual, "pass")
 
 
-_APPLIED: dict[str, Callable[[psycopg.Connection, Check, str], Row]] = {
+_APPLIED: dict[str, Callable[[psycopg.Connection, Check, catalog.ChecksReading], Row]] = {
     "index": _index,
     "unique_rule": _index,
     "column": _column,
@@ -289,8 +302,10 @@ _APPLIED: dict[str, Callable[[psycopg.Connection, Check, str], Row]] = {
 # --------------------------------------------------------------------------- absent
 
 
-def _validate_absent(conn: psycopg.Connection, check: Check, schema: str) -> Row:
-    exists = catalog.check_object_exists(conn, check, schema)
+def _validate_absent(
+    conn: psycopg.Connection, check: Check, reading: catalog.ChecksReading
+) -> Row:
+    exists = reading.exists(conn, check)
     what = _object_label(check)
     if not check.added_by_migration:
         actual = (
@@ -499,12 +514,17 @@ def explain_headline_queries(
     """
     schema = runbook.settings.schema
     rows: list[tuple[str, ...]] = []
+    users: dict[str, str | None] = {}
     with read_only(conn):
+        today = conn.execute("SELECT current_date").fetchone()[0]  # type: ignore[index]
         for query in runbook.queries:
             # The statistics name a representative user without a scan; a table never
-            # analyzed (small, new) is scanned instead.
-            params = query_params(conn, query, schema, user_id=user_id or likely_busiest_user(
-                conn, schema, query.user_table))
+            # analyzed (small, new) is scanned instead.  Headline queries share tables:
+            # each is looked up once.
+            if query.user_table not in users:
+                users[query.user_table] = likely_busiest_user(conn, schema, query.user_table)
+            params = query_params(conn, query, schema, user_id=user_id or users[query.user_table],
+                                  today=today)
             try:
                 with conn.transaction():
                     plan = explain(conn, query.sql, params, analyze=False)

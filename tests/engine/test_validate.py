@@ -131,6 +131,28 @@ def test_column_policy_trigger_and_view_drift_fail(migrated_db, runbook):
     assert "missing columns: ata_types_used" in rows["view:crm_health_check"][2]
 
 
+def test_views_read_together_keep_their_own_columns_order_and_kind(migrated_db, runbook):
+    """The views' columns are read in one query for all of them: each view's row must
+    still judge its own columns, in its own order, and a table under a view's name."""
+    with migrated_db.connect() as conn:
+        conn.execute("DROP VIEW public.crm_health_check")
+        conn.execute(
+            "CREATE VIEW public.crm_health_check AS SELECT 1 AS extra, user_id,"
+            " 0 AS atas_last_30_days, 0 AS last_ata_sent, 0 AS total_atas_sent,"
+            " 0 AS ata_types_used, 0 AS unique_clients FROM public.sent_atas"
+        )
+        conn.execute("DROP VIEW public.sales_health_check")
+        conn.execute("CREATE TABLE public.sales_health_check (id int)")
+        rows = _by_check(run_validation(conn, runbook))
+    crm = rows["view:crm_health_check"]
+    assert crm[3] == "warn" and "extra columns: extra" in crm[2], crm
+    assert "missing columns" not in crm[2]
+    assert rows["view:sales_health_check"][3] == "fail"
+    assert "not a view (relkind r)" in rows["view:sales_health_check"][2]
+    # The other views are read from the same query and still pass.
+    assert rows["view:corporate_health_check"][3] == "pass"
+
+
 def test_a_view_that_cannot_be_read_is_a_fail_row(migrated_db, runbook):
     with migrated_db.connect() as conn:
         conn.execute(
