@@ -8,8 +8,10 @@ it (``python bench/NAME.py`` puts ``bench/`` on ``sys.path``).
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
+from pathlib import Path
 
 import psycopg
 
@@ -19,7 +21,14 @@ from spfp_console.sampledata import load_sample_data
 
 
 def spfp_console_argv() -> list[str]:
-    """The installed console script, else ``python -m spfp_console``."""
+    """The console script installed beside this interpreter (what a user of this
+    environment runs), else the one on PATH, else ``python -m spfp_console``.
+
+    Beside the interpreter first: on PATH there may be a version manager's shim (pyenv's
+    is a bash script that costs ~90 ms a start), which would be measured as ours."""
+    beside = Path(sys.executable).with_name("spfp-console")
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return [str(beside)]
     found = shutil.which("spfp-console")
     return [found] if found else [sys.executable, "-m", "spfp_console"]
 
