@@ -13,7 +13,7 @@ defence for logs written by older versions or edited by hand.
 from __future__ import annotations
 
 import html
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ from spfp_console.journal.record import SESSION_ENDED
 from spfp_console.redact import redact_patterns
 from spfp_console.journal.verify import VerifyResult
 from spfp_console.session.presentation import describe, first_sql_line
+from spfp_console.session.runbook_guide import TroubleshootingEntry, troubleshooting_from
 
 STATUS_LABELS = {"ok": "OK", "failed": "FAILED", "unsigned": "UNSIGNED",
                  "unchecked": "SIGNER NOT CHECKED", "partial": "PARTIALLY SIGNED"}
@@ -175,9 +176,12 @@ def _event_of(entry: JournalEntry) -> Event | None:
         return None
 
 
-def _line_cells(event: Event) -> tuple[str, str]:
-    """(result text, status) of an event in the one presentation every front end uses."""
-    line = describe(event)
+def _line_cells(event: Event, guide: Mapping[str, TroubleshootingEntry] | None = None
+                ) -> tuple[str, str]:
+    """(result text, status) of an event in the one presentation every front end uses;
+    a failed statement gets the runbook's troubleshooting entry for its SQLSTATE, as the
+    console and the CLI show it."""
+    line = describe(event, guide=guide)
     if line is None:
         return "", ""
     text = " ".join([line.text.strip(), *line.details[1:]]) if isinstance(
@@ -185,8 +189,19 @@ def _line_cells(event: Event) -> tuple[str, str]:
     return _s(text), {"ok": "ok", "fail": "fail", "warn": "warn"}.get(line.status, "")
 
 
+def _guide_of(entries: list[JournalEntry]) -> dict[str, TroubleshootingEntry]:
+    """The troubleshooting guide the session started with (recorded in session_started,
+    so the report needs no runbook)."""
+    for e in _by_kind(entries, "session_started"):
+        records = e.fields.get("troubleshooting")
+        if isinstance(records, list):
+            return troubleshooting_from(r for r in records if isinstance(r, list))
+    return {}
+
+
 def _timeline_section(entries: list[JournalEntry]) -> Section:
     section = Section("SQL timeline")
+    guide = _guide_of(entries)
     rows: list[list[str]] = []
     started: dict[int, JournalEntry] = {}
     for e in entries:
@@ -206,7 +221,7 @@ def _timeline_section(entries: list[JournalEntry]) -> Section:
         event = _event_of(e)
         if event is None:
             continue
-        result, status = _line_cells(event)
+        result, status = _line_cells(event, guide)
         if e.kind in ("statement_finished", "statement_failed", "statement_skipped"):
             start = started.pop(int(f.get("index", -1)), None)
             sql = _s(f.get("sql")) or (_s(start.fields.get("sql")) if start else "")

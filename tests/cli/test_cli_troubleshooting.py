@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from clikit import BROKEN_SQL, Cli
+from clikit import BROKEN_SQL, Cli, deploy_logs
 
 from spfp_console.errors import EXIT_FAILED
 
@@ -52,3 +52,21 @@ def test_json_output_carries_the_guide_in_the_first_event(cli: Cli, base_db) -> 
     assert started["kind"] == "session_started"
     codes = {entry[0] for entry in started["troubleshooting"]}
     assert {"23505", "42P07", "42710", "42883", "42501", "57014", "55P03"} <= codes
+
+
+def test_the_exported_report_shows_the_guide_beside_the_failed_statement(
+    cli: Cli, tmp_path: Path, base_db
+) -> None:
+    """A reviewer reading the HTML or Markdown report sees what the operator saw: the
+    guide entry for the failure's SQLSTATE, from the log alone."""
+    result = cli("rehearse", "--script", BROKEN_SQL, "--dsn", base_db.dsn)
+    assert result.rc == EXIT_FAILED, str(result)
+    [log] = deploy_logs(tmp_path)
+    for fmt in ("markdown", "html"):
+        report = cli("export", log, "--format", fmt)
+        assert report.rc == 0, str(report)
+        row = next(line for line in report.out.splitlines() if "SQLSTATE 42883" in line)
+        assert "guide for 42883: Function missing" in row, row
+        assert "likely cause: " in row and "what to do: " in row  # not just a title
+        other = next(line for line in report.out.splitlines() if "SQLSTATE 42703" in line)
+        assert "guide for 42703: Column missing" in other and "42883" not in other
