@@ -184,3 +184,24 @@ def test_timeouts_within_bounds_load(tmp_path, field, value):
 def test_a_runbook_without_timeouts_gets_bounded_defaults(tmp_path):
     rb = load_runbook(_write(tmp_path, MINIMAL))
     assert (rb.settings.lock_timeout, rb.settings.statement_timeout) == ("5s", "1h")
+
+
+def test_the_fast_parser_reads_every_shipped_runbook_as_tomllib_does() -> None:
+    """The loader parses with rtoml and words errors with tomllib: on the runbooks we ship
+    (and the test fixtures' base), both must give the same document."""
+    import tomllib
+
+    import rtoml
+
+    texts = [p.read_text() for p in DEFAULT_RUNBOOK.parent.glob("*.toml")]
+    assert texts
+    for text in texts:
+        assert rtoml.loads(text) == tomllib.loads(text)
+
+
+def test_an_invalid_runbook_is_still_worded_with_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text('[runbook]\nid = "x"\ntitle = \n')
+    with pytest.raises(RunbookError) as caught:
+        load_runbook(path)
+    assert "bad.toml:3" in str(caught.value) and "invalid TOML" in str(caught.value)
