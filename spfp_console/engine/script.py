@@ -179,6 +179,14 @@ def require_statements(script: Script) -> None:
         )
 
 
+@functools.lru_cache(maxsize=8)
+def parse_tree(text: str) -> tuple[Any, ...]:
+    """PostgreSQL's parse tree of ``text`` (pglast ``RawStmt`` nodes), built once per
+    text: splitting a script and analysing what it locks read the same tree, and building
+    it is most of what either costs.  Shared: callers must not modify it."""
+    return tuple(parser.parse_sql(text))
+
+
 # A deployment reads its migration several times (the load that refuses a bad file before
 # anything, the run, the summary); parsing is pure and a Script is immutable, so the same
 # text is parsed once.  Keyed by the text itself: an edited file is parsed again.
@@ -193,7 +201,7 @@ def parse_script(
     """Split SQL ``text`` (as :func:`load_script` does for a file)."""
     lines = _LineIndex(text)
     try:
-        raw = parser.parse_sql(text)
+        raw = parse_tree(text)
     except parser.ParseError as exc:
         statements = _tolerant_split(text, file, lines)
         if not tolerant:

@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pglast import ast, parse_sql
+from pglast import ast
 from pglast.parser import ParseError
 
-from spfp_console.engine.script import read_script_text
+from spfp_console.engine.script import parse_tree, read_script_text
 
 
 @dataclass
@@ -80,7 +80,7 @@ def script_relations(path: Path, default_schema: str = "public") -> ScriptRelati
 def _relations_of(text: str, default_schema: str, file_name: str) -> ScriptRelations:
     result = ScriptRelations()
     try:
-        statements = parse_sql(text)
+        statements = parse_tree(text)
     except ParseError as exc:
         result.error = f"{file_name}: {exc}"
         return result
