@@ -328,6 +328,17 @@ def main(argv: list[str] | None = None) -> int:
     print("- `run`'s overhead over psql -f: " + ", ".join(
         f"{over[s]:+,.0f} ms at {s:g}" for s in scales)
           + f" (grows {over[big] - over[small]:+,.0f} ms from {small:g} to {big:g})")
+    psql_big = ms(results[big][PSQL])
+    # What no Python client of psycopg and pglast can go under: a new interpreter that
+    # only imports the two, next to psql's whole run.
+    print(f"- the floor of any new Python process with psycopg and pglast: {drivers_wall:.0f} ms"
+          f" before any work, {(psql_big + drivers_wall) / psql_big:.2f}x psql -f at scale"
+          f" {big:g} if the rest cost nothing (the goal leaves"
+          f" {(RUN_GOAL_X - 1) * psql_big:.0f} ms for everything `run` adds)")
+    in_process = sum(ms(values) for values in steps.values())
+    print(f"- a deploy in a process already running (the console's case: log, preflight,"
+          f" run, validation, claims, step by step below): {in_process:,.0f} ms,"
+          f" {in_process / psql_big:.2f}x psql -f")
 
     print(f"\nStart-up of a headless command ({startup_runs} runs, median):\n")
     print("| what | ms |")
