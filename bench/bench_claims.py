@@ -24,7 +24,6 @@ import sys
 import tempfile
 import time
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 from benchdb import Clones, prepare_template, spfp_console_argv
