@@ -13,14 +13,15 @@ TOML has no null: fields that are ``None`` are left out of a record and come bac
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 from typing import Any, ClassVar
+
+from spfp_console.lean_dataclass import lean_dataclass
 
 _REGISTRY: dict[str, type[Event]] = {}
 _FIELD_NAMES: dict[type[Event], frozenset[str]] = {}
 
 
-@dataclass(frozen=True, kw_only=True)
+@lean_dataclass(frozen=True, kw_only=True)
 class Event:
     """Base of every event.  Subclasses set ``kind``."""
 
@@ -87,7 +88,7 @@ def event_kinds() -> dict[str, type[Event]]:
 # --------------------------------------------------------------------------- engine: a run
 
 
-@dataclass(frozen=True, kw_only=True)
+@lean_dataclass(frozen=True, kw_only=True)
 class RunStarted(Event):
     """A script run begins (mode: run, rehearse, rollback, validate...)."""
 
@@ -101,7 +102,7 @@ class RunStarted(Event):
     backend_pid: int | None = None  # the server process running the script
 
 
-@dataclass(frozen=True, kw_only=True)
+@lean_dataclass(frozen=True, kw_only=True)
 class StatementStarted(Event):
     kind: ClassVar[str] = "statement_started"
     index: int
@@ -110,7 +111,7 @@ class StatementStarted(Event):
     sql: str
 
 
-@dataclass(frozen=True, kw_only=True)
+@lean_dataclass(frozen=True, kw_only=True)
 class StatementFinished(Event):
     kind: ClassVar[str] = "statement_finished"
     index: int
@@ -121,7 +122,7 @@ class StatementFinished(Event):
     rowcount: int | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@lean_dataclass(frozen=True, kw_only=True)
 class StatementFailed(Event):
     kind: ClassVar[str] = "statement_failed"
     index: int
@@ -138,7 +139,7 @@ class StatementFailed(Event):
     context: str | None = None  # the server's CONTEXT (e.g. the PL/pgSQL line that failed)
 
 
-@dataclass(frozen=True, kw_only=True)
+@lean_dataclass(frozen=True, kw_only=True)
 class StatementSkipped(Event):
     """A statement the engine did not send, and why (e.g. the script's own BEGIN/COMMIT:
     the engine owns the transaction)."""
@@ -151,7 +152,7 @@ class StatementSkipped(Event):
     reason: str
 
 
-@dataclass(frozen=True, kw_only=True)
+@lean_dataclass(frozen=True, kw_only=True)
 class ServerNotice(Event):
     """A NOTICE/WARNING/INFO the server sent while a statement ran."""
 
@@ -162,7 +163,7 @@ class ServerNotice(Event):
     index: int | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@lean_dataclass(frozen=True, kw_only=True)
 class IndexBuildProgress(Event):
     """A sample of pg_stat_progress_create_index for the running statement."""
 
@@ -177,7 +178,7 @@ class IndexBuildProgress(Event):
     index_name: str | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@lean_dataclass(frozen=True, kw_only=True)
 class LockWait(Event):
     """The running statement waits for a lock another session holds."""
 
@@ -190,7 +191,7 @@ class LockWait(Event):
     waited_s: float = 0.0
 
 
-@dataclass(frozen=True, kw_only=True)
+@lean_dataclass(frozen=True, kw_only=True)
 class CommitSent(Event):
     """The engine is about to send COMMIT for the run's transaction (durable in the log
     before it reaches the server)."""
@@ -199,7 +200,7 @@ class CommitSent(Event):
     statements: int
 
 
-@dataclass(frozen=True, kw_only=True)
+@lean_dataclass(frozen=True, kw_only=True)
 class RunFinished(Event):
     """A run ends.  outcome: committed, rolled_back, failed, cancelled, rehearsed."""
 
@@ -229,7 +230,7 @@ def run_succeeded(outcome: str, failed: int) -> bool:
 # --------------------------------------------------------------------------- engine: results
 
 
-@dataclass(frozen=True, kw_only=True)
+@lean_dataclass(frozen=True, kw_only=True)
 class ResultTable(Event):
     """Rows of a preflight, rehearsal, validation or performance report.
 
@@ -262,7 +263,7 @@ class ResultTable(Event):
 # --------------------------------------------------------------------------- operator
 
 
-@dataclass(frozen=True, kw_only=True)
+@lean_dataclass(frozen=True, kw_only=True)
 class ChecklistItemToggled(Event):
     """A checklist item ticked or unticked: by the operator, or by the session when the
     item's ``action`` produced a result (``action`` names it; ``evidence`` is the result)."""
@@ -281,7 +282,7 @@ class ChecklistItemToggled(Event):
     the session it resumes (who, when and evidence as they were), marked with this."""
 
 
-@dataclass(frozen=True, kw_only=True)
+@lean_dataclass(frozen=True, kw_only=True)
 class OverrideRecorded(Event):
     """The operator went past a failed check or a required item, with a typed reason."""
 
@@ -292,7 +293,7 @@ class OverrideRecorded(Event):
     when: str | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@lean_dataclass(frozen=True, kw_only=True)
 class RollbackDecision(Event):
     kind: ClassVar[str] = "rollback_decision"
     confirmed: bool
@@ -303,7 +304,7 @@ class RollbackDecision(Event):
     when: str | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@lean_dataclass(frozen=True, kw_only=True)
 class OperatorNote(Event):
     kind: ClassVar[str] = "operator_note"
     text: str
@@ -311,7 +312,7 @@ class OperatorNote(Event):
     when: str | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@lean_dataclass(frozen=True, kw_only=True)
 class ConfirmationAnswered(Event):
     """The operator was asked to type ``expected`` before ``action`` and typed ``typed``."""
 
@@ -327,7 +328,7 @@ class ConfirmationAnswered(Event):
 # --------------------------------------------------------------------------- session
 
 
-@dataclass(frozen=True, kw_only=True)
+@lean_dataclass(frozen=True, kw_only=True)
 class SessionStarted(Event):
     """First event of a session: who, where, and the runbook's checklist as it was, so a
     log alone rebuilds every pane (replay has no runbook file and no database).
@@ -363,7 +364,7 @@ class SessionStarted(Event):
     contacts: tuple[tuple[str, ...], ...] = ()
 
 
-@dataclass(frozen=True, kw_only=True)
+@lean_dataclass(frozen=True, kw_only=True)
 class SessionEnded(Event):
     """Last event of a session: its outcome, and the exit code a headless run returns."""
 
@@ -376,7 +377,7 @@ class SessionEnded(Event):
     progress_samples_dropped: int | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@lean_dataclass(frozen=True, kw_only=True)
 class WorkflowStarted(Event):
     """A workflow of the session begins: check, rehearse, scratch-rehearse, deploy,
     validate, rollback."""
@@ -385,7 +386,7 @@ class WorkflowStarted(Event):
     workflow: str
 
 
-@dataclass(frozen=True, kw_only=True)
+@lean_dataclass(frozen=True, kw_only=True)
 class WorkflowFinished(Event):
     kind: ClassVar[str] = "workflow_finished"
     workflow: str
@@ -395,7 +396,7 @@ class WorkflowFinished(Event):
     message: str | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@lean_dataclass(frozen=True, kw_only=True)
 class Finding(Event):
     """Something a check found that the operator must know: a blocker (the run must not
     go ahead), a warning, or a note; with the advice that resolves it."""
@@ -409,7 +410,7 @@ class Finding(Event):
     advice: str | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@lean_dataclass(frozen=True, kw_only=True)
 class GateChecked(Event):
     """A gate before a change: may the workflow go on?  ``reasons`` say why not."""
 
@@ -419,7 +420,7 @@ class GateChecked(Event):
     reasons: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, kw_only=True)
+@lean_dataclass(frozen=True, kw_only=True)
 class ListenerFailed(Event):
     """A front end's listener raised on an event.  The deployment went on: a listener
     is a guest, and the log is the record."""
@@ -433,7 +434,7 @@ class ListenerFailed(Event):
 # --------------------------------------------------------------------------- engine: online mode
 
 
-@dataclass(frozen=True, kw_only=True)
+@lean_dataclass(frozen=True, kw_only=True)
 class LockRetry(Event):
     """Online mode: a statement gave up waiting for a lock (lock_timeout, SQLSTATE 55P03)
     rather than queue the table's writers behind it; its step was rolled back and runs
@@ -451,7 +452,7 @@ class LockRetry(Event):
     rolled_back: tuple[int, ...] = ()  # statements of the step undone with it (indexes)
 
 
-@dataclass(frozen=True, kw_only=True)
+@lean_dataclass(frozen=True, kw_only=True)
 class InvalidIndex(Event):
     """Online mode: an INVALID index (pg_index.indisvalid false) that a failed or
     cancelled CREATE INDEX CONCURRENTLY left behind, and what the engine did about it."""
@@ -465,7 +466,7 @@ class InvalidIndex(Event):
     message: str | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@lean_dataclass(frozen=True, kw_only=True)
 class ApprovalChecked(Event):
     """A signed approval as the deploy judged it, copied whole into the log: the document
     and its SSHSIG signature, so a reviewer can re-check it from the log alone."""
@@ -484,7 +485,7 @@ class ApprovalChecked(Event):
     signature: str | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@lean_dataclass(frozen=True, kw_only=True)
 class ProfileChosen(Event):
     """The runbook profile this session runs under (Quick, Guided, Enterprise): how many
     checklist items it requires, how many approvals ``run`` needs, whether each phase

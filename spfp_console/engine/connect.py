@@ -15,7 +15,6 @@ from __future__ import annotations
 import math
 import os
 import re
-from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -23,6 +22,7 @@ from psycopg import pq
 from psycopg.rows import TupleRow
 
 from spfp_console.engine.errors import ConnectError
+from spfp_console.lean_dataclass import lean_dataclass
 
 DEFAULT_APPLICATION_NAME = "spfp-console"
 DATABASE_URL_ENV = "DATABASE_URL"
@@ -46,7 +46,7 @@ class TargetConnection(psycopg.Connection[TupleRow]):
     spfp_target: Target | None = None
 
 
-@dataclass(frozen=True)
+@lean_dataclass(frozen=True)
 class TargetInfo:
     """Who and where we are connected, as the server reports it (no password)."""
 

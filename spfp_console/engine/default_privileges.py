@@ -9,10 +9,11 @@ defaults would have given, so an operator knows whether the target behaves like 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import psycopg
+
+from spfp_console.lean_dataclass import lean_dataclass
 
 API_ROLES = ("anon", "authenticated", "service_role")
 
@@ -28,7 +29,7 @@ where d.defaclrole = (select oid from pg_roles where rolname = current_user)
 """
 
 
-@dataclass(frozen=True)
+@lean_dataclass(frozen=True)
 class DefaultGrants:
     """Per object kind (tables, functions, sequences), per API role, what a new object
     created by ``role`` in ``schema`` gets from default ACLs."""

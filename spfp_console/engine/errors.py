@@ -8,9 +8,8 @@ that came from elsewhere (libpq, the DSN parser) is scrubbed of the known passwo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from spfp_console.errors import EXIT_FAILED, ConsoleError
+from spfp_console.lean_dataclass import lean_dataclass
 
 
 class EngineError(ConsoleError):
@@ -45,7 +44,7 @@ class ScriptError(EngineError):
         self.message = message
 
 
-@dataclass(frozen=True)
+@lean_dataclass(frozen=True)
 class LockHolder:
     """The session holding the deployment lock, from pg_locks + pg_stat_activity."""
 

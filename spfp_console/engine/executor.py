@@ -25,7 +25,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, Literal
 
 import psycopg
@@ -56,6 +56,7 @@ from spfp_console.events import (
     StatementStarted,
     run_succeeded,
 )
+from spfp_console.lean_dataclass import lean_dataclass
 
 Mode = Literal["run", "rehearse"]
 Outcome = Literal[
@@ -116,7 +117,7 @@ class CancelToken:
         return unsubscribe
 
 
-@dataclass
+@lean_dataclass
 class RunResult:
     """How a run ended.  The events tell the story; this is the summary."""
 
@@ -164,7 +165,7 @@ def check_runnable(script: Script) -> None:
             )
 
 
-@dataclass(frozen=True)
+@lean_dataclass(frozen=True)
 class OnlinePolicy:
     """How online mode retries a statement that timed out waiting for a lock."""
 

@@ -13,12 +13,12 @@ as the CLI's successive versions did), so the CLI later finds the table it expec
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 
 from spfp_console.engine.script import Script
+from spfp_console.lean_dataclass import lean_dataclass
 
 SCHEMA = "supabase_migrations"
 TABLE = f"{SCHEMA}.schema_migrations"
@@ -33,7 +33,7 @@ _CREATE = (
 )
 
 
-@dataclass(frozen=True)
+@lean_dataclass(frozen=True)
 class RecordedVersion:
     """A row of the history table."""
 

@@ -21,7 +21,6 @@ The queries are SELECTs and run in a READ ONLY transaction that is rolled back.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal
 
@@ -31,6 +30,7 @@ from psycopg import sql
 from spfp_console.engine.catalog import qualified, read_only, table_exists
 from spfp_console.errors import error_line
 from spfp_console.events import ResultTable
+from spfp_console.lean_dataclass import lean_dataclass
 from spfp_console.runbook.model import HeadlineQuery, Runbook
 
 Phase = Literal["before", "after"]
@@ -39,7 +39,7 @@ NO_USER = "00000000-0000-0000-0000-000000000000"
 """Stands in for the user when a table is empty, so the plan can still be shown."""
 
 
-@dataclass(frozen=True)
+@lean_dataclass(frozen=True)
 class QueryTiming:
     """The measured execution time of one headline query in one phase."""
 

@@ -32,12 +32,12 @@ import os
 import re
 import socket
 import threading
-from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 
 from spfp_console.errors import ConsoleError
+from spfp_console.lean_dataclass import lean_dataclass
 
 PROBE_ROUNDS = 3
 PROBE_WAIT_S = 5.0
@@ -53,7 +53,7 @@ class TransactionPoolerError(ConsoleError):
     Nothing was attempted (exit 2): the operator must use another connection string."""
 
 
-@dataclass(frozen=True)
+@lean_dataclass(frozen=True)
 class SessionPinning:
     """What the check found: ``verdict`` is ``direct``, ``pinned``, ``transaction`` or
     ``unverified`` (the probe could not open its second connection)."""

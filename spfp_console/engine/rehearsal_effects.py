@@ -22,7 +22,6 @@ lock for a table.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +34,7 @@ from spfp_console.engine.catalog import LockHolder
 from spfp_console.engine.script_analysis import LOCK_EFFECT, LOCK_LEVELS, script_relations
 from spfp_console.engine.script import Script, Statement
 from spfp_console.events import ResultTable
+from spfp_console.lean_dataclass import lean_dataclass
 
 SEQUENCE_FUNCTIONS = frozenset({"nextval", "setval"})
 
@@ -62,7 +62,7 @@ OUTSIDE_TRANSACTION = {
 _CALLS = SEQUENCE_FUNCTIONS | frozenset(OUTSIDE_TRANSACTION)
 
 
-@dataclass(frozen=True)
+@lean_dataclass(frozen=True)
 class IrreversibleEffect:
     """One thing a statement does that survives the rehearsal's ROLLBACK."""
 
@@ -85,7 +85,7 @@ class IrreversibleEffect:
         return f"{self.call}{on} ({self.effect}; statement {self.index} at {self.where})"
 
 
-@dataclass(frozen=True)
+@lean_dataclass(frozen=True)
 class RehearsalLock:
     relation: str
     """``schema.table``."""

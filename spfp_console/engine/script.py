@@ -25,13 +25,14 @@ from __future__ import annotations
 import bisect
 import functools
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any, Literal
 
 from pglast import ast, enums, parser
 
 from spfp_console.engine.errors import ScriptError
+from spfp_console.lean_dataclass import lean_dataclass
 
 StatementKind = Literal["statement", "transaction_control", "no_transaction", "syntax_error"]
 """What the executor must do with a statement:
@@ -50,7 +51,7 @@ _OPEN_PAREN = "ASCII_40"
 _CLOSE_PAREN = "ASCII_41"
 
 
-@dataclass(frozen=True)
+@lean_dataclass(frozen=True)
 class Statement:
     """One statement of a script."""
 
@@ -85,7 +86,7 @@ class Statement:
         return self.line + self.sql.count("\n", 0, position - 1)
 
 
-@dataclass(frozen=True)
+@lean_dataclass(frozen=True)
 class Script:
     """A SQL file, its hash, and its statements in order."""
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +16,10 @@ from pglast import ast
 from pglast.parser import ParseError
 
 from spfp_console.engine.script import parse_tree, read_script_text
+from spfp_console.lean_dataclass import lean_dataclass
 
 
-@dataclass
+@lean_dataclass
 class ScriptRelations:
     """Which relations the migration script names, by what it does to them."""
 

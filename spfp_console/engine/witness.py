@@ -17,10 +17,11 @@ be written to.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import psycopg
+
+from spfp_console.lean_dataclass import lean_dataclass
 
 SCHEMA = "spfp_console"
 TABLE = f"{SCHEMA}.deployments"
@@ -47,7 +48,7 @@ _CREATE = (
 )
 
 
-@dataclass(frozen=True)
+@lean_dataclass(frozen=True)
 class WitnessRow:
     """One recorded deployment (a migration's or a rollback's commit)."""
 

@@ -50,7 +50,7 @@ import stat
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -74,6 +74,7 @@ from spfp_console.journal.canonical import (
     render_header,
     seal_event,
 )
+from spfp_console.lean_dataclass import lean_dataclass
 from spfp_console.redact import Redactor, secrets_in_env
 from spfp_console.journal.session_info import collect_session_info
 
@@ -112,7 +113,7 @@ class JournalError(ConsoleError):
     """The log could not be created or appended to."""
 
 
-@dataclass(frozen=True, kw_only=True)
+@lean_dataclass(frozen=True, kw_only=True)
 class Target:
     """The database a session deploys to.  There is deliberately no password field."""
 
@@ -138,7 +139,7 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-@dataclass(frozen=True, kw_only=True)
+@lean_dataclass(frozen=True, kw_only=True)
 class SessionHeader:
     """What the ``[session]`` table says about a session, before it starts."""
 

@@ -12,13 +12,13 @@ import hashlib
 import re
 import tomllib
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import rtoml
 
 from spfp_console.errors import ConsoleError
+from spfp_console.lean_dataclass import lean_dataclass
 from spfp_console.runbook.model import (
     ACTIONS,
     CHECK_KINDS,
@@ -138,7 +138,7 @@ class _KeyLines:
 # ----------------------------------------------------------------------------- validation
 
 
-@dataclass
+@lean_dataclass
 class _Context:
     path: Path
     key_lines: _KeyLines

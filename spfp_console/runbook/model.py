@@ -10,9 +10,10 @@ queries whose speed the migration is meant to change.  Loading lives in
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+
+from spfp_console.lean_dataclass import lean_dataclass
 
 ActionName = Literal[
     "preflight", "rehearse", "scratch-rehearse", "run", "success-message", "validate",
@@ -35,7 +36,7 @@ CHECK_KINDS: tuple[str, ...] = (
 )
 
 
-@dataclass(frozen=True)
+@lean_dataclass(frozen=True)
 class ChecklistItem:
     id: str
     text: str
@@ -46,7 +47,7 @@ class ChecklistItem:
     """An automated step the console runs for this item (one of ACTIONS)."""
 
 
-@dataclass(frozen=True)
+@lean_dataclass(frozen=True)
 class Phase:
     id: str
     title: str
@@ -54,7 +55,7 @@ class Phase:
     description: str = ""
 
 
-@dataclass(frozen=True)
+@lean_dataclass(frozen=True)
 class ScriptRef:
     """A SQL file the runbook runs, resolved relative to the runbook file."""
 
@@ -62,7 +63,7 @@ class ScriptRef:
     path: Path
 
 
-@dataclass(frozen=True)
+@lean_dataclass(frozen=True)
 class Settings:
     lock_timeout: str = "5s"
     statement_timeout: str = "1h"
@@ -80,7 +81,7 @@ class Settings:
     writers go and retries: no write waits on the migration much longer than this."""
 
 
-@dataclass(frozen=True)
+@lean_dataclass(frozen=True)
 class SupabaseSettings:
     """How the run appears in Supabase's own migration history.
 
@@ -96,7 +97,7 @@ class SupabaseSettings:
     name: str | None = None
 
 
-@dataclass(frozen=True)
+@lean_dataclass(frozen=True)
 class ApprovalSettings:
     """Four eyes: how many signed approvals a run needs, and who may give them."""
 
@@ -107,7 +108,7 @@ class ApprovalSettings:
     """Where approval files are looked for (resolved relative to the runbook)."""
 
 
-@dataclass(frozen=True)
+@lean_dataclass(frozen=True)
 class Profile:
     """A way of running the runbook, chosen at the start of a session (the paper's Quick,
     Guided and Enterprise deployment options): which checklist items are required, how
@@ -135,7 +136,7 @@ class Profile:
         return item.required
 
 
-@dataclass(frozen=True)
+@lean_dataclass(frozen=True)
 class Check:
     """One expectation validation verifies about one object of the migration.
 
@@ -170,7 +171,7 @@ class Check:
     """False for objects the rollback must leave in place (e.g. a pre-existing function)."""
 
 
-@dataclass(frozen=True)
+@lean_dataclass(frozen=True)
 class Claim:
     """A number the paper runbook asserts; the console measures it and shows both."""
 
@@ -184,7 +185,7 @@ class Claim:
     kind: Literal["at_least", "at_most", "equal", "about"] = "equal"
 
 
-@dataclass(frozen=True)
+@lean_dataclass(frozen=True)
 class HeadlineQuery:
     """A query the migration is meant to speed up, timed before and after."""
 
@@ -206,7 +207,7 @@ SQLSTATE = re.compile(r"^[0-9A-Z]{5}$")
 """An SQLSTATE: five characters, digits and upper-case letters (``23505``, ``42P07``)."""
 
 
-@dataclass(frozen=True)
+@lean_dataclass(frozen=True)
 class TroubleshootingEntry:
     """What a failed statement's SQLSTATE usually means in this migration, and what to do:
     the paper's troubleshooting guide, keyed by the code the server actually returns."""
@@ -221,7 +222,7 @@ class TroubleshootingEntry:
     """What the paper runbook said about it, when it said something."""
 
 
-@dataclass(frozen=True)
+@lean_dataclass(frozen=True)
 class Estimate:
     """A duration the paper estimates: ``low_s`` to ``high_s`` seconds (None: open-ended,
     the paper's "30+ minutes")."""
@@ -258,7 +259,7 @@ def parse_estimate(text: str) -> Estimate | None:
     return Estimate(low_s, high_s) if high_s >= low_s else None
 
 
-@dataclass(frozen=True)
+@lean_dataclass(frozen=True)
 class TimelineEntry:
     """One row of the paper's timeline: how long a part of a phase is expected to take."""
 
@@ -279,7 +280,7 @@ PROOF_KINDS = ("check", "query", "item", "run")
 - ``run``: the migration's run in this session, committed without a failure."""
 
 
-@dataclass(frozen=True)
+@lean_dataclass(frozen=True)
 class SuccessCriterion:
     """A line of the paper's success criteria, with what proves it in this session."""
 
@@ -288,7 +289,7 @@ class SuccessCriterion:
     proven_by: tuple[str, ...]
 
 
-@dataclass(frozen=True)
+@lean_dataclass(frozen=True)
 class Contact:
     """Someone to call: the paper's contacts and escalation path (a role alone when the
     paper names nobody)."""
@@ -303,7 +304,7 @@ class Contact:
     """Their step in the escalation path (1 first), None when they are not on it."""
 
 
-@dataclass(frozen=True)
+@lean_dataclass(frozen=True)
 class Runbook:
     id: str
     title: str

@@ -8,11 +8,13 @@ a scripted operator.  The session decides what the answers mean; an operator onl
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, Protocol
 
+from spfp_console.lean_dataclass import lean_dataclass
 
-@dataclass(frozen=True)
+
+@lean_dataclass(frozen=True)
 class ConfirmationRequest:
     """Type ``expected`` to let ``action`` change the database."""
 
@@ -47,7 +49,7 @@ class Operator(Protocol):
         ...
 
 
-@dataclass
+@lean_dataclass
 class ScriptedOperator:
     """An operator whose answers are given up front (tests, automation).
 

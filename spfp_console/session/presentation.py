@@ -11,7 +11,6 @@ Statuses: ``ok``, ``fail``, ``warn``, ``info``, ``heading``, ``progress``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from spfp_console.events import (
@@ -44,6 +43,7 @@ from spfp_console.events import (
     WorkflowFinished,
     WorkflowStarted,
 )
+from spfp_console.lean_dataclass import lean_dataclass
 from spfp_console.runbook.model import Contact, Estimate, TroubleshootingEntry
 from spfp_console.session.runbook_guide import phase_seconds
 
@@ -51,7 +51,7 @@ STATUS_OF_ROW = {"pass": "ok", "fail": "fail", "warn": "warn"}
 """Result-table row statuses (pass/fail/warn) in presentation terms."""
 
 
-@dataclass(frozen=True)
+@lean_dataclass(frozen=True)
 class Line:
     """What a front end shows for one event."""
 

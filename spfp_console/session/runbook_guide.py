@@ -17,9 +17,9 @@ import dataclasses
 import datetime as _dt
 import fnmatch
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any, TypedDict
 
+from spfp_console.lean_dataclass import lean_dataclass
 from spfp_console.runbook.model import (
     Contact,
     Estimate,
@@ -41,7 +41,7 @@ _RUN_PASSED = {"committed": "committed", "committed_validation_failed": "committ
 _RUN_NOT_YET = ("refused_by_preflight", "refused_by_gate", "not_confirmed")
 
 
-@dataclass(frozen=True)
+@lean_dataclass(frozen=True)
 class CriterionState:
     """A success criterion and what the session's results say about it."""
 

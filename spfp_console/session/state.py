@@ -14,7 +14,7 @@ log equals the live state, field by field (a test holds it to that).
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from spfp_console.events import (
@@ -43,6 +43,7 @@ from spfp_console.events import (
     WorkflowFinished,
     WorkflowStarted,
 )
+from spfp_console.lean_dataclass import lean_dataclass
 from spfp_console.runbook.model import Contact, Estimate, TimelineEntry, TroubleshootingEntry
 from spfp_console.session.presentation import first_sql_line, run_verdict
 from spfp_console.session.runbook_guide import (
@@ -57,7 +58,7 @@ from spfp_console.session.runbook_guide import (
 )
 
 
-@dataclass
+@lean_dataclass
 class ItemState:
     """One checklist item and what happened to it."""
 
@@ -80,7 +81,7 @@ class ItemState:
     """The earlier log the tick comes from, when a resumed session carried it over."""
 
 
-@dataclass
+@lean_dataclass
 class PhaseState:
     id: str
     title: str
@@ -107,7 +108,7 @@ class PhaseState:
         return [item for item in self.items if item.required and not item.checked]
 
 
-@dataclass(frozen=True)
+@lean_dataclass(frozen=True)
 class StatementRow:
     """One statement of one run, as the live SQL log shows it.
 
@@ -140,7 +141,7 @@ class StatementRow:
         return first_sql_line(self.sql)
 
 
-@dataclass
+@lean_dataclass
 class RunState:
     """One execution of a script (run, rehearse, rollback ...)."""
 
@@ -163,7 +164,7 @@ class RunState:
         return self.statements_ok + self.statements_failed + self.statements_skipped
 
 
-@dataclass
+@lean_dataclass
 class WorkflowState:
     name: str
     outcome: str | None = None
@@ -172,7 +173,7 @@ class WorkflowState:
     message: str | None = None
 
 
-@dataclass
+@lean_dataclass
 class SessionState:
     """Everything a front end shows about a session, rebuilt from its events."""
 
