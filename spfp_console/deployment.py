@@ -24,7 +24,7 @@ import getpass
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +60,7 @@ from spfp_console.events import (
     WorkflowStarted,
     event_from_record,
 )
+from spfp_console.lean_dataclass import lean_dataclass
 from spfp_console.runbook import Runbook
 from spfp_console.session.operator import ConfirmationRequest, Operator
 from spfp_console.session.presentation import outcome_text
@@ -74,7 +75,7 @@ def utc_now() -> str:
         "+00:00", "Z")
 
 
-@dataclass
+@lean_dataclass
 class WorkflowResult:
     """How a workflow ended: its outcome word, whether it succeeded, the exit code a
     headless command returns for it, and what it produced."""
@@ -94,7 +95,7 @@ class WorkflowResult:
         return not self.ok
 
 
-@dataclass(frozen=True)
+@lean_dataclass(frozen=True)
 class DeployGates:
     """What must hold before ``deploy`` may change the database.
 
@@ -114,7 +115,7 @@ class DeployGates:
     for them (Enterprise).  Never overridable either."""
 
 
-@dataclass
+@lean_dataclass
 class DeploymentSession:
     runbook: Runbook
     dsn: str | None = None

@@ -10,11 +10,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 import psycopg
 from psycopg import pq, sql
 
+from spfp_console.lean_dataclass import lean_dataclass
 from spfp_console.runbook.model import Check
 
 
@@ -119,7 +119,7 @@ def column_names(conn: psycopg.Connection, schema: str, table: str) -> list[str]
     return [str(r[0]) for r in rows]
 
 
-@dataclass(frozen=True)
+@lean_dataclass(frozen=True)
 class IndexInfo:
     name: str
     table: str
@@ -156,7 +156,7 @@ def index_infos(
     }
 
 
-@dataclass(frozen=True)
+@lean_dataclass(frozen=True)
 class ColumnInfo:
     data_type: str
     nullable: bool
@@ -218,7 +218,7 @@ def rls_enabled(conn: psycopg.Connection, schema: str, table: str) -> bool | Non
     return None if row is None else bool(row[0])
 
 
-@dataclass(frozen=True)
+@lean_dataclass(frozen=True)
 class PolicyInfo:
     command: str
     using: str | None
@@ -251,7 +251,7 @@ def function_returns(conn: psycopg.Connection, schema: str, name: str) -> list[s
     return [str(r[0]) for r in rows]
 
 
-@dataclass(frozen=True)
+@lean_dataclass(frozen=True)
 class TriggerInfo:
     table: str
     function: str
@@ -278,7 +278,7 @@ def trigger_info(
 # --------------------------------------------------------------------------- checks
 
 
-@dataclass(frozen=True)
+@lean_dataclass(frozen=True)
 class ChecksReading:
     """The objects a runbook's checks are about, read together: the indexes, columns,
     relations and views' columns (most of a runbook's checks) in four queries instead of
@@ -364,7 +364,7 @@ def qualified(schema: str, name: str) -> sql.Composed:
 # --------------------------------------------------------------------------- other sessions
 
 
-@dataclass(frozen=True)
+@lean_dataclass(frozen=True)
 class LockHolder:
     """Another session holding (or queued for) a lock on a table we are about to lock."""
 

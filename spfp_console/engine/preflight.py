@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -47,6 +47,7 @@ from spfp_console.engine.script_analysis import (
 )
 from spfp_console.errors import error_line
 from spfp_console.events import Event, Finding, ResultTable
+from spfp_console.lean_dataclass import lean_dataclass
 from spfp_console.runbook.model import Check, Runbook
 
 State = Literal["not_applied", "applied", "partial"]
@@ -72,7 +73,7 @@ SETTINGS = (
 )
 
 
-@dataclass(frozen=True)
+@lean_dataclass(frozen=True)
 class DuplicateGroup:
     """Rows sharing one key of a uniqueness rule: the new unique index would fail."""
 
@@ -82,7 +83,7 @@ class DuplicateGroup:
     """The rows' ``name`` (or ``id`` when the table has no name column)."""
 
 
-@dataclass
+@lean_dataclass
 class PreflightReport:
     tables: list[ResultTable] = field(default_factory=list)
     state: State = "not_applied"
@@ -431,7 +432,7 @@ def _trigger_functions(
 # --------------------------------------------------------------------------- uniqueness
 
 
-@dataclass(frozen=True)
+@lean_dataclass(frozen=True)
 class _Rule:
     table_schema: str
     table: str

@@ -10,7 +10,6 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import re
-import tomllib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -526,6 +525,10 @@ def load_runbook(path: str | Path) -> Runbook:
         data = None
     try:
         if data is None:
+            # Imported only here (start-up: a valid runbook never needs it); the except
+            # clause below is evaluated only after an exception, so tomllib is bound.
+            import tomllib
+
             data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         # tomllib says "... (at line 12, column 5)": lift the line into our format.
