@@ -2,26 +2,29 @@
 
 Python 3.11's ``dataclasses.dataclass`` compiles each method it adds to a class
 (``__init__``, ``__repr__``, ``__eq__``, ``__hash__``, and ``__setattr__`` and
-``__delattr__`` when frozen) from generated source with its own ``exec``: about 1 ms per
-class, and a headless ``run`` defines some 80 of them before it connects (issue 11's
-start-up budget: at most psycopg + pglast + 50 ms of imports).  Here ``dataclasses``
-still does the bookkeeping, so ``dataclasses.fields``, ``replace``, ``asdict``,
-``__match_args__``, defaults and the checks on them behave as before; the methods are
-closures over a small per-class spec, built without compiling anything.
+``__delattr__`` when frozen) from generated source, one ``exec`` each, and inspects every
+string annotation with regular expressions: about 1 ms per class, and a headless ``run``
+defines some 80 classes before it connects (issue 11's start-up budget: psycopg + pglast
++ 50 ms of imports).  Here the methods are closures over what was read of the fields
+once, and nothing is compiled: about 0.05 ms per class.
 
-The instances behave as the standard decorator's: the same ``__init__`` arguments
+The fields are recorded as ``dataclasses`` records them (``Field`` objects in
+``__dataclass_fields__``, ``__dataclass_params__``, ``__match_args__``), so
+``dataclasses.fields``, ``replace``, ``asdict`` and ``is_dataclass`` work unchanged; the
+one private name used is ``dataclasses._FIELD``, the mark ``fields()`` filters on.  The
+instances behave as the standard decorator's: the same ``__init__`` arguments
 (positional unless ``kw_only``, defaults, ``default_factory``, ``init=False`` fields,
-``__post_init__``), equality between instances of the very same class over the fields
-that compare, a frozen class's hash over them (a mutable class with ``eq`` is
-unhashable), the same ``repr``, and ``FrozenInstanceError`` on assignment.  A method the
-class body defines is kept, as ``dataclass`` keeps it.  Not offered: ``order``,
-``unsafe_hash``, ``slots`` (no parameter for them) and ``InitVar`` fields (a
-``TypeError`` says so).  ``tests/test_lean_dataclass.py`` holds each behaviour against
-the standard decorator's.
+``__post_init__``) and checks (mutable defaults, a non-default argument after a default
+one), equality between instances of the very same class over the fields that compare, a
+frozen class's hash over them (a mutable class with ``eq`` is unhashable), the same
+``repr``, and ``FrozenInstanceError`` on assignment.  A method the class body defines is
+kept, as ``dataclass`` keeps it.  Not offered: ``order``, ``unsafe_hash``, ``slots`` (no
+parameter for them), ``InitVar`` and ``KW_ONLY`` (a ``TypeError`` says so).
+``tests/test_lean_dataclass.py`` holds each behaviour against the standard decorator's.
 
-``__init__`` writes the instance ``__dict__`` directly, as ``object.__setattr__`` would:
-it is a little faster than the generated frozen ``__init__`` (replay builds one event
-per log line).
+``__init__`` writes the instance ``__dict__`` directly, as the generated frozen
+``__init__`` does through ``object.__setattr__``, only faster: replay builds an event per
+log line.  Type checkers see a dataclass (``typing.dataclass_transform``).
 """
 
 from __future__ import annotations
@@ -31,10 +34,11 @@ import reprlib
 from collections.abc import Callable
 from dataclasses import MISSING, FrozenInstanceError
 from operator import attrgetter
-from typing import Any, TypeVar, dataclass_transform, overload
+from types import SimpleNamespace
+from typing import Any, ClassVar, TypeVar, dataclass_transform, overload
 
 _T = TypeVar("_T")
-_SPEC = "__lean_dataclass__"
+_PSEUDO_FIELDS = frozenset({"ClassVar", "InitVar", "KW_ONLY"})
 
 
 def _tuple_getter(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
@@ -45,16 +49,6 @@ def _tuple_getter(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
         get_one = attrgetter(names[0])
         return lambda obj: (get_one(obj),)
     return attrgetter(*names)
-
-
-class _Spec:
-    """What the shared methods need to know of one class's fields."""
-
-    __slots__ = ("frozen", "names")
-
-    def __init__(self, frozen: bool, names: frozenset[str]) -> None:
-        self.frozen = frozen
-        self.names = names
 
 
 class _SetattrView:
@@ -173,33 +167,90 @@ def _make_frozen(owner: type[Any], names: frozenset[str]
     return __setattr__, __delattr__
 
 
+def _pseudo_field(annotation: Any) -> str | None:
+    """"ClassVar", "InitVar" or "KW_ONLY" when ``annotation`` is one of them (bare or
+    subscripted, or a string naming it, as ``from __future__ import annotations`` leaves
+    every annotation), else None: then it annotates a field."""
+    if isinstance(annotation, str):
+        head = annotation.partition("[")[0].strip().rpartition(".")[2]
+        return head if head in _PSEUDO_FIELDS else None
+    if annotation is ClassVar or getattr(annotation, "__origin__", None) is ClassVar:
+        return "ClassVar"
+    if annotation is dataclasses.InitVar or isinstance(annotation, dataclasses.InitVar):
+        return "InitVar"
+    return "KW_ONLY" if annotation is dataclasses.KW_ONLY else None
+
+
+def _collect_fields(cls: type, frozen: bool, kw_only: bool, eq: bool
+                    ) -> tuple[dataclasses.Field[Any], ...]:
+    """What ``dataclasses`` would record of the class's fields, recorded the same way
+    (``__dataclass_fields__``, ``__dataclass_params__``, ``__match_args__``), so its
+    ``fields``, ``replace``, ``asdict`` and ``is_dataclass`` work on the class."""
+    fields: dict[str, dataclasses.Field[Any]] = {}
+    for base in cls.__mro__[-1:0:-1]:
+        if "__dataclass_fields__" in base.__dict__:
+            params = base.__dict__.get("__dataclass_params__")
+            if params is not None and params.frozen != frozen:
+                raise TypeError(f"cannot inherit {'non-' if frozen else ''}frozen dataclass"
+                                f" from a {'' if frozen else 'non-'}frozen one")
+            fields.update((f.name, f) for f in dataclasses.fields(base))
+    body = cls.__dict__
+    annotations = body.get("__annotations__", {})
+    for name, annotation in annotations.items():
+        pseudo = _pseudo_field(annotation)
+        if pseudo == "ClassVar":
+            continue
+        if pseudo is not None:
+            raise TypeError(f"{cls.__name__}.{name}: lean_dataclass does not support"
+                            " InitVar or KW_ONLY")
+        default = body.get(name, MISSING)
+        if isinstance(default, dataclasses.Field):
+            f = default
+            if f.default is MISSING:
+                delattr(cls, name)
+            else:
+                setattr(cls, name, f.default)
+        else:
+            f = dataclasses.field(default=default)
+        f.name = name
+        f.type = annotation
+        f._field_type = dataclasses._FIELD  # type: ignore[attr-defined]
+        if f.kw_only is MISSING:
+            f.kw_only = kw_only  # type: ignore[assignment]
+        if f.default is not MISSING and f.default.__class__.__hash__ is None:
+            raise ValueError(f"mutable default {type(f.default)} for field {name} is not"
+                             " allowed: use default_factory")
+        fields[name] = f
+    for name, value in body.items():
+        if isinstance(value, dataclasses.Field) and name not in annotations:
+            raise TypeError(f"{name!r} is a field but has no type annotation")
+    defaulted = None
+    for f in fields.values():
+        if not f.init or f.kw_only:
+            continue
+        if f.default is not MISSING or f.default_factory is not MISSING:
+            defaulted = f.name
+        elif defaulted is not None:
+            raise TypeError(f"non-default argument {f.name!r} follows default argument"
+                            f" {defaulted!r}")
+    cls.__dataclass_fields__ = fields  # type: ignore[attr-defined]
+    # dataclasses reads only .frozen of a base's params (a @dataclass subclass of ours).
+    cls.__dataclass_params__ = SimpleNamespace(  # type: ignore[attr-defined]
+        init=True, repr=True, eq=eq, order=False, unsafe_hash=False, frozen=frozen)
+    if "__match_args__" not in body:
+        cls.__match_args__ = tuple(  # type: ignore[misc, attr-defined]
+            f.name for f in fields.values() if f.init and not f.kw_only)
+    return tuple(fields.values())
+
+
 def _process(cls: type[_T], frozen: bool, kw_only: bool, eq: bool) -> type[_T]:
     body = dict(cls.__dict__)
-    for base in cls.__mro__[1:]:
-        base_spec = base.__dict__.get(_SPEC)
-        if base_spec is not None and base_spec.frozen != frozen:
-            raise TypeError(f"cannot inherit {'non-' if frozen else ''}frozen dataclass"
-                            f" from a {'' if frozen else 'non-'}frozen one")
     if frozen and ("__setattr__" in body or "__delattr__" in body):
         raise TypeError(f"cannot overwrite __setattr__ or __delattr__ in frozen class"
                         f" {cls.__name__}")
-    if not cls.__doc__:
-        # dataclass would build one from inspect.signature (slow, and it would describe
-        # the shared __init__'s *args, **kwargs); set below from the fields instead.
-        cls.__doc__ = cls.__name__
-        undocumented = True
-    else:
-        undocumented = False
-    dataclasses.dataclass(cls, init=False, repr=False, eq=False, frozen=False,
-                          kw_only=kw_only)
-    for f in cls.__dataclass_fields__.values():  # type: ignore[attr-defined]
-        if f._field_type is dataclasses._FIELD_INITVAR:  # type: ignore[attr-defined]
-            raise TypeError(f"{cls.__name__}.{f.name}: lean_dataclass does not support"
-                            " InitVar fields")
-    fields = dataclasses.fields(cls)  # type: ignore[arg-type]
+    fields = _collect_fields(cls, frozen, kw_only, eq)
     names = frozenset(f.name for f in fields)
-    setattr(cls, _SPEC, _Spec(frozen, names))
-    if undocumented:
+    if not cls.__doc__:  # as dataclass does, but without inspect.signature (slow)
         cls.__doc__ = f"{cls.__name__}({', '.join(f.name for f in fields if f.init)})"
 
     def add(name: str, method: Any) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import pickle
+import typing
 from dataclasses import FrozenInstanceError, dataclass, field
 from typing import Any, ClassVar
 
@@ -255,3 +256,62 @@ def test_a_mutable_class_own_setattr_sees_the_init_assignments():
         seen.clear()
         Tracked(1)
         assert seen == ["a", "b"], deco
+
+
+def test_definition_errors_match_the_standard_decorator():
+    for deco in (dataclass, lean_dataclass):
+        with pytest.raises(ValueError):
+            @deco
+            class MutableDefault:
+                items: list[str] = []  # noqa: RUF012
+        with pytest.raises(TypeError):
+            @deco
+            class DefaultFirst:
+                a: int = 0
+                b: int
+        with pytest.raises(TypeError):
+            @deco
+            class Unannotated:
+                a = field(default=1)
+
+    @lean_dataclass(kw_only=True)
+    class KeywordsMayMix:  # kw_only fields may leave out defaults in any order
+        a: int = 0
+        b: int
+
+    assert KeywordsMayMix(b=1).a == 0
+    with pytest.raises(TypeError):
+        @lean_dataclass
+        class WithKwOnlyMarker:
+            a: int
+            _: dataclasses.KW_ONLY
+            b: int
+
+
+def test_field_types_and_classvar_spellings():
+    for deco in (dataclass, lean_dataclass):
+
+        @deco
+        class Spelled:
+            a: ClassVar[int] = 1
+            b: typing.ClassVar[int] = 2
+            d: int = 0
+
+        assert [f.name for f in dataclasses.fields(Spelled)] == ["d"]
+        assert Spelled.a == 1 and Spelled().d == 0
+    std, lean = both("Started")
+    assert [f.type for f in dataclasses.fields(std)] == [f.type for f in dataclasses.fields(lean)]
+
+
+def test_a_standard_dataclass_may_extend_a_lean_one():
+    @dataclass(frozen=True, kw_only=True)
+    class Extended(LEAN["Started"]):  # type: ignore[misc, valid-type]
+        extra: int = 0
+
+    e = Extended(index=1, sql="x", extra=2)
+    assert (e.index, e.extra) == (1, 2)
+    assert [f.name for f in dataclasses.fields(e)] == ["index", "sql", "note", "parts", "extra"]
+    with pytest.raises(TypeError):
+        @dataclass
+        class Thawed(LEAN["Started"]):  # type: ignore[misc, valid-type]
+            extra: int = 0
