@@ -234,6 +234,7 @@ def _collect_fields(cls: type, frozen: bool, kw_only: bool, eq: bool
             raise TypeError(f"non-default argument {f.name!r} follows default argument"
                             f" {defaulted!r}")
     cls.__dataclass_fields__ = fields  # type: ignore[attr-defined]
+    cls.__lean_dataclass__ = True  # type: ignore[attr-defined]
     # dataclasses reads only .frozen of a base's params (a @dataclass subclass of ours).
     cls.__dataclass_params__ = SimpleNamespace(  # type: ignore[attr-defined]
         init=True, repr=True, eq=eq, order=False, unsafe_hash=False, frozen=frozen)
@@ -277,6 +278,11 @@ def _process(cls: type[_T], frozen: bool, kw_only: bool, eq: bool) -> type[_T]:
         cls.__setattr__ = setattr_  # type: ignore[method-assign, assignment]
         cls.__delattr__ = delattr_  # type: ignore[method-assign, assignment]
     return cls
+
+
+def is_lean_dataclass(cls: type) -> bool:
+    """Was ``cls`` itself (not only a base of it) made by ``lean_dataclass``?"""
+    return "__lean_dataclass__" in cls.__dict__
 
 
 @overload

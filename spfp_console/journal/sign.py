@@ -31,7 +31,6 @@ import struct
 import subprocess
 import tempfile
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -39,6 +38,7 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from spfp_console.errors import ConsoleError
+from spfp_console.lean_dataclass import lean_dataclass
 from spfp_console.journal.constants import DEFAULT_NAMESPACE  # noqa: E402
 """SSHSIG namespace of deployment-log signatures (``-n`` for ssh-keygen)."""
 
@@ -135,7 +135,7 @@ def public_key_fingerprint(public_key_blob: bytes) -> str:
     return f"SHA256:{digest}"
 
 
-@dataclass(frozen=True)
+@lean_dataclass(frozen=True)
 class SshSignature:
     """The parsed fields of an SSHSIG blob."""
 
@@ -573,7 +573,7 @@ def sign_log(
 # --------------------------------------------------------------------------- allowed signers
 
 
-@dataclass(frozen=True)
+@lean_dataclass(frozen=True)
 class AllowedSigner:
     """One line of an OpenSSH allowed_signers file."""
 
@@ -668,7 +668,7 @@ def parse_allowed_signers(text: str) -> list[AllowedSigner]:
 # --------------------------------------------------------------------------- verifying
 
 
-@dataclass(frozen=True)
+@lean_dataclass(frozen=True)
 class SignatureCheck:
     """What a signature (``LOG.sig`` or a checkpoint's) says."""
 
