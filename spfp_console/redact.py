@@ -16,6 +16,7 @@ Two complementary defences:
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -39,12 +40,20 @@ _QUOTED = r"'(?:[^'\\]|\\.)*(?:'|$)|\"(?:[^\"\\]|\\.)*(?:\"|$)"
 _KEYWORD = re.compile(
     rf"(?P<pre>(?<![?&\w])password\s*=\s*)(?P<pw>{_QUOTED}|[^\s]*)", re.IGNORECASE
 )
-_ENV = re.compile(
-    rf"(?P<pre>\b(?:{'|'.join(SECRET_ENV_VARS)})\s*=\s*)(?P<pw>{_QUOTED}|[^\s]*)",
-    re.IGNORECASE,
-)
-# CREATE/ALTER ROLE ... [ENCRYPTED] PASSWORD 'secret'
-_SQL_PASSWORD = re.compile(r"(?P<pre>\bpassword\s+)(?P<pw>'(?:[^']|'')*(?:'|$))", re.IGNORECASE)
+
+
+@functools.cache
+def _env_and_sql_patterns() -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """``PGPASSWORD=...`` and CREATE/ALTER ROLE ... [ENCRYPTED] PASSWORD 'secret'.
+    Compiled when first needed: few strings contain "password", and every command
+    imports this module (start-up)."""
+    env = re.compile(
+        rf"(?P<pre>\b(?:{'|'.join(SECRET_ENV_VARS)})\s*=\s*)(?P<pw>{_QUOTED}|[^\s]*)",
+        re.IGNORECASE,
+    )
+    sql_password = re.compile(r"(?P<pre>\bpassword\s+)(?P<pw>'(?:[^']|'')*(?:'|$))",
+                              re.IGNORECASE)
+    return env, sql_password
 
 
 def _sub(pattern: re.Pattern[str], text: str, quoted_marker: bool = False) -> str:
@@ -82,8 +91,9 @@ def redact_patterns(text: str) -> str:
     if not text or ("password" not in text.lower() and ("@" not in text or "://" not in text)):
         return text
     text = redact_conninfo(text)
-    text = _sub(_ENV, text, quoted_marker=True)
-    return _sub(_SQL_PASSWORD, text, quoted_marker=True)
+    env, sql_password = _env_and_sql_patterns()
+    text = _sub(env, text, quoted_marker=True)
+    return _sub(sql_password, text, quoted_marker=True)
 
 
 def secrets_in_conninfo(text: str) -> set[str]:
