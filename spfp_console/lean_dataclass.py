@@ -6,7 +6,7 @@ Python 3.11's ``dataclasses.dataclass`` compiles each method it adds to a class
 string annotation with regular expressions: about 1 ms per class, and a headless ``run``
 defines some 80 classes before it connects (issue 11's start-up budget: psycopg + pglast
 + 50 ms of imports).  Here the methods are closures over what was read of the fields
-once, and nothing is compiled: about 0.05 ms per class.
+once, and nothing is compiled at import: about 0.05 ms per class.
 
 The fields are recorded as ``dataclasses`` records them (``Field`` objects in
 ``__dataclass_fields__``, ``__dataclass_params__``, ``__match_args__``), so
@@ -22,9 +22,10 @@ kept, as ``dataclass`` keeps it.  Not offered: ``order``, ``unsafe_hash``, ``slo
 parameter for them), ``InitVar`` and ``KW_ONLY`` (a ``TypeError`` says so).
 ``tests/test_lean_dataclass.py`` holds each behaviour against the standard decorator's.
 
-``__init__`` writes the instance ``__dict__`` directly, as the generated frozen
-``__init__`` does through ``object.__setattr__``, only faster: replay builds an event per
-log line.  Type checkers see a dataclass (``typing.dataclass_transform``).
+``__init__`` is shared until a class has built ``_COMPILE_INIT_AFTER`` instances, then
+compiled for its fields as ``dataclasses`` compiles it: a ``run`` compiles two or so, replay
+(an event per log line) builds at the same speed and size as before.  Type checkers see
+a dataclass (``typing.dataclass_transform``).
 """
 
 from __future__ import annotations
@@ -51,16 +52,50 @@ def _tuple_getter(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
     return attrgetter(*names)
 
 
-class _SetattrView:
-    """``view[name] = value`` as ``setattr(obj, name, value)``."""
+_COMPILE_INIT_AFTER = 64
+"""Instances a class's shared ``__init__`` builds before the class gets an ``__init__``
+compiled for its fields (as ``dataclasses`` compiles one for every class, at import): a
+``run`` builds most classes a few times and compiles none, replay builds 100,000 events
+at the compiled speed (about 1 us an event faster)."""
 
-    __slots__ = ("obj",)
+_HAS_FACTORY = object()
 
-    def __init__(self, obj: Any) -> None:
-        self.obj = obj
 
-    def __setitem__(self, name: str, value: Any) -> None:
-        setattr(self.obj, name, value)
+def _compiled_init(cls: type, fields: tuple[dataclasses.Field[Any], ...], frozen: bool,
+                   post_init: bool, qualname: str) -> Callable[..., None]:
+    """The ``__init__`` ``dataclasses`` would compile for these fields."""
+    glob: dict[str, Any] = {"__lean_setattr": object.__setattr__,
+                            "__lean_factory_default": _HAS_FACTORY}
+    positional: list[str] = []
+    keyword: list[str] = []
+    body: list[str] = []
+    for f in fields:
+        value = f.name
+        if f.default_factory is not MISSING:
+            glob[f"__lean_factory_{f.name}"] = f.default_factory
+            value = (f"__lean_factory_{f.name}() if {f.name} is __lean_factory_default"
+                     f" else {f.name}" if f.init else f"__lean_factory_{f.name}()")
+        elif not f.init:
+            continue
+        if f.init:
+            param = f.name
+            if f.default is not MISSING:
+                glob[f"__lean_default_{f.name}"] = f.default
+                param += f"=__lean_default_{f.name}"
+            elif f.default_factory is not MISSING:
+                param += "=__lean_factory_default"
+            (keyword if f.kw_only else positional).append(param)
+        body.append(f"    __lean_setattr(__lean_self__, {f.name!r}, {value})" if frozen
+                    else f"    __lean_self__.{f.name} = {value}")
+    if post_init:
+        body.append("    __lean_self__.__post_init__()")
+    params = ", ".join(["__lean_self__", *positional, *(["*", *keyword] if keyword else [])])
+    source = f"def __init__({params}):\n" + ("\n".join(body) or "    pass") + "\n"
+    namespace: dict[str, Any] = {}
+    exec(source, glob, namespace)  # noqa: S102 - what dataclasses does, for one method
+    init: Callable[..., None] = namespace["__init__"]
+    init.__qualname__ = qualname
+    return init
 
 
 def _make_init(cls: type, fields: tuple[dataclasses.Field[Any], ...],
@@ -74,17 +109,27 @@ def _make_init(cls: type, fields: tuple[dataclasses.Field[Any], ...],
     accepted = frozenset(f.name for f in init_fields)
     required = frozenset(f.name for f in init_fields
                          if f.default is MISSING and f.default_factory is MISSING)
-    # (name, passed as an argument?, default, factory) per field the generated __init__
-    # assigns, in field order (so the instance __dict__ has the same order).
-    plan = tuple(
-        (f.name, f.init, f.default,
-         None if f.default_factory is MISSING else f.default_factory)
-        for f in fields
-        if f.init or f.default_factory is not MISSING
-    )
+    # Every field the generated __init__ assigns, in field order, with its default (a
+    # placeholder where an argument or a factory gives the value).  Assigned one by one
+    # in that order, as the generated __init__ does: the instance keeps CPython's compact
+    # attribute storage (137 bytes an event, not 337 with a __dict__.update), and
+    # __dict__ keeps field order (SessionHeader.to_record reads it in order).
+    template = {f.name: None if f.default is MISSING else f.default
+                for f in fields if f.init or f.default_factory is not MISSING}
+    factories = {f.name: f.default_factory for f in fields
+                 if f.default_factory is not MISSING}
+    assign = setattr if via_setattr else object.__setattr__
     post_init = hasattr(cls, "__post_init__")
+    built = 0
 
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        nonlocal built
+        built += 1
+        if built > _COMPILE_INIT_AFTER and cls.__dict__.get("__init__") is __init__:
+            compiled = _compiled_init(cls, fields, frozen, post_init, qualname)
+            cls.__init__ = compiled  # type: ignore[misc]
+            compiled(self, *args, **kwargs)
+            return
         if args:
             if len(args) > len(positional):
                 raise TypeError(f"{qualname}() takes {len(positional) + 1} positional"
@@ -95,7 +140,7 @@ def _make_init(cls: type, fields: tuple[dataclasses.Field[Any], ...],
                                     f" {name!r}")
                 kwargs[name] = value
         if not required <= kwargs.keys():
-            missing = [repr(name) for name, *_ in plan if name in required
+            missing = [repr(name) for name in template if name in required
                        and name not in kwargs]
             raise TypeError(f"{qualname}() missing {len(missing)} required argument"
                             f"{'s' if len(missing) > 1 else ''}: {', '.join(missing)}")
@@ -103,14 +148,17 @@ def _make_init(cls: type, fields: tuple[dataclasses.Field[Any], ...],
             unexpected = next(name for name in kwargs if name not in accepted)
             raise TypeError(f"{qualname}() got an unexpected keyword argument"
                             f" {unexpected!r}")
-        values: Any = _SetattrView(self) if via_setattr else self.__dict__
-        for name, is_argument, default, factory in plan:
-            if is_argument and name in kwargs:
-                values[name] = kwargs[name]
-            elif factory is not None:
-                values[name] = factory()
-            else:
-                values[name] = default
+        get = kwargs.get
+        if factories:
+            for name, default in template.items():
+                if name in kwargs:
+                    assign(self, name, kwargs[name])
+                else:
+                    factory = factories.get(name)
+                    assign(self, name, default if factory is None else factory())
+        else:
+            for name, default in template.items():
+                assign(self, name, get(name, default))
         if post_init:
             self.__post_init__()
 

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 import pytest
 
+from spfp_console import lean_dataclass as lean_module
 from spfp_console.lean_dataclass import lean_dataclass
 
 BOTH = pytest.mark.parametrize("deco", [dataclass, lean_dataclass], ids=["std", "lean"])
@@ -81,6 +82,27 @@ LEAN = build(lean_dataclass)
 
 def both(name: str) -> tuple[type, type]:
     return STD[name], LEAN[name]
+
+
+@pytest.fixture(autouse=True, params=["shared __init__", "compiled __init__"])
+def _init_path(request, monkeypatch):
+    """Every test twice: the instances built by the shared ``__init__``, then by the one
+    a class compiles after ``_COMPILE_INIT_AFTER`` instances (here: from the first)."""
+    shared = request.param.startswith("shared")
+    monkeypatch.setattr(lean_module, "_COMPILE_INIT_AFTER", 10**9 if shared else 0)
+    monkeypatch.setitem(globals(), "LEAN", build(lean_dataclass))
+
+
+def test_a_class_compiles_its_init_after_enough_instances(monkeypatch):
+    monkeypatch.setattr(lean_module, "_COMPILE_INIT_AFTER", 3)
+    cls = build(lean_dataclass)["Started"]
+    shared = cls.__init__
+    made = [cls(index=i, sql="x") for i in range(3)]
+    assert cls.__init__ is shared
+    made += [cls(index=3, sql="x"), cls(index=4, sql="x")]  # the fourth compiles
+    assert cls.__init__ is not shared and "__lean_self__" in cls.__init__.__code__.co_varnames
+    assert [e.index for e in made] == [0, 1, 2, 3, 4]
+    assert list(vars(made[2])) == list(vars(made[4])) == ["index", "sql", "note", "parts"]
 
 
 def test_fields_match_and_replace_asdict_work():
