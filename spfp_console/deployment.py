@@ -488,7 +488,7 @@ class DeploymentSession:
         """Record this commit in the target's own deployment record (see engine/witness),
         bound to the log's chain position right before COMMIT."""
         from spfp_console.engine import witness
-        from spfp_console.journal.record import sha256_file
+        from spfp_console.digest import sha256_file
 
         if not self.runbook.witness:
             return None
@@ -668,7 +668,7 @@ class DeploymentSession:
             check_approvals,
             key_fingerprint,
         )
-        from spfp_console.journal.record import sha256_file
+        from spfp_console.digest import sha256_file
 
         settings = self.runbook.approvals
         assert settings.allowed_signers is not None

@@ -42,7 +42,6 @@ Every string is redacted before it is hashed.
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import base64
 import os
 import re
@@ -56,6 +55,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from spfp_console import __version__
+from spfp_console.digest import sha256_file
 from spfp_console.errors import ConsoleError
 from spfp_console.events import (
     Event,
@@ -128,15 +128,6 @@ class Target:
 
     def to_record(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if v is not None}
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @lean_dataclass(frozen=True, kw_only=True)
