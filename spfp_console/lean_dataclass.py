@@ -41,6 +41,15 @@ from typing import Any, ClassVar, TypeVar, dataclass_transform, overload
 _T = TypeVar("_T")
 _PSEUDO_FIELDS = frozenset({"ClassVar", "InitVar", "KW_ONLY"})
 
+_COMPILE_INIT_AFTER = 64
+"""Instances a class's shared ``__init__`` builds before the class gets an ``__init__``
+compiled for its fields (as ``dataclasses`` compiles one for every class, at import): a
+``run`` builds most classes a few times and compiles two or so, replay builds 100,000
+events at the compiled speed (about 1 us an event faster)."""
+
+_HAS_FACTORY = object()
+"""The default of an argument a factory fills (``dataclasses`` has its own)."""
+
 
 def _tuple_getter(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
     """``obj -> (obj.a, obj.b, ...)``; attrgetter returns a bare value for one name."""
@@ -52,16 +61,7 @@ def _tuple_getter(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
     return attrgetter(*names)
 
 
-_COMPILE_INIT_AFTER = 64
-"""Instances a class's shared ``__init__`` builds before the class gets an ``__init__``
-compiled for its fields (as ``dataclasses`` compiles one for every class, at import): a
-``run`` builds most classes a few times and compiles none, replay builds 100,000 events
-at the compiled speed (about 1 us an event faster)."""
-
-_HAS_FACTORY = object()
-
-
-def _compiled_init(cls: type, fields: tuple[dataclasses.Field[Any], ...], frozen: bool,
+def _compiled_init(fields: tuple[dataclasses.Field[Any], ...], frozen: bool,
                    post_init: bool, qualname: str) -> Callable[..., None]:
     """The ``__init__`` ``dataclasses`` would compile for these fields."""
     glob: dict[str, Any] = {"__lean_setattr": object.__setattr__,
@@ -92,7 +92,7 @@ def _compiled_init(cls: type, fields: tuple[dataclasses.Field[Any], ...], frozen
     params = ", ".join(["__lean_self__", *positional, *(["*", *keyword] if keyword else [])])
     source = f"def __init__({params}):\n" + ("\n".join(body) or "    pass") + "\n"
     namespace: dict[str, Any] = {}
-    exec(source, glob, namespace)  # noqa: S102 - what dataclasses does, for one method
+    exec(source, glob, namespace)  # what dataclasses does, here for one method of a class
     init: Callable[..., None] = namespace["__init__"]
     init.__qualname__ = qualname
     return init
@@ -126,7 +126,7 @@ def _make_init(cls: type, fields: tuple[dataclasses.Field[Any], ...],
         nonlocal built
         built += 1
         if built > _COMPILE_INIT_AFTER and cls.__dict__.get("__init__") is __init__:
-            compiled = _compiled_init(cls, fields, frozen, post_init, qualname)
+            compiled = _compiled_init(fields, frozen, post_init, qualname)
             cls.__init__ = compiled  # type: ignore[misc]
             compiled(self, *args, **kwargs)
             return
