@@ -449,16 +449,78 @@ class DeploymentSession:
         return self._execute(self.load(path=path, tolerant=True), "rehearse", cancel)
 
     def run_migration(self, *, cancel: CancelToken | None = None,
-                      online: bool | None = None) -> RunResult:
-        """Run the migration; ``online`` None follows the runbook's execution_mode."""
+                      online: bool | None = None,
+                      integrity: bool | None = None) -> RunResult:
+        """Run the migration; ``online`` None follows the runbook's execution_mode,
+        ``integrity`` None its ``integrity_check`` (see :mod:`.engine.integrity`)."""
         if online is None:
             online = self.runbook.settings.execution_mode == "online"
         script = self.load("migration")
-        run = self._execute(script, "run", cancel, before_commit=self._before_commit(
-            self._history_hook("record", script), self._witness_hook("deploy", script)),
-            online=online)
+        check = self._integrity_check(online, integrity)
+        run = self._execute(script, "run", cancel,
+                            before_statements=check.before if check is not None else None,
+                            before_commit=self._before_commit(
+                                check.after if check is not None else None,
+                                self._history_hook("record", script),
+                                self._witness_hook("deploy", script)),
+                            online=online)
         self._history_recorded(run, "record")
+        self._integrity_judged(check, run, online=online, integrity=integrity)
         return run
+
+    def integrity_wanted(self, online: bool, integrity: bool | None) -> bool:
+        """Does this run check data integrity?  UsageError when asked for explicitly in
+        online mode, which cannot give the guarantee (one transaction is needed)."""
+        if integrity is None:
+            return self.runbook.settings.integrity_check
+        if integrity and online:
+            raise UsageError(
+                "--integrity needs the migration in one transaction, and online mode commits"
+                " step by step; run without --online (or without --integrity); nothing was"
+                " run")
+        return integrity
+
+    def _integrity_check(self, online: bool, integrity: bool | None) -> Any:
+        if not self.integrity_wanted(online, integrity) or online:
+            return None
+        from spfp_console.engine.integrity import IntegrityCheck, tables_to_check
+
+        settings = self.runbook.settings
+        return IntegrityCheck(tables_to_check(self.runbook.script("migration"),
+                                              settings.schema), on_event=self.emit)
+
+    def _integrity_judged(self, check: Any, run: RunResult, *, online: bool,
+                          integrity: bool | None) -> None:
+        """Tick the ``integrity`` items from the check's result; when it did not run on a
+        committed migration, say why (the items stay open)."""
+        from spfp_console.engine.integrity import ONLINE_REASON, not_checked_table
+
+        if check is not None:
+            if run.ok and check.passed:
+                self._tick_action("integrity", True, check.summary())
+            elif check.done:
+                self._tick_action("integrity", False, check.summary())
+                if run.ok:  # committed, but some table could not be checked exactly
+                    self._integrity_not_checked(check.summary())
+            return
+        if run.outcome not in ("committed", "partially_applied"):
+            return  # nothing changed: nothing to check
+        if online and self.integrity_wanted(online, integrity):
+            self.emit(not_checked_table(ONLINE_REASON))
+            self._integrity_not_checked(
+                f"data integrity {ONLINE_REASON} (rows were written between its commits"
+                " by anyone); compare the touched tables yourself")
+        elif self.state.items_with_action("integrity"):
+            self._integrity_not_checked(
+                "data integrity not checked: the integrity check was off for this run"
+                " ([settings] integrity_check, run --integrity)")
+
+    def _integrity_not_checked(self, why: str) -> None:
+        items = self.state.items_with_action("integrity")
+        self.emit(Finding(source="integrity", section="data integrity", severity="warning",
+                          message=why,
+                          subject=", ".join(f"{i.phase}/{i.id}" for i in items) or None,
+                          advice="the checklist item stays open" if items else None))
 
     def run_rollback(self, *, cancel: CancelToken | None = None,
                      recheck: Callable[[Any], None] | None = None) -> RunResult:
@@ -909,14 +971,18 @@ class DeploymentSession:
 
     def deploy(self, operator: Operator, *, cancel: CancelToken | None = None,
                gates: DeployGates = DeployGates(), performance: bool = False,
-               preflight: bool = True, online: bool | None = None) -> WorkflowResult:
+               preflight: bool = True, online: bool | None = None,
+               integrity: bool | None = None) -> WorkflowResult:
         """Preflight -> gates -> typed confirmation -> run -> validate -> claims.
 
         ``online``: online mode (see :mod:`spfp_console.engine.online`); None follows the
-        runbook's ``execution_mode``."""
+        runbook's ``execution_mode``.  ``integrity``: count and checksum the touched
+        tables in the run's transaction (:mod:`spfp_console.engine.integrity`); None
+        follows the runbook's ``integrity_check``."""
         if online is None:
             online = self.runbook.settings.execution_mode == "online"
         assert self.info is not None, "open() the session first"
+        self.integrity_wanted(online, integrity)  # a contradiction is refused up front
         self._begin("deploy")
         self.load("migration")  # unreadable, empty or unparsable: refused before anything
         report = self.preflight(online=online) if preflight else None
@@ -966,7 +1032,10 @@ class DeploymentSession:
                   + (" online (indexes built concurrently, not atomic)" if online
                      else " in one transaction"),
             expected=expected,
-            summary=tuple(self._run_summary(report, overridden)),
+            summary=tuple(self._run_summary(report, overridden)) + tuple(
+                ["data integrity: every touched table counted and checksummed before and"
+                 " after, under a SHARE lock from the start (writers wait until COMMIT)"]
+                if self.integrity_wanted(online, integrity) and not online else []),
         )
         typed = operator.confirm(request)
         confirmed = typed == expected
@@ -979,7 +1048,7 @@ class DeploymentSession:
                 message="not confirmed: nothing was run", report=report))
 
         before = self.measure_queries("before") if performance else None
-        run = self.run_migration(cancel=cancel, online=online)
+        run = self.run_migration(cancel=cancel, online=online, integrity=integrity)
         self._tick_action("run", run.ok, f"{run.outcome} in {run.duration_s:.2f} s,"
                                          f" {run.statements_ok} statements" if run.ok
                           else f"{run.outcome}: {run.message or ''}".strip())

@@ -188,7 +188,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         cancel = CancelToken()
         with cancel_on_hangup(cancel):
             result = session.deploy(operator, cancel=cancel, performance=args.performance,
-                                    online=args.online)
+                                    online=args.online, integrity=args.integrity)
         return _finish(session, printer, result)
 
 

@@ -229,6 +229,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="online mode for this run: each index built CONCURRENTLY outside a"
                         " transaction, the rest in short transactions, lock timeouts"
                         " retried (default: the runbook's execution_mode)")
+    p.add_argument("--integrity", action=argparse.BooleanOptionalAction, default=None,
+                   help="count and checksum every table the migration touches before and"
+                        " after it, in its transaction (a difference rolls it back; reads"
+                        " every row twice; default: the runbook's integrity_check)")
 
     p = sub.add_parser("validate", help="verify every object of the migration",
                        **_described("validate"))

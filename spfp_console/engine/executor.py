@@ -233,7 +233,8 @@ def run_script(
     in the script, e.g. Supabase's migration history: called with the connection after
     the last statement succeeded, just before COMMIT; a database error from it rolls the
     whole run back (outcome ``rolled_back``), so the bookkeeping never disagrees with the
-    schema.
+    schema.  An :class:`EngineError` it raises (e.g. the data integrity check found
+    rows changed) rolls the run back the same way, with its message.
 
     ``before_statements(conn)`` runs inside the engine's transaction, after the timeouts
     are set and before the first statement: what it reads or locks is what the script
@@ -540,6 +541,11 @@ class _Run:
         if self.before_commit is not None:
             try:
                 self.before_commit(self.conn)
+            except EngineError as exc:
+                # A check of the run's own result (the data integrity check) said no.
+                self._rollback()
+                return "rolled_back", (
+                    f"{exc}; the whole transaction was rolled back, nothing was applied")
             except psycopg.Error as exc:
                 if self.conn.broken or self.conn.closed:
                     return "rolled_back", (

@@ -565,6 +565,7 @@ def load_runbook(path: str | Path) -> Runbook:
         ),
         online_lock_timeout=st.get("online_lock_timeout", str, "500ms",
                                    check=_timeout(LOCK_TIMEOUT_BOUNDS)),
+        integrity_check=st.get("integrity_check", bool, False),
     )
     st.finish()
 

@@ -17,16 +17,17 @@ from spfp_console.lean_dataclass import lean_dataclass
 
 ActionName = Literal[
     "preflight", "rehearse", "scratch-rehearse", "run", "success-message", "validate",
-    "performance", "rollback-impact", "rollback", "approvals",
+    "performance", "rollback-impact", "rollback", "approvals", "integrity",
 ]
 ACTIONS: tuple[str, ...] = (
     "preflight", "rehearse", "scratch-rehearse", "run", "success-message", "validate",
-    "performance", "rollback-impact", "rollback", "approvals",
+    "performance", "rollback-impact", "rollback", "approvals", "integrity",
 )
 """What can tick an item: the session ticks it from that step's result (the result is
 the evidence).  ``success-message`` is ticked only when the run's notices contain the
 runbook's ``success_message``; ``approvals`` when enough signed approvals hold (the
-signers are the evidence)."""
+signers are the evidence); ``integrity`` when the run's data integrity check found the
+row counts and checksums of every touched table unchanged (``integrity_check``)."""
 
 CheckKind = Literal[
     "index", "column", "view", "table", "policy", "function", "trigger", "unique_rule",
@@ -79,6 +80,11 @@ class Settings:
     online_lock_timeout: str = "500ms"
     """How long one statement waits for a lock in online mode before it lets the table's
     writers go and retries: no write waits on the migration much longer than this."""
+    integrity_check: bool = False
+    """Count the rows of every table the migration touches and checksum them, before the
+    first statement and after the last, in the run's transaction (under a SHARE lock):
+    any difference rolls the run back.  Reads every row twice, so off unless asked for
+    (``run --integrity`` / ``--no-integrity`` decide for one run); not possible online."""
 
 
 @lean_dataclass(frozen=True)

@@ -205,3 +205,22 @@ def test_an_invalid_runbook_is_still_worded_with_its_line(tmp_path: Path) -> Non
     with pytest.raises(RunbookError) as caught:
         load_runbook(path)
     assert "bad.toml:3" in str(caught.value) and "invalid TOML" in str(caught.value)
+
+
+@pytest.mark.parametrize("value", ['"yes"', "1"])
+def test_integrity_check_must_be_true_or_false(tmp_path, value):
+    path = _with_settings(tmp_path, f"integrity_check = {value}")
+    line = path.read_text().splitlines().index(f"integrity_check = {value}") + 1
+    with pytest.raises(RunbookError) as info:
+        load_runbook(path)
+    assert str(info.value).startswith(
+        f"{path}:{line}: settings.integrity_check: must be true or false"), str(info.value)
+
+
+def test_integrity_check_is_off_unless_asked_for_and_on_in_the_spfp_runbook(tmp_path):
+    assert load_runbook(_write(tmp_path, MINIMAL)).settings.integrity_check is False
+    assert load_runbook(_with_settings(tmp_path, "integrity_check = true")).settings.integrity_check
+    shipped = load_runbook(DEFAULT_RUNBOOK)
+    assert shipped.settings.integrity_check is True
+    item = next(i for i in shipped.phase("post-deployment").items if i.id == "data-integrity")
+    assert item.action == "integrity"
