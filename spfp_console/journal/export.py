@@ -279,6 +279,7 @@ _SOURCE_TITLES = {
     "performance": "Performance: claims vs measured",
     "claims": "The paper's claims",
     "rollback-impact": "Rollback impact",
+    "integrity": "Data integrity",
 }
 
 

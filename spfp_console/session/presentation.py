@@ -327,6 +327,9 @@ def session_summary(state: Any) -> list[str]:
         failing = [t.title for t in checked if t.passed is False]
         lines.append(f"validation: {len(checked) - len(failing)}/{len(checked)} tables pass"
                      + (f"; FAILED: {', '.join(failing)}" if failing else ""))
+    integrity = [t for (source, _), t in state.tables.items() if source == "integrity"]
+    if integrity:
+        lines.append(integrity_summary(integrity[-1]))
     blockers = [f for f in state.findings if f.severity == "blocker"]
     if blockers:
         lines.append(f"{len(blockers)} blocker(s): {blockers[0].message}"
@@ -336,6 +339,21 @@ def session_summary(state: Any) -> list[str]:
         lines.append(f"{len(overrides)} override(s), the first by {overrides[0].who}:"
                      f" {overrides[0].reason}")
     return lines
+
+
+def integrity_summary(table: ResultTable) -> str:
+    """The data integrity check's verdict in one line (its table has the details)."""
+    rows = table.rows
+    status = [row_status(table, row) for row in rows]
+    if "fail" in status:
+        changed = [row[0] for row, s in zip(rows, status, strict=True) if s == "fail"]
+        return f"data integrity: FAILED, changed: {', '.join(changed)}"
+    skipped = [row for row, s in zip(rows, status, strict=True) if s == "warn"]
+    checked = len(rows) - len(skipped)
+    text = f"data integrity: {checked}/{len(rows)} tables unchanged (rows and checksums)"
+    if skipped:
+        text += "; not checked: " + ", ".join(f"{row[0]} ({row[3]})" for row in skipped)
+    return text
 
 
 # ---------------------------------------------------------------------- the paper package

@@ -49,7 +49,7 @@ def _rows(events: list[Event]) -> dict[str, tuple[str, ...]]:
 
 def _independent_checksum(db: Any, table: str, columns: list[str]) -> str:
     cols = ", ".join(f'"{c}"' for c in columns)
-    return str(db.scalar(f"select coalesce(sum(hashtextextended(row({cols})::text, 0)), 0)"
+    return str(db.scalar(f"select coalesce(sum(hash_record_extended(row({cols}), 0)), 0)"
                          f"::text from {table}"))
 
 
@@ -83,6 +83,7 @@ def test_the_spfp_migration_on_sample_data_passes_with_exact_counts(data_db: Any
     sales = next(c for c in check.checks if c.name == "public.sales_leads")
     assert sales.columns == tuple(columns) and "deleted_at" not in sales.columns
     assert sales.before is not None and sales.before.checksum == before != "0"
+    assert all(c.binary_hash for c in check.checks)  # every SPFP type hashes binary
     assert check.rows_read == sum(2 * int(r[1].replace(",", "")) for r in rows.values())
 
 
@@ -195,14 +196,30 @@ def test_a_writer_already_in_a_transaction_stops_the_run_at_lock_timeout(
                               " and attrelid = 'public.sales_leads'::regclass")
 
 
-def test_output_settings_the_migration_changes_do_not_change_the_checksum(
+def test_a_table_hashed_as_text_is_not_fooled_by_output_settings_the_migration_sets(
         data_db: Any, tmp_path: Path) -> None:
-    """timestamptz prints in the session's TimeZone: a SET LOCAL in the migration must
-    not read as changed data."""
-    path = _script(tmp_path, "ALTER TABLE public.sales_leads ADD COLUMN deleted_at timestamptz;\n"
-                             "SET LOCAL TimeZone = 'Asia/Kathmandu';\n"
-                             "SET LOCAL DateStyle = 'SQL, DMY';\n")
+    """json has no hash function: its table is hashed in text form, where timestamptz
+    prints in the session's TimeZone; a SET LOCAL in the migration must not read as
+    changed data, and a real change still does."""
+    with data_db.connect() as conn:
+        conn.execute("create table public.webhook_log (id int primary key, at timestamptz,"
+                     " payload json)")
+        conn.execute("insert into public.webhook_log select i, now() - i * interval '1 hour',"
+                     " json_build_object('n', i) from generate_series(1, 50) i")
+    settings = ("ALTER TABLE public.webhook_log ADD COLUMN seen boolean;\n"
+                "SET LOCAL TimeZone = 'Asia/Kathmandu';\n"
+                "SET LOCAL DateStyle = 'SQL, DMY';\n")
     events: list[Event] = []
-    result, check = _run(data_db, path, events)
+    result, check = _run(data_db, _script(tmp_path, settings), events)
     assert result.outcome == "committed", result.message
-    assert check.passed and _rows(events)["public.sales_leads"][3] == "unchanged"
+    [log] = check.checks
+    assert not log.binary_hash and check.passed
+    assert _rows(events)["public.webhook_log"][1:4] == ("50", "50", "unchanged")
+    changed = tmp_path / "changed"
+    changed.mkdir()
+    events = []
+    result, check = _run(data_db, _script(changed, settings.replace(
+        "seen", "seen2") + "UPDATE public.webhook_log SET at = at + interval '1 second'"
+        " WHERE id = 7;\n"), events)
+    assert result.outcome == "rolled_back" and "public.webhook_log" in (result.message or "")
+    assert _rows(events)["public.webhook_log"][3] == "DIFFERS"
