@@ -456,7 +456,7 @@ class DeploymentSession:
         if online is None:
             online = self.runbook.settings.execution_mode == "online"
         script = self.load("migration")
-        check = self._integrity_check(online, integrity)
+        check = self._integrity_check(online, integrity, cancel)
         run = self._execute(script, "run", cancel,
                             before_statements=check.before if check is not None else None,
                             before_commit=self._before_commit(
@@ -480,14 +480,26 @@ class DeploymentSession:
                 " run")
         return integrity
 
-    def _integrity_check(self, online: bool, integrity: bool | None) -> Any:
+    def _integrity_check(self, online: bool, integrity: bool | None,
+                         cancel: CancelToken | None = None) -> Any:
         if not self.integrity_wanted(online, integrity) or online:
             return None
         from spfp_console.engine.integrity import IntegrityCheck, tables_to_check
 
         settings = self.runbook.settings
         return IntegrityCheck(tables_to_check(self.runbook.script("migration"),
-                                              settings.schema), on_event=self.emit)
+                                              settings.schema), on_event=self.emit,
+                              cancel=cancel)
+
+    def _integrity_summary(self) -> list[str]:
+        """What the operator confirms along with the run: how much the check reads."""
+        from spfp_console.engine.integrity import estimated_size, tables_to_check
+
+        tables = tables_to_check(self.runbook.script("migration"), self.runbook.settings.schema)
+        with _target_step("the data integrity estimate"):
+            size = estimated_size(self._conn(), tables)
+        return [f"data integrity: {size} counted and checksummed before and after (read"
+                " twice), under a SHARE lock from the start: their writers wait until COMMIT"]
 
     def _integrity_judged(self, check: Any, run: RunResult, *, online: bool,
                           integrity: bool | None) -> None:
@@ -1033,8 +1045,7 @@ class DeploymentSession:
                      else " in one transaction"),
             expected=expected,
             summary=tuple(self._run_summary(report, overridden)) + tuple(
-                ["data integrity: every touched table counted and checksummed before and"
-                 " after, under a SHARE lock from the start (writers wait until COMMIT)"]
+                self._integrity_summary()
                 if self.integrity_wanted(online, integrity) and not online else []),
         )
         typed = operator.confirm(request)

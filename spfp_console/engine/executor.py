@@ -544,7 +544,7 @@ class _Run:
             except EngineError as exc:
                 # A check of the run's own result (the data integrity check) said no.
                 self._rollback()
-                return "rolled_back", (
+                return "cancelled" if self.cancelled else "rolled_back", (
                     f"{exc}; the whole transaction was rolled back, nothing was applied")
             except psycopg.Error as exc:
                 if self.conn.broken or self.conn.closed:

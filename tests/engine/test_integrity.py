@@ -223,3 +223,60 @@ def test_a_table_hashed_as_text_is_not_fooled_by_output_settings_the_migration_s
         " WHERE id = 7;\n"), events)
     assert result.outcome == "rolled_back" and "public.webhook_log" in (result.message or "")
     assert _rows(events)["public.webhook_log"][3] == "DIFFERS"
+
+
+def test_tables_this_role_cannot_count_exactly_are_not_checked_and_do_not_pass(
+        data_db: Any, tmp_path: Path) -> None:
+    """No SHARE lock without UPDATE/DELETE/TRUNCATE, and row level security hides rows
+    from a role that neither owns the table nor bypasses it: said, never passed."""
+    role = f"integrity_{data_db.name}"
+    with data_db.connect() as conn:
+        conn.execute(f"CREATE ROLE {role} LOGIN")
+        conn.execute(f"GRANT USAGE ON SCHEMA public TO {role}")
+        conn.execute(f"ALTER TABLE public.sales_leads OWNER TO {role}")
+        conn.execute(f"GRANT SELECT ON public.goals TO {role}")  # no lock mode but ACCESS SHARE
+        conn.execute(f"GRANT SELECT, UPDATE ON public.accounts TO {role}")
+        conn.execute("ALTER TABLE public.accounts ENABLE ROW LEVEL SECURITY")
+    tables = [("public", "sales_leads"), ("public", "goals"), ("public", "accounts")]
+    path = _script(tmp_path, "ALTER TABLE public.sales_leads ADD COLUMN deleted_at timestamptz;\n")
+    events: list[Event] = []
+    check = IntegrityCheck(tables, on_event=events.append)
+    try:
+        result = run_script(data_db.cluster.dsn(data_db.name, user=role), load_script(path),
+                            on_event=events.append, before_statements=check.before,
+                            before_commit=check.after, monitor_interval=0,
+                            advisory_lock_key=None)
+    finally:
+        with data_db.connect() as conn:
+            conn.execute("ALTER TABLE public.sales_leads OWNER TO CURRENT_USER")
+            conn.execute(f"DROP OWNED BY {role}")
+            conn.execute(f"DROP ROLE {role}")
+    assert result.outcome == "committed", result.message
+    rows = _rows(events)
+    assert rows["public.sales_leads"][3:] == ("unchanged", rows["public.sales_leads"][4], "pass")
+    assert rows["public.goals"][-1] == "warn" and "may not read it and lock it" in rows["public.goals"][3]
+    assert rows["public.accounts"][-1] == "warn" and "row level security" in rows["public.accounts"][3]
+    assert not check.passed
+    assert "not checked: public.accounts" in check.summary()
+
+
+def test_a_cancel_stops_the_check_before_anything_changed(data_db: Any, tmp_path: Path) -> None:
+    from spfp_console.engine.executor import CancelToken
+    from spfp_console.events import RunStarted
+
+    cancel = CancelToken()
+    path = _script(tmp_path, "ALTER TABLE public.sales_leads ADD COLUMN deleted_at timestamptz;\n")
+    check = IntegrityCheck(tables_to_check(path), cancel=cancel)
+
+    def on_event(event: Event) -> None:
+        if isinstance(event, RunStarted):  # after BEGIN, before the check's scans
+            cancel.cancel()
+
+    result = run_script(data_db.dsn, load_script(path), on_event=on_event, cancel=cancel,
+                        before_statements=check.before, before_commit=check.after,
+                        monitor_interval=0)
+    assert result.outcome == "refused"
+    assert "data integrity check cancelled by the operator while reading public.sales_leads" \
+        in (result.message or "")
+    assert not data_db.scalar("select count(*) from pg_attribute where attname = 'deleted_at'"
+                              " and attrelid = 'public.sales_leads'::regclass")

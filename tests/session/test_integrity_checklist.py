@@ -12,7 +12,7 @@ import pytest
 
 from spfp_console.cli.entrypoint import build_parser
 from spfp_console.deployment import DeploymentSession
-from spfp_console.engine.integrity import ONLINE_REASON, SOURCE, TITLE
+from spfp_console.engine.integrity import ONLINE_REASON, SOURCE, TITLE, tables_to_check
 from spfp_console.errors import UsageError
 from spfp_console.events import Finding, ResultTable
 from spfp_console.journal.read import read_journal
@@ -82,12 +82,20 @@ def test_a_passed_validation_no_longer_ticks_the_integrity_item(
         assert not _item(session).checked
 
 
-def test_the_confirmation_says_writers_wait_from_the_start(data_db: Any, tmp_path: Path) -> None:
+def test_the_confirmation_says_how_much_it_reads_and_that_writers_wait(
+        data_db: Any, tmp_path: Path) -> None:
+    tables = tables_to_check(load_runbook(DEFAULT_RUNBOOK).script("migration"))
+    exact = sum(int(data_db.scalar(f"select count(*) from {s}.{t}")) for s, t in tables)
+    with data_db.connect() as conn:  # small tables: the planner's count is then exact
+        conn.execute("ANALYZE")
     operator = ScriptedOperator(name="alice", typed=["not-this-db"])
     with _session(data_db, tmp_path) as session:
         session.open()
         assert session.deploy(operator).outcome == "not_confirmed"
-    assert any("SHARE lock from the start" in line for line in operator.requests[0].summary)
+    [line] = [x for x in operator.requests[0].summary if x.startswith("data integrity:")]
+    assert line.startswith(f"data integrity: ~{exact:,} rows (")
+    assert f"in {len(tables)} tables counted and checksummed" in line
+    assert "SHARE lock from the start: their writers wait until COMMIT" in line
 
 
 def test_a_migration_that_deletes_a_row_is_rolled_back_and_the_item_stays_open(
