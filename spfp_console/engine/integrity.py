@@ -31,7 +31,9 @@ migration adds (``deleted_at``) does not change it; a column it drops is reporte
 changed.  The binary hash reads ~4x faster than the text form (113 ms -> 29 ms for 40,000
 transactions) and does not depend on output settings; it is used when every column is of
 a type in :data:`BINARY_HASHED` (every type of the SPFP schema is) with a deterministic
-collation (a case-insensitive one would hash 'a' and 'A' alike).
+collation (a case-insensitive one would hash 'a' and 'A' alike).  Values the type's ``=``
+calls equal hash alike (numeric 1.0 and 1.00, interval '1 day' and '24 hours'): a change
+from one to the other is not seen, which is no change to what queries compare.
 
 Other tables fall back to ``sum(hashtextextended(ROW(...)::text, 0))``, and the row's
 text form must then be stable between the two scans.  Given the same output settings it
@@ -91,7 +93,8 @@ class IntegrityMismatch(EngineError):
 
 
 class IntegrityRefused(EngineError):
-    """The check could not start (a lock not granted within lock_timeout)."""
+    """The check could not finish: a lock not granted within lock_timeout, or the
+    operator cancelled a scan."""
 
 
 @dataclass(frozen=True)
