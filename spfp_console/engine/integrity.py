@@ -56,7 +56,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -66,6 +65,7 @@ from psycopg import sql
 
 from spfp_console.engine.errors import EngineError
 from spfp_console.events import Event, ResultTable
+from spfp_console.lean_dataclass import lean_dataclass
 
 if TYPE_CHECKING:
     from spfp_console.engine.executor import CancelToken
@@ -97,7 +97,7 @@ class IntegrityRefused(EngineError):
     operator cancelled a scan."""
 
 
-@dataclass(frozen=True)
+@lean_dataclass(frozen=True)
 class Fingerprint:
     """One table at one moment: exactly how many rows, and their checksum."""
 
@@ -107,7 +107,7 @@ class Fingerprint:
     seconds: float
 
 
-@dataclass
+@lean_dataclass
 class TableCheck:
     """One touched table: the columns fingerprinted and what each scan found."""
 
