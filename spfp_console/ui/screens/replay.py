@@ -71,6 +71,15 @@ class ReplayScreen(ConsoleScreen, inherit_bindings=False):
 
     SHOW_PALETTE = False  # nothing to run here: its keys need the footer's width
 
+    DEFAULT_CSS = """
+    /* The results come and go as the reviewer moves (none at the start, dozens at the
+       end): a scrollbar coming and going with them would lay every table out again at
+       a new width, a third of the end key's frame. */
+    ReplayScreen ResultsPane {
+        scrollbar-gutter: stable;
+    }
+    """
+
     @property
     def replay(self) -> ReplayApp:
         return self.app  # type: ignore[return-value]

@@ -3,6 +3,9 @@ statement waits for, the live SQL log."""
 
 from __future__ import annotations
 
+import bisect
+
+from rich.style import Style
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -26,6 +29,8 @@ from spfp_console.ui.widgets.status import STATEMENT_MARK
 SQL_LOG_COLUMNS = ("", "line", "statement", "time", "error")
 STATEMENT_WIDTH = 44
 NO_RUN_YET = "no script has run in this session yet"
+STRIP_CACHE_ROWS = 512
+"""Rendered SQL log rows kept (a few screens' worth: scrolling back costs a redraw)."""
 
 
 def statement_cells(row: StatementRow) -> tuple[Text, ...]:
@@ -86,29 +91,34 @@ class SqlLog(ScrollView, can_focus=True):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self.entries: list[tuple[str, int]] = []
-        """("run", run number) or ("statement", index into the state's statements)."""
         self.statements: list[StatementRow] = []
         self.runs: list[RunState] = []
-        self.statements_shown = 0
-        self.runs_shown = 0
+        self.headings: list[int] = []
+        """The row (0-based, below the column header) of each run's heading: run k's at
+        ``headings[k - 1]``."""
+        self.row_count = 0
+        """Rows: a heading per run that has statements, and the statements."""
+        self.strips: dict[int, tuple[StatementRow, int, Style, Strip]] = {}
+        """Rendered rows by row number, with the row object, width and style they were
+        rendered for (rows are immutable: a step redraws the one that changed)."""
 
     def show(self, statements: list[StatementRow], runs: list[RunState]) -> None:
+        """Show the statements of the state (and a heading before each run's first).
+
+        The rows are not built: where each run's heading falls is found by bisecting the
+        statements (their run numbers never decrease), so a replay jumping over 10,000
+        statements costs what a step costs, and a row is drawn only when it is on screen.
+        """
         following = self.scroll_y >= self.max_scroll_y - 1
-        if len(statements) < self.statements_shown or len(runs) < self.runs_shown:
-            # Replay stepped back: the rows shown are no longer a prefix of the state's.
-            self.entries.clear()
-            self.statements_shown = self.runs_shown = 0
         self.statements, self.runs = statements, runs
-        for index in range(self.statements_shown, len(statements)):
-            run_number = statements[index].run
-            while self.runs_shown < min(run_number, len(runs)):
-                self.runs_shown += 1
-                self.entries.append(("run", self.runs_shown))
-            self.entries.append(("statement", index))
-        self.statements_shown = len(statements)
+        # A heading is drawn before the first statement of each run up to the last
+        # statement's (a run still without statements has none yet).
+        last_run = min(statements[-1].run, len(runs)) if statements else 0
+        self.headings = [bisect.bisect_left(statements, number, key=_run_number) + number - 1
+                         for number in range(1, last_run + 1)]
+        self.row_count = len(statements) + len(self.headings)
         # +1: the column header is the first line
-        self.virtual_size = Size(self.size.width, len(self.entries) + 1)
+        self.virtual_size = Size(self.size.width, self.row_count + 1)
         if following:
             # In this frame: only after the refresh, the log went out twice, unscrolled
             # first (bench/bench_console_bytes.py); again after it, for a size not laid out.
@@ -116,19 +126,24 @@ class SqlLog(ScrollView, can_focus=True):
             self.call_after_refresh(self.scroll_end, animate=False)
         self.refresh()
 
-    @property
-    def row_count(self) -> int:
-        return len(self.entries)
+    def entry(self, row: int) -> RunState | StatementRow:
+        """What row ``row`` (0-based, below the column header) shows: a run's heading or
+        a statement."""
+        headings = self.headings
+        before = bisect.bisect_right(headings, row)
+        if before and headings[before - 1] == row:
+            return self.runs[before - 1]
+        return self.statements[row - before]
 
-    def cells(self, entry: int) -> tuple[Text, ...]:
-        kind, number = self.entries[entry]
-        if kind == "run":
-            return heading_cells(self.runs[number - 1])
-        return statement_cells(self.statements[number])
+    def cells(self, row: int) -> tuple[Text, ...]:
+        entry = self.entry(row)
+        if isinstance(entry, RunState):
+            return heading_cells(entry)
+        return statement_cells(entry)
 
     def rows(self) -> list[list[str]]:
         """Every row's cells as text: what the log shows, for tests and exports."""
-        return [[cell.plain for cell in self.cells(i)] for i in range(len(self.entries))]
+        return [[cell.plain for cell in self.cells(i)] for i in range(self.row_count)]
 
     def column_widths(self, width: int) -> tuple[int, ...]:
         mark, line, time = 2, 6, 8
@@ -137,17 +152,35 @@ class SqlLog(ScrollView, can_focus=True):
 
     def render_line(self, y: int) -> Strip:
         width = self.size.width
-        widths = self.column_widths(width)
         if y == 0:
             cells = tuple(Text(label) for label in SQL_LOG_COLUMNS)
-            style = self.get_component_rich_style("sql-log--header")
+            return self.render_cells(cells, self.column_widths(width),
+                                     self.get_component_rich_style("sql-log--header"))
+        row = self.scroll_offset.y + y - 1
+        style = self.rich_style
+        if not 0 <= row < self.row_count:
+            return Strip.blank(width, style)
+        entry = self.entry(row)
+        cached = self.strips.get(row)
+        if cached is not None and cached[0] is entry and cached[1] == width \
+                and cached[2] == style:
+            return cached[3]
+        widths = self.column_widths(width)
+        if isinstance(entry, RunState):  # a heading spans the row
+            cells = heading_cells(entry)
+            widths = (widths[0], widths[1], width - widths[0] - widths[1])
         else:
-            entry = self.scroll_offset.y + y - 1
-            if not 0 <= entry < len(self.entries):
-                return Strip.blank(width, self.rich_style)
-            cells, style = self.cells(entry), self.rich_style
-            if self.entries[entry][0] == "run":  # a heading spans the row
-                widths = (widths[0], widths[1], width - widths[0] - widths[1])
+            cells = statement_cells(entry)
+        strip = self.render_cells(cells, widths, style)
+        if len(self.strips) > STRIP_CACHE_ROWS:
+            self.strips.clear()
+        if isinstance(entry, StatementRow):  # a run is changed in place: never cached
+            self.strips[row] = (entry, width, style, strip)
+        return strip
+
+    def render_cells(self, cells: tuple[Text, ...], widths: tuple[int, ...],
+                     style: Style) -> Strip:
+        width = self.size.width
         line = Text(no_wrap=True, overflow="ellipsis", style=style)
         for cell, cell_width in zip(cells, widths):
             if cell_width <= 0:
@@ -157,7 +190,11 @@ class SqlLog(ScrollView, can_focus=True):
             cell.pad_right(cell_width - cell.cell_len)
             line.append_text(cell)
         segments = list(line.render(self.app.console))
-        return Strip(segments).crop(0, width).extend_cell_length(width, self.rich_style)
+        return Strip(segments).crop(0, width).extend_cell_length(width, style)
+
+
+def _run_number(row: StatementRow) -> int:
+    return row.run
 
 
 class RunProgress(Vertical):

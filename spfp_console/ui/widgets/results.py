@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import VerticalScroll
+from textual.containers import Vertical, VerticalScroll
 from textual.widgets import DataTable, Static
 
 from spfp_console.events import Finding, ResultTable
@@ -107,6 +107,20 @@ def view_line(failures_only: bool) -> Text:
     return Text("every row  ·  f failures only · s/S sort the focused table", style="dim")
 
 
+UNLAID_TABLE_HEIGHT = 1000
+"""A table's height limit before the pane has a size (its first resize sets it)."""
+
+
+class TableBox(Vertical):
+    """The result tables and their titles; collapsed (no height, nothing in it takes the
+    focus) while the state has no table."""
+
+    collapsed = False
+
+    def allow_focus_children(self) -> bool:
+        return not self.collapsed
+
+
 class ResultsPane(VerticalScroll):
     """One titled DataTable per result table, in the order the tables first appeared; a
     table that comes again (a second validation) replaces its rows in place.
@@ -134,7 +148,7 @@ class ResultsPane(VerticalScroll):
     ResultsPane DataTable {
         height: auto;
     }
-    ResultsPane #findings {
+    ResultsPane #findings, ResultsPane #result-tables {
         height: auto;
     }
     """
@@ -148,8 +162,16 @@ class ResultsPane(VerticalScroll):
         self.hidden: dict[tuple[str, str], tuple[DataTable, Static]] = {}
         """Tables the state no longer has (replay stepped back before them), kept to be
         shown again: mounting a DataTable costs more than a replay step may take."""
+        self.table_box = TableBox(id="result-tables")
+        """Every table and its title.  A state without tables (replay at its start)
+        collapses the box rather than hiding each table: the tables keep their place and
+        size in the layout, and showing them again is one change, not a Show and a
+        Resize for each of dozens of widgets (half of replay's end key's frame)."""
         self.views: dict[tuple[str, str], TableView] = {}
         """How each table is shown (sorted, filtered); kept when its rows are replaced."""
+        self.filled: dict[tuple[str, str], TableView] = {}
+        """The view each DataTable's rows were drawn under: a hidden table shown again
+        as it was is not drawn again (replay's home, end: dozens of tables at once)."""
         self.failures_only = False
         self.findings: list[Finding] = []
         self.findings_shown = 0
@@ -158,6 +180,7 @@ class ResultsPane(VerticalScroll):
 
     def compose(self) -> ComposeResult:
         yield Static(view_line(False), id="results-view")
+        yield self.table_box
 
     def on_mount(self) -> None:
         if not (self.tables or self.findings_shown or self.query("#results-empty")):
@@ -182,18 +205,24 @@ class ResultsPane(VerticalScroll):
                 widget.display = title.display = True
                 self.tables[key], self.titles[key] = widget, title
                 if self.shown.get(key) is table:
-                    self._fill(key)  # the view (failures only) may have changed meanwhile
+                    if self.filled.get(key) != self._view(key):
+                        self._fill(key)  # failures only was switched meanwhile
                     continue
             self.shown[key] = table
             if widget is None:
                 widget = DataTable(cursor_type="row", classes="result-table")
                 self.tables[key] = widget
                 self.titles[key] = Static(classes="result-title")
-                self.mount(self.titles[key], widget)
+                self.limit_table_heights([widget])
+                self.table_box.mount(self.titles[key], widget)
                 for column in table.columns:
                     widget.add_column(column, key=column)
             self._fill(key)
             first_changed = first_changed or self.titles[key]
+        self.collapse_tables(not self.tables)
+        if self.tables:
+            for widget, title in self.hidden.values():  # each a no-op once hidden
+                widget.display = title.display = False
         if first_changed is not None:
             # What the last step produced is what the operator looks for (the preflight's
             # tables come first and are long).  A pane in a hidden tab cannot scroll: it
@@ -213,11 +242,42 @@ class ResultsPane(VerticalScroll):
     def _fill(self, key: tuple[str, str]) -> None:
         """(Re)draw one table's rows and title under its view."""
         table, widget = self.shown[key], self.tables[key]
-        view = replace(self.views.get(key, TableView()), failures_only=self.failures_only)
+        view = self.filled[key] = self._view(key)
         rows = view_rows(table, view)
         widget.clear()
         widget.add_rows(rows)
         self.titles[key].update(table_title(table, view, len(rows)))
+
+    def on_resize(self) -> None:
+        self.limit_table_heights()
+
+    def limit_table_heights(self, tables: list[DataTable] | None = None) -> None:
+        """A table no taller than the pane (a long one scrolls in itself), as DataTable's
+        own ``max-height: 100%`` would be in the pane.  In cells: in the box, 100% would
+        be the box's height, and a collapsed box would squash every table to nothing."""
+        height = self.scrollable_content_region.height
+        if height <= 0:  # not laid out yet: on_resize comes
+            height = UNLAID_TABLE_HEIGHT
+        if tables is None:
+            tables = [*self.tables.values(), *(table for table, _ in self.hidden.values())]
+        for table in tables:
+            table.styles.max_height = height
+
+    def collapse_tables(self, collapsed: bool) -> None:
+        """Collapse the box of tables to no height, or give it back its height."""
+        box = self.table_box
+        if box.collapsed == collapsed:
+            return
+        box.collapsed = collapsed
+        # Its own style, not a class (which would match the CSS of every table again),
+        # and not hidden (a hidden widget leaves the layout, and comes back to it with a
+        # Show and a Resize for each table).
+        box.styles.height = 0 if collapsed else "auto"
+        if collapsed and self.screen.focused in box.query(DataTable):
+            self.focus()
+
+    def _view(self, key: tuple[str, str]) -> TableView:
+        return replace(self.views.get(key, TableView()), failures_only=self.failures_only)
 
     def _show_findings(self) -> None:
         findings = self.findings
@@ -235,9 +295,8 @@ class ResultsPane(VerticalScroll):
                         findings: list[Finding]) -> None:
         """Hide what the state no longer has (replay stepped back before it)."""
         for key in [key for key in self.tables if key not in tables]:
-            widget, title = self.tables.pop(key), self.titles.pop(key)
-            widget.display = title.display = False
-            self.hidden[key] = (widget, title)
+            # Hidden at the end of show (collapsed with the box when no table is left).
+            self.hidden[key] = (self.tables.pop(key), self.titles.pop(key))
         if not findings and self.findings_shown:
             self.findings_shown = 0
             self.query("#findings").remove()
