@@ -57,6 +57,14 @@ def item_prompt(item: ItemState, by_hand: bool | None = None) -> Text:
     return text
 
 
+PromptKey = tuple[str, tuple[object, ...], object]
+
+
+def prompt_key(prompt: Text) -> PromptKey:
+    """What a prompt shows (its text and styles), comparable and hashable."""
+    return (prompt.plain, tuple(prompt.spans), prompt.style)
+
+
 class PhaseNavigator(OptionList):
     """One line per phase with n/m done; highlighting a phase shows its checklist."""
 
@@ -111,22 +119,29 @@ class Checklist(OptionList):
         self.items: list[ItemState] = []
         """The items shown, in order (the state's own objects)."""
         self.phase_id: str | None = None
+        self.shown: list[PromptKey] = []
+        """What each option shows."""
         self.border_subtitle = "space tick · ⏎ run its action"
 
     def show(self, phase: PhaseState,
              ticked_by_hand: Callable[[ItemState], bool] | None = None) -> None:
-        """Show ``phase``'s items; ``ticked_by_hand`` says which the operator ticks."""
+        """Show ``phase``'s items; ``ticked_by_hand`` says which the operator ticks.
+
+        Only the items whose line changed are replaced: each replacement drops what the
+        list had measured and drawn, and a tick changes one item."""
         prompts = [item_prompt(item, ticked_by_hand(item) if ticked_by_hand else None)
                    for item in phase.items]
+        keys = [prompt_key(prompt) for prompt in prompts]
+        self.items = list(phase.items)
         if phase.id != self.phase_id or len(phase.items) != self.option_count:
             self.phase_id = phase.id
-            self.items = list(phase.items)
             self.set_options(prompts)
             self.highlighted = 0 if prompts else None
-            return
-        self.items = list(phase.items)
-        for index, prompt in enumerate(prompts):
-            self.replace_option_prompt_at_index(index, prompt)
+        else:
+            for index, (key, prompt) in enumerate(zip(keys, prompts)):
+                if key != self.shown[index]:
+                    self.replace_option_prompt_at_index(index, prompt)
+        self.shown = keys
 
     @property
     def current_item(self) -> ItemState | None:
