@@ -596,3 +596,105 @@ async def test_moving_the_cursor_shows_what_opening_the_log_there_shows(recorded
         async with fresh.run_test(size=(120, 40)) as pilot:
             await pilot.pause()
             assert every_pane(fresh) == shown, position
+
+
+def expected_sql_rows(state: Any) -> list[list[str]]:
+    """The SQL log of ``state`` built the plain way, row by row: a run's heading before
+    its first statement (what the live console shows as statements stream in)."""
+    from spfp_console.ui.widgets.execution import heading_cells, statement_cells
+
+    rows: list[list[str]] = []
+    headed = 0
+    for row in state.statements:
+        while headed < min(row.run, len(state.runs)):
+            headed += 1
+            rows.append([cell.plain for cell in heading_cells(state.runs[headed - 1])])
+        rows.append([cell.plain for cell in statement_cells(row)])
+    return rows
+
+
+async def test_far_jumps_show_the_sql_log_ticks_and_tables_as_they_were(tmp_path):
+    """Home, end and seeks across thousands of statements in three runs: the SQL log
+    (headings included), the checklist and the result tables are the state's at the new
+    cursor, as if it had been stepped there one event at a time."""
+    from spfp_console import events as ev
+    from spfp_console.ui.widgets.runbook_navigator import item_prompt
+
+    writer = _writer(tmp_path)
+    items = tuple(("run", f"item-{i}", f"Item {i}", "required", "", "") for i in range(6))
+    writer.record(ev.SessionStarted(operator="alice", runbook_id="replay-kit",
+                                    phases=(("run", "Run"),), items=items), durable=False)
+    first = 0
+    for run, (mode, count) in enumerate((("rehearse", 1200), ("run", 1500),
+                                         ("run", 900))):
+        writer.record(ev.RunStarted(mode=mode, script="m.sql", statements=count),
+                      durable=False)
+        _statements(writer, first, count, fail_at=first + count - 1 if run == 1 else None)
+        writer.record(ev.ChecklistItemToggled(phase="run", item_id=f"item-{run}",
+                                              checked=True, who="alice",
+                                              when=f"2026-02-16T10:0{run}:00Z"),
+                      durable=False)
+        writer.record(ev.ResultTable.checked(title=f"validation {run}", source="validation",
+                                             columns=("check", "status"),
+                                             rows=[(f"check {run}", "pass")]),
+                      durable=False)
+        outcome = ("rehearsed", "rolled_back", "committed")[run]
+        writer.record(ev.RunFinished(mode=mode, outcome=outcome, duration_s=1.0,
+                                     statements_ok=count - (run == 1),
+                                     statements_failed=int(run == 1)), durable=False)
+        first += count
+    writer.end("committed")
+    log = Path(writer.path)
+    timeline = timeline_from_log(log).timeline
+    total = len(timeline)
+    assert total > 5000  # opened unfolded: the jumps below go through the seek points
+
+    def as_it_was(app: ReplayApp) -> tuple[Any, ...]:
+        state = timeline.state_at(app.cursor)
+        phase = state.phases[0] if state.phases else None
+        ticks = [str(item_prompt(item)) for item in phase.items] if phase else []
+        return expected_sql_rows(state), ticks, sorted(state.tables)
+
+    def shown(app: ReplayApp) -> tuple[Any, ...]:
+        rows = app.screen_stack[0].query_one("SqlLog").rows()
+        return rows, checklist_prompts(app), sorted(result_tables(app))
+
+    def drawn(widget: Any) -> bool:
+        from textual.errors import NoWidget
+
+        try:
+            where = widget.screen.find_widget(widget)
+        except NoWidget:
+            return False
+        return bool(where.clip.intersection(where.region))
+
+    def no_table_of_another_time_drawn(app: ReplayApp) -> None:
+        from spfp_console.ui.widgets.results import ResultsPane
+
+        pane = app.screen_stack[0].query_one(ResultsPane)
+        shown_now = {*pane.tables.values(), *pane.titles.values()}
+        others = [w for w in pane.query("DataTable, .result-title") if w not in shown_now]
+        assert not any(drawn(widget) for widget in others), app.cursor
+
+    replay = open_replay(log)
+    async with replay.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: timeline.loaded or replay.timeline.loaded)
+        await wait_until(pilot, lambda: replay.cursor == total)
+        middle = timeline.next_marker(0, ["tick"])
+        assert middle is not None
+        stops = []
+        for keys in (["end"], ["home"], ["end"], ["g", *str(middle.position), "enter"],
+                     ["home"], ["g", *str(total // 2), "enter"],
+                     ["end"], ["e"], ["home"], ["e"]):
+            await pilot.press(*keys)
+            await pilot.pause()
+            stops.append(replay.cursor)
+            assert shown(replay) == as_it_was(replay), replay.cursor
+            no_table_of_another_time_drawn(replay)
+        assert {0, total, middle.position, total // 2} <= set(stops)
+        rows, ticks, tables = shown(replay)
+        # At the failed statement of the second run: two headings, one failure last.
+        assert [row[1] for row in rows if row[0] == "▶"] == ["run 1", "run 2"]
+        assert rows[-1][0] == "✘" and len(rows) == 1200 + 1500 + 2
+        assert ticks[0].startswith("[x] Item 0") and ticks[1].startswith("[ ] Item 1")
+        assert tables == [("validation", "validation 0")]
