@@ -14,7 +14,11 @@ the app's driver, as a terminal would) to the frame that shows it (the app's
 - keys while the log is still folding (right, left, home: the screen stays live);
 - keys once folded: right, left (from a random event), home, end, ] (next marker);
 - seek: the cursor moved to random events (every pane updated, until the frame), against
-  folding the log from event 0 to the same cursor (a replay without seek points).
+  folding the log from event 0 to the same cursor (a replay without seek points);
+- follow: ``open_replay(follow=True)`` on the same log (a live session joined late) until
+  the first frame, and until folded with the cursor at the end; against what following
+  did before, reading and parsing every event through the tailing reader before the end
+  can be shown.
 
 Targets from the issue: open < 2 s, stepping and seeking < 100 ms.  The machine is shared
 (2 cores, other engineers' test runs): absolute figures are noisy, the ratios are taken
@@ -157,6 +161,41 @@ async def measure(log: Path, steps: int) -> None:
     return None
 
 
+async def measure_follow(log: Path) -> tuple[float, float]:
+    started, cpu = time.perf_counter(), time.process_time()
+    app = open_replay(log, follow=True)
+    frames = Frames(app)
+    total = len(app.timeline)
+    async with app.run_test(size=(120, 40)):
+        await frames.next_after(0)
+        first_frame, first_cpu = frames.times[0] - started, time.process_time() - cpu
+        while not (app.timeline.loaded and app.cursor == total):
+            await asyncio.sleep(0.01)
+        loaded, loaded_cpu = time.perf_counter() - started, time.process_time() - cpu
+        await app.workers.wait_for_complete()  # the reader: the session has ended
+    print(f"follow: first frame {first_frame:.2f} s (CPU {first_cpu:.2f} s); all folded,"
+          f" cursor at the end: {loaded:.2f} s (CPU {loaded_cpu:.2f} s)")
+    return first_frame, loaded
+
+
+def eager_follow(log: Path) -> float:
+    """What --follow did before: every event read and parsed by the tailing reader (and
+    folded as it came) before the end could be shown."""
+    from spfp_console.journal.read import LogReader
+    from spfp_console.session.timeline import Stamp, Timeline
+
+    started = time.perf_counter()
+    timeline = Timeline()
+    batch = []
+    for entry in LogReader(log, keep_going=True):
+        event = entry.event()
+        if event is not None:
+            batch.append((event, Stamp(at=str(entry.at), t=float(entry.t), seq=entry.seq)))
+    timeline.extend(batch)
+    assert timeline.loaded
+    return time.perf_counter() - started
+
+
 def eager_open(log: Path) -> float:
     """The obvious alternative: parse and fold everything, then verify the file again."""
     started = time.perf_counter()
@@ -180,6 +219,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as directory:
         log = write_log(Path(directory), args.events)
         asyncio.run(measure(log, args.steps))
+        follow_first, follow_end = asyncio.run(measure_follow(log))
         lazy, eager = [], []
         for _ in range(3):  # interleaved: the machine's load changes as it runs
             lazy.append(lazy_open(log))
@@ -187,6 +227,11 @@ def main() -> int:
         print(f"before the first frame, side by side (best of 3): open_replay"
               f" {min(lazy):.2f} s, parse + fold + verify everything first {min(eager):.2f} s"
               f" ({min(eager) / min(lazy):.1f}x)")
+        old_follow = min(eager_follow(log) for _ in range(2))
+        print(f"follow: first frame {follow_first:.2f} s, the end folded {follow_end:.2f} s;"
+              f" reading and parsing every event before any of it is shown (as --follow"
+              f" did, best of 2) {old_follow:.2f} s: first frame {old_follow / follow_first:.1f}x"
+              f" sooner, the end {old_follow / follow_end:.1f}x")
     return 0
 
 

@@ -15,6 +15,7 @@ file.  Each event costs one sha256 over its bytes and, when parsed, one call int
 from __future__ import annotations
 
 import hashlib
+import io
 import itertools
 import re
 import time
@@ -299,6 +300,20 @@ class ChainResult:
         return self.problem == "truncated" and self.first_bad_seq != 0
 
 
+@dataclass(frozen=True)
+class ResumePoint:
+    """Where a reader takes over from a log already read (``LogIndex.resume_point``):
+    the byte offset after the last event read, and the chain as it stood there."""
+
+    offset: int
+    number: int
+    """The chunk number at ``offset`` (the header is 0)."""
+    chain: ChainResult
+    """The chain so far: ``events`` verified, ``last_hash``, checkpoints; a break in it
+    (``problem`` other than truncated) means what follows is read unverified."""
+    header: dict[str, Any]
+
+
 class _Broken(Exception):
     def __init__(self, problem: str, detail: str) -> None:
         super().__init__(problem, detail)
@@ -322,6 +337,9 @@ class LogReader:
     still being written) until the session end record, until ``stop()`` returns True, or
     until the file has not grown for ``idle_timeout_s`` seconds.
 
+    ``resume`` starts after events already read (``LogIndex.resume_point``), with the
+    chain as it stood there.
+
     ``keep_going=True`` is for showing a damaged log (replay, a report): after the first
     bad event it goes on yielding every event that still parses, with ``verified=False``.  Raises ``OSError`` when
     the file cannot be read; a malformed file is a ``chain`` finding, not an exception.
@@ -337,8 +355,16 @@ class LogReader:
         idle_timeout_s: float | None = None,
         stop: Callable[[], bool] | None = None,
         keep_going: bool = False,
+        resume: ResumePoint | None = None,
+        data: bytes | None = None,
     ) -> None:
         self.path = Path(path)
+        self.resume = resume
+        """Read on from there (a log indexed for replay, then followed) rather than from
+        the header."""
+        self.data = data
+        """The log's bytes as already read (the reader reads them, not the file, which
+        a writer may have appended to since)."""
         self.keep_going = keep_going
         self.stopped: str | None = None
         """With ``keep_going``: why reading stopped before the end (a torn or unreadable
@@ -354,10 +380,12 @@ class LogReader:
 
     # The chunk source: plain streaming, or tailing a growing file.
     def _chunks(self, f: BinaryIO) -> Iterator[Chunk]:
+        start = self.resume
+        offset, number = (start.offset, start.number) if start is not None else (0, 0)
         if not self.follow:
-            yield from iter_chunks(f)
+            yield from iter_chunks(f, offset=offset, number=number)
             return
-        buf, offset, number = b"", 0, 0
+        buf = b""
         idle_since = time.monotonic()
         while True:
             block = f.read(_BLOCK)
@@ -415,7 +443,10 @@ class LogReader:
         """(chunk, parsed record or None, its fixed-key match, verified) for each event
         while the chain holds; with ``keep_going``, then for what still parses."""
         result = self.chain = ChainResult()
-        with open(self.path, "rb") as f:
+        with (open(self.path, "rb") if self.data is None else io.BytesIO(self.data)) as f:
+            if self.resume is not None:
+                yield from self._walk_on(f, self.resume)
+                return
             chunks = self._chunks(f)
             head = next(chunks, None)
             if head is None:
@@ -430,26 +461,51 @@ class LogReader:
                 if self.keep_going and self.header:
                     yield from self._unverified(chunks)
                 return
-            expected = 1
-            for chunk in chunks:
-                try:
-                    prev, record, prefix = self._check_event(chunk, expected, prev)
-                except _Broken as broken:
-                    result.first_bad_seq = expected
-                    result.problem, result.detail = broken.problem, broken.detail
-                    if self.keep_going:
-                        yield from self._unverified(itertools.chain([chunk], chunks))
-                    return
-                result.last_hash = prev
-                result.events = expected
-                expected += 1
-                yield chunk, record, prefix, True
-            if result.outcome is None:
-                result.first_bad_seq, result.problem = expected, "truncated"
-                result.detail = (
-                    f"the log ends after seq {expected - 1} without a session end record "
-                    "(the session crashed, was killed, or is still running)"
-                )
+            yield from self._walk_events(chunks, 1, prev)
+
+    def _walk_on(
+        self, f: BinaryIO, start: ResumePoint
+    ) -> Iterator[tuple[Chunk, dict[str, Any] | None, re.Match[bytes] | None, bool]]:
+        """``_walk`` from a resume point: the header and the events before it were read."""
+        result, before = self.chain, start.chain
+        self.header = result.header = start.header
+        result.events, result.last_hash = before.events, before.last_hash
+        result.checkpoints = list(before.checkpoints)
+        result.outcome = before.outcome
+        self._ended = before.outcome is not None
+        f.seek(start.offset)
+        chunks = self._chunks(f)
+        if before.problem not in (None, "truncated") or before.last_hash is None:
+            result.first_bad_seq, result.problem = before.first_bad_seq, before.problem
+            result.detail = before.detail
+            if self.keep_going:
+                yield from self._unverified(chunks)
+            return
+        yield from self._walk_events(chunks, before.events + 1, before.last_hash)
+
+    def _walk_events(
+        self, chunks: Iterator[Chunk], expected: int, prev: str
+    ) -> Iterator[tuple[Chunk, dict[str, Any] | None, re.Match[bytes] | None, bool]]:
+        result = self.chain
+        for chunk in chunks:
+            try:
+                prev, record, prefix = self._check_event(chunk, expected, prev)
+            except _Broken as broken:
+                result.first_bad_seq = expected
+                result.problem, result.detail = broken.problem, broken.detail
+                if self.keep_going:
+                    yield from self._unverified(itertools.chain([chunk], chunks))
+                return
+            result.last_hash = prev
+            result.events = expected
+            expected += 1
+            yield chunk, record, prefix, True
+        if result.outcome is None:
+            result.first_bad_seq, result.problem = expected, "truncated"
+            result.detail = (
+                f"the log ends after seq {expected - 1} without a session end record "
+                "(the session crashed, was killed, or is still running)"
+            )
 
     def _unverified(
         self, chunks: Iterator[Chunk]
@@ -631,6 +687,8 @@ class LogIndex:
         """(seq, at, t, prev, kind) of each event, as the bytes of the log."""
         self.verified = 0
         """How many events (a prefix) the chain vouches for."""
+        self.end = 0
+        """The byte offset just after the last event indexed (or the header)."""
         self._records: dict[int, dict[str, Any]] = {}
         """Events parsed while reading (journal records, anything after a break)."""
 
@@ -680,6 +738,11 @@ class LogIndex:
             return None
         return event_from_record(self.record(i))
 
+    def resume_point(self) -> ResumePoint:
+        """Where a reader goes on from (``LogReader(resume=...)``): a followed log is
+        indexed as it stands, then tailed from there."""
+        return ResumePoint(self.end, len(self) + 1, self.chain, self.header)
+
     def _add(self, start: int, end: int, keys: tuple[bytes, ...],
              record: dict[str, Any] | None = None) -> None:
         if record is not None:
@@ -689,9 +752,13 @@ class LogIndex:
         self.keys.append(keys)
 
 
-def index_log(path: Path | str) -> LogIndex:
+def index_log(path: Path | str, *, growing: bool = False) -> LogIndex:
     """Read a whole log for replay: every event located, the chain checked, nothing
     parsed but the header and the journal's own records.
+
+    ``growing``: the log is still being written (``replay --follow``): an event at its
+    end that is not whole yet is left to the reader that tails it from
+    ``LogIndex.resume_point()``.
 
     A log as the console writes it is checked in one tight pass over its bytes (the
     same checks as ``LogReader``: each event's hash, its seq, its link to the one before,
@@ -702,6 +769,8 @@ def index_log(path: Path | str) -> LogIndex:
     """
     path = Path(path)
     data = path.read_bytes()
+    if growing:
+        data = data[:_whole_chunks_end(data)]
     index = _index_fast(path, data)
     if index is None:
         index = _index_by_reader(path, data)
@@ -761,6 +830,7 @@ def _index_fast(path: Path, data: bytes) -> LogIndex | None:
         expected += 1
         start = end
     chain.events = index.verified = expected - 1
+    index.end = start
     chain.last_hash = prev_bytes.decode("ascii")
     chain.outcome = outcome
     if outcome is None:
@@ -773,10 +843,11 @@ def _index_fast(path: Path, data: bytes) -> LogIndex | None:
 
 
 def _index_by_reader(path: Path, data: bytes) -> LogIndex:
-    reader = LogReader(path, parse=False, keep_going=True)
+    reader = LogReader(path, parse=False, keep_going=True, data=data)
     index = LogIndex(path, data, {}, reader.chain, None)
+    index.end = data.find(EVENT_SEPARATOR) + 1 if EVENT_SEPARATOR in data else len(data)
     for chunk, record, prefix, verified in reader._walk():
-        end = chunk.offset + len(chunk.data)
+        end = index.end = chunk.offset + len(chunk.data)
         if prefix is not None:
             index._add(chunk.offset, end, prefix.groups(), record)
         else:
@@ -788,6 +859,14 @@ def _index_by_reader(path: Path, data: bytes) -> LogIndex:
             index.verified = len(index)
     index.header, index.chain, index.stopped = reader.header, reader.chain, reader.stopped
     return index
+
+
+def _whole_chunks_end(data: bytes) -> int:
+    """The end of the last whole chunk of a log being written (its last may be torn)."""
+    last = data.rfind(EVENT_SEPARATOR)
+    if last < 0:
+        return len(data)  # the header alone: whole or not, the index says what it is
+    return len(data) if _chunk_is_complete(data[last + 1:], 1) else last + 1
 
 
 _JOURNAL_KINDS_BYTES = frozenset(kind.encode("ascii") for kind in JOURNAL_KINDS)

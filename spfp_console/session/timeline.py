@@ -522,23 +522,31 @@ class LoadedLog:
     chain: Any = None
     """The ``journal.read.ChainResult`` found while reading (``verify_log`` takes it, so
     the file is read once)."""
+    resume: Any = None
+    """The ``journal.read.ResumePoint`` after the last event read: a followed log is
+    tailed from there."""
+    last_seq: int = 0
+    """The seq of the last record read (checkpoints too): a live badge's "event N"."""
 
 
 def timeline_from_log(path: object, *, snapshot_every: int = SNAPSHOT_EVERY,
-                      fold: int | None = None) -> LoadedLog:
+                      fold: int | None = None, growing: bool = False) -> LoadedLog:
     """Read a log (as far as it parses) into a timeline.  Never raises on a bad event:
     a tampered or cut log is still replayable up to where it stops making sense.
 
     Events are parsed when first needed; ``fold`` events are folded now (None: all of
-    them), the rest by ``Timeline.fold_more`` or on the first ``state_at`` past them."""
+    them), the rest by ``Timeline.fold_more`` or on the first ``state_at`` past them.
+    ``growing``: the log is still being written; an event not yet whole at its end is
+    left out (``LoadedLog.resume`` says where to tail it from)."""
     from spfp_console.journal.canonical import CHECKPOINT
     from spfp_console.journal.read import index_log
 
-    index = index_log(path)  # type: ignore[arg-type]
+    index = index_log(path, growing=growing)  # type: ignore[arg-type]
     known = frozenset(event_kinds())
     timeline = Timeline.on_source(index, snapshot_every=snapshot_every, known_kinds=known)
     timeline.fold_more(len(timeline) if fold is None else fold)
     skipped = len(index) - len(timeline)
     checkpoint = CHECKPOINT.encode("ascii")
     checkpoints = sum(1 for keys in index.keys if keys[4] == checkpoint)
-    return LoadedLog(timeline, index.stopped, skipped - checkpoints, index.chain)
+    return LoadedLog(timeline, index.stopped, skipped - checkpoints, index.chain,
+                     index.resume_point(), index.seq(len(index) - 1) if len(index) else 0)

@@ -206,43 +206,54 @@ def open_replay(log: Path, *, follow: bool = False, allowed_signers: Path | None
     """The replay app on ``log``, or a UsageError naming what is wrong with the log, the
     signer file or ``start_at`` (one line, before any screen is drawn).
 
-    Without ``follow`` the log is read and its chain checked whole (once: the signatures
-    are checked against that reading), its events parsed when first needed and folded
-    by the app after its first frame when there are many; with ``follow`` the app starts
-    empty and its reader thread tails the log, verifying as it goes.  ``start_at``: where
-    the cursor starts (``Timeline.start_position``), the end by default."""
+    The log is read and its chain checked whole (once: the signatures are checked
+    against that reading), its events parsed when first needed and folded by the app
+    after its first frame when there are many.  With ``follow`` the log is read as
+    it stands (a last event not yet whole is left out), the app opens at its end and
+    its reader thread tails the rest, verifying as it goes; the badge says "live" until
+    the session ends.  ``start_at``: where the cursor starts
+    (``Timeline.start_position``), the end by default."""
     from spfp_console.journal.read import JournalFormatError
     from spfp_console.journal.verify import verify_log
     from spfp_console.session.timeline import (
         Timeline,
+        broken_chain_badge,
         live_badge,
         timeline_from_log,
         trust_badge,
     )
     from spfp_console.ui.replay import OPEN_FOLDED, ReplayApp
 
-    if follow and start_at is not None:
-        raise UsageError("--start-at cannot be used with --follow: a followed log is shown"
-                         " at its live end (move back with the timeline keys)")
     if not log.is_file():
         raise UsageError(f"cannot replay {log}: no such file; give the path of a deployment"
                          " log (deploy-logs/*.deploy-log.toml)")
+    resume, live_seq = None, 0
     try:
-        if follow:
+        if allowed_signers is not None:
+            allowed_signers.read_bytes()
+        loaded = None
+        gc.disable()  # 10^5 new long-lived objects: no full collections meanwhile
+        try:
+            loaded = timeline_from_log(log, fold=0, growing=follow)
+        except JournalFormatError:
+            if not follow:
+                raise
+            # A log whose header is not written yet: the reader waits for it (and says
+            # what the file is, if it never becomes a log).
+        finally:
+            gc.enable()
+        if loaded is None:
             timeline, badge = Timeline(), live_badge(0)
-            with log.open("rb"):  # unreadable now is worth saying now, not at the end
-                pass
-            if allowed_signers is not None:
-                allowed_signers.read_bytes()
         else:
-            gc.disable()  # 10^5 new long-lived objects: no full collections meanwhile
-            try:
-                loaded = timeline_from_log(log, fold=0)
-            finally:
-                gc.enable()
             timeline = loaded.timeline
             if len(timeline) <= OPEN_FOLDED:
                 timeline.fold_more(len(timeline))
+        if loaded is not None and follow:
+            chain = loaded.chain
+            resume, live_seq = loaded.resume, loaded.last_seq
+            broken = not chain.ok and chain.problem != "truncated"
+            badge = broken_chain_badge(chain) if broken else live_badge(live_seq)
+        elif loaded is not None:
             badge = trust_badge(verify_log(log, allowed_signers=allowed_signers,
                                            identity=identity, chain=loaded.chain),
                                 events=len(timeline))
@@ -264,7 +275,7 @@ def open_replay(log: Path, *, follow: bool = False, allowed_signers: Path | None
         except ValueError as exc:
             raise UsageError(f"cannot replay {log} from {start_at!r}: {exc}") from exc
     return ReplayApp(log, timeline, badge, follow=follow, allowed_signers=allowed_signers,
-                     identity=identity, start_at=start)
+                     identity=identity, start_at=start, resume=resume, live_seq=live_seq)
 
 
 def cmd_replay(args: argparse.Namespace) -> int:

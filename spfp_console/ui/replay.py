@@ -8,9 +8,11 @@ A large saved log opens before it is folded: the panes show what is folded so fa
 rest is folded a slice at a time between keys and frames (:meth:`ReplayApp.load_rest`);
 a move past the fold waits for it as the *goal* and is shown when the fold gets there.
 
-Follow mode: a thread worker tails the log with ``LogReader(follow=True)``; like the live
-console's listener it only queues entries and posts one message per batch, and the UI
-thread appends the batch to the timeline at most every :data:`REFRESH_S`.
+Follow mode: the log is opened as a saved one is (indexed as it stands, folded after the
+first frame), then a thread worker tails it from there with ``LogReader(follow=True,
+resume=...)``; like the live console's listener it only queues entries and posts one
+message per batch, and the UI thread appends the batch to the timeline at most every
+:data:`REFRESH_S`.
 """
 
 from __future__ import annotations
@@ -80,7 +82,8 @@ class ReplayApp(TerminalApp):
 
     def __init__(self, log_path: Path, timeline: Timeline, badge: TrustBadge, *,
                  follow: bool = False, allowed_signers: Path | None = None,
-                 identity: str | None = None, start_at: int | None = None) -> None:
+                 identity: str | None = None, start_at: int | None = None,
+                 resume: Any = None, live_seq: int = 0) -> None:
         super().__init__()
         self.log_path = log_path
         self.timeline = timeline
@@ -105,12 +108,15 @@ class ReplayApp(TerminalApp):
         self.inbox: list[tuple[Event, Stamp]] = []
         self.inbox_lock = threading.Lock()
         self.inbox_pending = False
-        self.live_seq = 0
+        self.resume = resume
+        """The ``journal.read.ResumePoint`` the follow reader starts from (None: the
+        start of the file)."""
+        self.live_seq = live_seq
         """The last seq the follow reader read (verified, until the chain breaks)."""
         self.follow_done = False
         self.broken: TrustBadge | None = None
         """The chain broke while following: what the badge says from then on."""
-        self.shown_seq = 0
+        self.shown_seq = live_seq
         """The last seq taken into the timeline: the live badge's N (checkpoints count)."""
 
     def get_default_screen(self) -> ReplayScreen:
@@ -334,7 +340,7 @@ class ReplayApp(TerminalApp):
 
         # keep_going: past a break it reads on (unverified) as a saved log is shown.
         reader = LogReader(self.log_path, follow=True, poll_s=0.1, stop=self.stopping.is_set,
-                           keep_going=True)
+                           keep_going=True, resume=self.resume)
         try:
             for entry in reader:
                 try:
@@ -357,15 +363,17 @@ class ReplayApp(TerminalApp):
             return
         if self.stopping.is_set():
             return
-        self.call_from_thread(self.follow_ended, self.final_badge())
+        self.call_from_thread(self.follow_ended, self.final_badge(reader.chain))
 
-    def final_badge(self) -> TrustBadge:
-        """The whole log verified, once its session has ended (or its chain broke)."""
+    def final_badge(self, chain: Any = None) -> TrustBadge:
+        """The whole log verified, once its session has ended (or its chain broke);
+        ``chain``: the follow reader's, which has read the whole file (from the resume
+        point on, carrying the chain of what the index read), so it is not read again."""
         from spfp_console.journal.verify import verify_log
 
         try:
             result = verify_log(self.log_path, allowed_signers=self.allowed_signers,
-                                identity=self.identity)
+                                identity=self.identity, chain=chain)
             # A signed session writes its signature just after the end record: give it
             # a moment rather than calling a signed log unsigned.
             for _ in range(SIGNATURE_WAIT_TRIES):
@@ -374,7 +382,7 @@ class ReplayApp(TerminalApp):
                     break
                 time.sleep(0.2)
                 result = verify_log(self.log_path, allowed_signers=self.allowed_signers,
-                                    identity=self.identity)
+                                    identity=self.identity, chain=chain)
         except (OSError, ValueError) as exc:
             return TrustBadge("tampered", f"cannot verify {self.log_path}: {exc}")
         with self.inbox_lock:
@@ -389,7 +397,8 @@ class ReplayApp(TerminalApp):
             batch, self.inbox = self.inbox, []
             self.inbox_pending = False
             seq = self.live_seq
-        at_end = self.cursor >= len(self.timeline)
+        # At the end, or on the way there while the log opened is still folded.
+        at_end = (self.cursor if self.goal is None else self.goal) >= len(self.timeline)
         self.timeline.extend(batch)
         self.shown_seq = seq
         if self.broken is not None and self.badge.level == "live":

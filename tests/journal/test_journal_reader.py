@@ -80,3 +80,34 @@ def test_following_stops_on_request_or_when_the_log_stays_idle(tmp_path: Path) -
     reader = LogReader(writer.path, follow=True, poll_s=0.01, stop=stop.is_set)
     assert [e.seq for e in reader] == [1]
     writer.end("committed")
+
+
+def test_a_reader_resumed_after_an_index_reads_on_as_a_reader_from_the_start(
+        tmp_path: Path) -> None:
+    """replay --follow indexes a log as it stands (a last event half written is left
+    out), then tails it from there: what the resumed reader yields, and the chain it
+    ends with, are a whole reading's, intact or edited before the resume point."""
+    from spfp_console.journal.read import index_log
+
+    events = sample_events()
+    whole = write_session(tmp_path / "whole", events)
+    data = whole.read_bytes()
+    # where the event after the one edited below starts
+    cut = data.index(b"\n\n[[event]]\n", data.index(b"Retry tomorrow")) + 1
+    for edited in (False, True):
+        log = tmp_path / f"followed-{edited}.deploy-log.toml"
+        head = data[:cut]
+        if edited:
+            head = head.replace(b"Retry tomorrow", b"Retry  never  ", 1)
+            assert head != data[:cut]
+        log.write_bytes(head + data[cut:cut + 30])  # the next event, half written
+        index = index_log(log, growing=True)
+        assert index.end == cut and len(index) == head.count(b"\n[[event]]\n")
+        log.write_bytes(head + data[cut:])  # the writer finishes
+        resumed = LogReader(log, keep_going=True, resume=index.resume_point())
+        tail = [(e.seq, e.kind, e.offset, e.verified, e.record) for e in resumed]
+        full = LogReader(log, keep_going=True)
+        expected = [(e.seq, e.kind, e.offset, e.verified, e.record) for e in full]
+        assert tail == expected[len(index):] and tail
+        assert resumed.chain == full.chain
+        assert resumed.chain.ok is not edited

@@ -491,8 +491,76 @@ async def test_start_at_puts_the_cursor_where_the_reviewer_asked(tmp_path):
         with pytest.raises(UsageError, match=message) as raised:
             open_replay(log, start_at=where)
         assert "\n" not in str(raised.value)
-    with pytest.raises(UsageError, match="--start-at cannot be used with --follow"):
-        open_replay(log, start_at="end", follow=True)
+
+
+async def test_start_at_with_follow_starts_there_and_keeps_following(tmp_path):
+    """A reviewer joins a live session at its first error: the cursor stays there while
+    the writer goes on (the badge and the timeline follow it); end goes to the live end,
+    which the cursor then follows."""
+    from spfp_console import events as ev
+
+    writer = _writer(tmp_path)
+    _opening(writer, 60)
+    _statements(writer, 0, 30, fail_at=20)
+    log = Path(writer.path)
+    failed = timeline_from_log(log).timeline.next_marker(0, ["error"])
+    assert failed is not None
+
+    replay = open_replay(log, follow=True, start_at="first-error")
+    async with replay.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert replay.cursor == failed.position and replay.following_live
+        assert sql_log_rows(replay)[-1][0] == "✘" and "error: SQLSTATE 42P07" in bar_text(replay)
+        assert badge_text(replay).strip() == "live, chain intact up to event 62"
+        _statements(writer, 30, 10)
+        await wait_until(pilot, lambda: replay.shown_seq == 82, timeout=10)
+        assert badge_text(replay).strip() == "live, chain intact up to event 82"
+        assert replay.cursor == failed.position  # where the reviewer asked, still
+        assert f"event {failed.position}/{len(replay.timeline)}" in bar_text(replay)
+        await pilot.press("end")
+        assert replay.cursor == len(replay.timeline)
+        _statements(writer, 40, 5)
+        writer.record(ev.ChecklistItemToggled(phase="run", item_id="backup", checked=True,
+                                              who="alice"), durable=False)
+        await wait_until(pilot, lambda: replay.shown_seq == 93, timeout=10)
+        assert replay.cursor == len(replay.timeline)  # at the live end: it follows it
+        assert checklist_prompts(replay)[0].startswith("[x] Take a backup")
+        writer.end("committed")
+        await wait_until(pilot, lambda: replay.follow_done, timeout=10)
+        assert badge_text(replay).strip().startswith("UNSIGNED")
+        assert replay.state == timeline_from_log(log).timeline.head
+
+
+async def test_follow_opens_a_long_log_lazily_at_its_end_and_tails_it(tmp_path):
+    """--follow on a log that already holds thousands of events: indexed as a saved log
+    is (nothing parsed for the first frame, folded after it), a last event still being
+    written left to the tail, and every later event shown as it comes."""
+    writer = _writer(tmp_path)
+    _opening(writer, 2000)
+    _statements(writer, 0, 1500, progress=3)
+    log = Path(writer.path)
+    whole = len(timeline_from_log(log).timeline)
+    with log.open("ab") as torn:  # a writer caught in the middle of an event
+        torn.write(b"\n[[event]]\nseq = 99999\nat = ")
+    replay = open_replay(log, follow=True)
+    timeline = replay.timeline
+    assert len(timeline) == whole > 5000 and not timeline.loaded
+    assert replay.badge.text == f"live, chain intact up to event {whole}"
+    data = log.read_bytes()
+    log.write_bytes(data[: data.rindex(b"\n[[event]]\nseq = 99999")])  # that write, undone
+    async with replay.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        _statements(writer, 1500, 500, fail_at=1900)
+        writer.end("rolled_back")
+        await wait_until(pilot, lambda: replay.follow_done and timeline.loaded
+                         and replay.cursor == len(timeline), timeout=20)
+        final = timeline_from_log(log).timeline
+        assert len(timeline) == len(final) and replay.state == final.head
+        assert timeline.markers == final.markers
+        assert replay.state.ended is not None and "session ended" in bar_text(replay)
+        assert badge_text(replay).strip().startswith("UNSIGNED")
+        await pilot.press("home", "e")  # the markers of the tail are there to jump to
+        assert replay.cursor == final.next_marker(0, ["error"]).position
 
 
 def test_start_at_from_the_command_line_is_checked_before_the_terminal(tmp_path):
@@ -698,3 +766,10 @@ async def test_far_jumps_show_the_sql_log_ticks_and_tables_as_they_were(tmp_path
         assert rows[-1][0] == "✘" and len(rows) == 1200 + 1500 + 2
         assert ticks[0].startswith("[x] Item 0") and ticks[1].startswith("[ ] Item 1")
         assert tables == [("validation", "validation 0")]
+        # A table with the focus is not left holding it when the tables go (home).
+        await pilot.press("end")
+        table = replay.screen_stack[0].query("ResultsPane DataTable").first()
+        table.focus()
+        await pilot.press("home")
+        assert replay.focused is not table and replay.cursor == 0
+        assert table.has_class("result-table") and not drawn(table)

@@ -92,7 +92,9 @@ class ReplayScreen(ConsoleScreen, inherit_bindings=False):
                 yield TimelineBar(id="timeline")
             yield widget
             if isinstance(widget, SessionHeader):
-                yield TrustBadgeLine(id="badge")
+                badge = TrustBadgeLine(id="badge")
+                badge.show(self.replay.badge)  # from the first frame: the badge is the point
+                yield badge
 
     def show(self, state: SessionState, log_path: Path | None,
              panes: frozenset[str] = frozenset({"header", "runbook", "execution", "results"}),

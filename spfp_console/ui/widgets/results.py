@@ -273,7 +273,8 @@ class ResultsPane(VerticalScroll):
         # and not hidden (a hidden widget leaves the layout, and comes back to it with a
         # Show and a Resize for each table).
         box.styles.height = 0 if collapsed else "auto"
-        if collapsed and self.screen.focused in box.query(DataTable):
+        focused = self.screen.focused
+        if collapsed and focused is not None and focused.parent is box:
             self.focus()
 
     def _view(self, key: tuple[str, str]) -> TableView:
