@@ -207,8 +207,9 @@ class ConsoleScreen(Screen[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # The footer shows the keys that act now: the steps while none runs, cancel while
         # one does (80 columns do not hold both, and neither does anything meanwhile).
-        # The key panel (f1) lists every binding.
-        if self.query("HelpPanel"):
+        # The key panel (f1) lists every binding.  (It is mounted on the screen itself:
+        # its children only, not the whole tree, once per binding after every key.)
+        if self.query_children("HelpPanel"):
             return True
         if action == "workflow":
             return not self.console.busy
