@@ -62,9 +62,10 @@ class DialogHost(App[Any]):
     def __init__(self, screen_factory: Any) -> None:
         super().__init__()
         self.screen_factory = screen_factory
+        self.answers: list[Any] = []
 
     def on_mount(self) -> None:
-        self.push_screen(self.screen_factory())
+        self.push_screen(self.screen_factory(), self.answers.append)
 
 
 SIZES = [(80, 24), (120, 40)]
@@ -107,6 +108,33 @@ async def test_tab_from_cancel_reaches_the_field_to_type_in():
         assert host.focused is screen.query_one("#typed", Input)
         await pilot.press(*"postgres")
         assert not screen.query_one("#confirm", Button).disabled
+
+
+async def test_typing_with_the_focus_on_cancel_types_into_the_field():
+    """Over SSH an operator reads "Type 'postgres' to confirm" and types: the keys go to
+    the field (not to the app's single-letter bindings), Enter then runs; Enter before
+    anything was typed still declines."""
+    from textual.widgets import Button, Input
+
+    host = DialogHost(lambda: TypedConfirmScreen(RUN_REQUEST))
+    async with host.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        screen = host.screen
+        assert host.focused is screen.query_one("#cancel", Button)
+        await pilot.press(*"postgres")
+        assert host.focused is screen.query_one("#typed", Input)
+        assert screen.query_one("#typed", Input).value == "postgres"
+        assert not screen.query_one("#confirm", Button).disabled
+        await pilot.press("enter")
+        await pilot.pause()
+    assert host.answers == ["postgres"]
+
+    host = DialogHost(lambda: TypedConfirmScreen(RUN_REQUEST))
+    async with host.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("enter")
+        await pilot.pause()
+    assert host.answers == [""]
 
 
 # ---------------------------------------------------------------------- replay

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -39,7 +39,9 @@ class TypedConfirmScreen(ModalScreen[str]):
     """Type the expected text to let an action change the database.
 
     The action button stays disabled until the input equals ``request.expected``; focus
-    starts on Cancel, so a stray Enter declines.  Dismisses with what was typed, or "".
+    starts on Cancel, so a stray Enter declines, and whatever the operator types goes to
+    the field wherever the focus is (the dialog says "Type ... to confirm"; typing into a
+    focused button did nothing).  Dismisses with what was typed, or "".
     """
 
     BINDINGS = [
@@ -94,7 +96,10 @@ class TypedConfirmScreen(ModalScreen[str]):
                 yield Static(summary_text(self.request.summary))
             yield Label(Text(f"Type {self.request.expected!r} to confirm:"))
             # Compact widgets: at 80x24 the whole dialog, buttons included, must fit.
-            yield Input(placeholder=self.request.expected, id="typed", compact=True)
+            # select_on_focus off: the first key typed from Cancel must not be selected
+            # (and replaced by the second).
+            yield Input(placeholder=self.request.expected, id="typed", compact=True,
+                        select_on_focus=False)
             with Horizontal(classes="buttons"):
                 yield Button("Cancel", id="cancel", compact=True)
                 yield Button(self.action_label, id="confirm", variant="error", disabled=True,
@@ -105,6 +110,16 @@ class TypedConfirmScreen(ModalScreen[str]):
 
     def on_mount(self) -> None:
         self.query_one("#cancel", Button).focus()
+
+    def on_key(self, event: events.Key) -> None:
+        typed = self.query_one("#typed", Input)
+        # Space still presses the focused button; letters and digits are the name.
+        if self.focused is typed or not event.is_printable or event.character in (None, " "):
+            return
+        event.stop()
+        event.prevent_default()
+        typed.focus()
+        typed.insert_text_at_cursor(event.character or "")
 
     def action_scroll_summary(self, direction: int) -> None:
         summary = self.query_one("#summary", SummaryScroll)
