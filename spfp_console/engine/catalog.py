@@ -311,7 +311,14 @@ class ChecksReading:
             return self.relation_kind(check) in ("v", "m")
         if check.kind == "table":
             return self.relation_kind(check) in ("r", "p")
-        return check_object_exists(conn, check, self.schema)
+        table = check.table or ""
+        if check.kind == "policy":
+            return policy_info(conn, self.schema, table, check.name) is not None
+        if check.kind == "function":
+            return bool(function_returns(conn, self.schema, check.name))
+        if check.kind == "trigger":
+            return trigger_info(conn, self.schema, table, check.name) is not None
+        raise ValueError(f"check {check.id}: unknown kind {check.kind!r}")
 
 
 def read_checks(
@@ -335,26 +342,6 @@ def existing_checks(conn: psycopg.Connection, checks: Iterable[Check], schema: s
     checks = list(checks)
     reading = read_checks(conn, checks, schema)
     return {c.id for c in checks if reading.exists(conn, c)}
-
-
-def check_object_exists(conn: psycopg.Connection, check: Check, schema: str) -> bool:
-    """Whether the object a runbook check is about exists at all (right or wrong)."""
-    table = check.table or ""
-    if check.kind in ("index", "unique_rule"):
-        return index_info(conn, schema, check.name) is not None
-    if check.kind == "column":
-        return column_info(conn, schema, table, check.name) is not None
-    if check.kind == "view":
-        return relation_kind(conn, schema, check.name) in ("v", "m")
-    if check.kind == "table":
-        return table_exists(conn, schema, check.name)
-    if check.kind == "policy":
-        return policy_info(conn, schema, table, check.name) is not None
-    if check.kind == "function":
-        return bool(function_returns(conn, schema, check.name))
-    if check.kind == "trigger":
-        return trigger_info(conn, schema, table, check.name) is not None
-    raise ValueError(f"check {check.id}: unknown kind {check.kind!r}")
 
 
 def qualified(schema: str, name: str) -> sql.Composed:
