@@ -97,8 +97,9 @@ class TypedConfirmScreen(ModalScreen[str]):
             yield Label(Text(f"Type {self.request.expected!r} to confirm:"))
             # Compact widgets: at 80x24 the whole dialog, buttons included, must fit.
             # select_on_focus off: the first key typed from Cancel must not be selected
-            # (and replaced by the second).
-            yield Input(placeholder=self.request.expected, id="typed", compact=True,
+            # (and replaced by the second).  The placeholder must not look like the name
+            # already typed (in a terminal without dim text it did).
+            yield Input(placeholder="(type it here)", id="typed", compact=True,
                         select_on_focus=False)
             with Horizontal(classes="buttons"):
                 yield Button("Cancel", id="cancel", compact=True)
