@@ -24,6 +24,7 @@ import os
 import sys
 import traceback
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from spfp_console import __version__
@@ -158,6 +159,10 @@ def _warn_about_password_in_dsn(args: argparse.Namespace) -> None:
         _say(DSN_PASSWORD_WARNING)
 
 
+# argparse's type for what add_subparsers returns is private and generic.
+_Subparsers = Any
+
+
 def _add_target_options(p: argparse.ArgumentParser, *, runbook: bool = True) -> None:
     if runbook:
         from spfp_console.paths import DEFAULT_RUNBOOK
@@ -194,18 +199,13 @@ def _add_target_options(p: argparse.ArgumentParser, *, runbook: bool = True) -> 
                             " [approvals] directory)")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="spfp-console",
-        description="Deployment console for PostgreSQL/Supabase schema migrations.",
-    )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-
+def _add_check(sub: _Subparsers) -> None:
     p = sub.add_parser("check", help="preflight: read-only checks of the target before a run",
                        **_described("check"))
     _add_target_options(p)
 
+
+def _add_rehearse(sub: _Subparsers) -> None:
     p = sub.add_parser("rehearse", help="run the migration and roll it back; list every failure",
                        **_described("rehearse"))
     _add_target_options(p)
@@ -215,6 +215,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--script", type=Path, default=None,
                    help="rehearse this SQL file instead of the runbook's migration")
 
+
+def _add_run(sub: _Subparsers) -> None:
     p = sub.add_parser("run", help="execute the migration in one transaction",
                        **_described("run"))
     _add_target_options(p)
@@ -234,12 +236,16 @@ def build_parser() -> argparse.ArgumentParser:
                         " after it, in its transaction (a difference rolls it back; reads"
                         " every row twice; default: the runbook's integrity_check)")
 
+
+def _add_validate(sub: _Subparsers) -> None:
     p = sub.add_parser("validate", help="verify every object of the migration",
                        **_described("validate"))
     _add_target_options(p)
     p.add_argument("--expect", choices=("applied", "absent"), default="applied",
                    help="applied (after a run) or absent (after a rollback)")
 
+
+def _add_rollback(sub: _Subparsers) -> None:
     p = sub.add_parser("rollback", help="remove what the migration added (destroys its data)",
                        **_described("rollback"))
     _add_target_options(p)
@@ -248,6 +254,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--export-dir", type=Path, default=None,
                    help="export the data the rollback destroys to CSV files here first")
 
+
+def _add_console(sub: _Subparsers) -> None:
     p = sub.add_parser("console", help="the interactive console (Textual) on a real database")
     from spfp_console.paths import DEFAULT_RUNBOOK
 
@@ -267,6 +275,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where a rollback exports the data it destroys first"
                         " (default: a new directory under the log directory)")
 
+
+def _add_replay(sub: _Subparsers) -> None:
     p = sub.add_parser("replay", help="a recorded session in the console, read-only, from its"
                                       " log alone (no database), with its trust badge")
     p.add_argument("log", type=Path, metavar="LOG", help="the deployment log (deploy-logs/*.deploy-log.toml)")
@@ -281,6 +291,8 @@ def build_parser() -> argparse.ArgumentParser:
                         " first-decision, first-override, first-workflow, first-tick), an"
                         " event number, or a time (HH:MM:SS or ISO)")
 
+
+def _add_demo(sub: _Subparsers) -> None:
     p = sub.add_parser("demo", help="a local PostgreSQL with the SPFP schema and sample data,"
                                     " then the console on it (a headless walk-through of the"
                                     " whole runbook when not on a terminal)")
@@ -293,21 +305,70 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where the deployment log goes (default ./deploy-logs)")
     p.add_argument("-v", "--verbose", action="store_true")
 
-    try:
-        from spfp_console.sampledata.cli import add_sample_data_subcommand
-    except ImportError:  # pragma: no cover - the package ships it
-        pass
-    else:
-        add_sample_data_subcommand(sub)
-    from spfp_console.cli.journal_commands import add_journal_subcommands
-    from spfp_console.cli.lint_command import add_lint_subcommand
 
-    from spfp_console.cli.resume_command import add_resume_subcommand
+def _add_sample_data(sub: _Subparsers) -> None:
+    from spfp_console.sampledata.cli import add_sample_data_subcommand
+
+    add_sample_data_subcommand(sub)
+
+
+def _add_journal_commands(sub: _Subparsers) -> None:
+    from spfp_console.cli.journal_commands import add_journal_subcommands
 
     add_journal_subcommands(sub)
+
+
+def _add_lint(sub: _Subparsers) -> None:
+    from spfp_console.cli.lint_command import add_lint_subcommand
+
     add_lint_subcommand(sub)
+
+
+def _add_resume(sub: _Subparsers) -> None:
+    from spfp_console.cli.resume_command import add_resume_subcommand
+
     add_resume_subcommand(sub)
+
+
+# Each command with what registers it, in the order --help lists them.  A group that
+# registers several commands (the journal's) is one adder under each of its names.
+_COMMANDS: tuple[tuple[tuple[str, ...], Callable[[_Subparsers], None]], ...] = (
+    (("check",), _add_check),
+    (("rehearse",), _add_rehearse),
+    (("run",), _add_run),
+    (("validate",), _add_validate),
+    (("rollback",), _add_rollback),
+    (("console",), _add_console),
+    (("replay",), _add_replay),
+    (("demo",), _add_demo),
+    (("sample-data",), _add_sample_data),
+    (("verify", "sign", "export", "approve"), _add_journal_commands),
+    (("lint",), _add_lint),
+    (("resume",), _add_resume),
+)
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; with ``command`` (a command's name) only what that command
+    needs: its options, its --help, its errors are the same, and a headless ``run`` does
+    not pay for building (and importing the modules of) a dozen other commands, about
+    15 ms of its start-up.  Any other word, or none, builds every command."""
+    parser = argparse.ArgumentParser(
+        prog="spfp-console",
+        description="Deployment console for PostgreSQL/Supabase schema migrations.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    chosen = [add for names, add in _COMMANDS if command in names]
+    for add in chosen or [add for _, add in _COMMANDS]:
+        add(sub)
     return parser
+
+
+def _command_in(argv: list[str]) -> str | None:
+    """The command word of a command line: its first argument, unless that is an option
+    (``--version``, ``--help``: those need every command)."""
+    return argv[0] if argv and not argv[0].startswith("-") else None
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -380,7 +441,25 @@ def _say(message: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    """The command line; ``argv`` None: this process's own (the console script), which
+    ends when this returns."""
+    if argv is not None:
+        return _main(argv)
+    try:
+        return _main(sys.argv[1:])
+    finally:
+        # The interpreter's last garbage collection at exit walks every object the imports
+        # created (psycopg's and pglast's types, the AST): about 60 ms of a headless run's
+        # exit, measured, for memory the process is about to give back anyway.  Frozen
+        # objects are skipped.  Nothing correct depends on it: the log is closed and
+        # synced and the server stopped by now, and stdout is flushed at exit regardless.
+        import gc
+
+        gc.freeze()
+
+
+def _main(argv: list[str]) -> int:
+    parser = build_parser(_command_in(argv))
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
