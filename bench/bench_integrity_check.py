@@ -10,7 +10,10 @@ drift of the machine spreads over both.  Timed in-process: ``session.run_migrati
 also printed: how many rows the check read and its own scan time, as its result says.
 
 The check reads every row of the touched tables twice (before the first statement and
-after the last), so unlike the rest of ``run`` its cost grows with the data.
+after the last), so unlike the rest of ``run`` its cost grows with the data.  Its scans
+ask for parallel plans; a third variant runs it on a clone whose database says
+``max_parallel_workers_per_gather = 0`` (serial scans: what the check cost before, and
+what it costs on a server that allows no workers), so the gain is measured side by side.
 """
 
 from __future__ import annotations
@@ -23,7 +26,9 @@ import tempfile
 import time
 from pathlib import Path
 
+import psycopg
 from benchdb import Clones, prepare_template
+from psycopg import sql
 
 from spfp_console.deployment import DeploymentSession
 from spfp_console.localpg import LocalCluster
@@ -55,29 +60,37 @@ def main(argv: list[str] | None = None) -> int:
     with LocalCluster() as cluster, tempfile.TemporaryDirectory(prefix="spfp-bench-") as tmp:
         print(f"{os.cpu_count()} cores; load average at start {os.getloadavg()[0]:.1f}"
               " (a shared machine: compare the ratio, not the milliseconds)")
-        print("| scale (rows) | run without | run with the check | x | check's own scans |")
-        print("|---|---:|---:|---:|---|")
+        print("| scale (rows) | run without | with the check | x | check, serial scans | x |"
+              " check's own scans (parallel; serial) |")
+        print("|---|---:|---:|---:|---:|---:|---|")
+        variants = ("without", "check", "serial")
         for scale in scales:
             template = f"bench_integrity_s{str(scale).replace('.', '_')}"
             rows = prepare_template(cluster, template, scale)
             clones = Clones(cluster, template)
-            samples: dict[bool, list[float]] = {False: [], True: []}
-            evidence = ""
+            samples: dict[str, list[float]] = {v: [] for v in variants}
+            evidence: dict[str, str] = {}
             for i in range(args.runs + 1):  # the first round is an untimed warm-up
-                for integrity in ((False, True) if i % 2 else (True, False)):
+                for variant in variants[i % 3:] + variants[:i % 3]:
                     db = clones.fresh()
                     try:
-                        elapsed, said = timed_run(cluster, db, Path(tmp), integrity)
+                        if variant == "serial":
+                            with psycopg.connect(cluster.dsn(db), autocommit=True) as conn:
+                                conn.execute(sql.SQL("ALTER DATABASE {} SET"
+                                                     " max_parallel_workers_per_gather = 0")
+                                             .format(sql.Identifier(db)))
+                        elapsed, said = timed_run(cluster, db, Path(tmp), variant != "without")
                     finally:
                         clones.drop(db)
                     if i:
-                        samples[integrity].append(elapsed)
-                    evidence = said or evidence
-            without = statistics.median(samples[False]) * 1000
-            with_check = statistics.median(samples[True]) * 1000
-            scans = evidence.split("; ", 1)[-1] if evidence else "?"
-            print(f"| {scale:g} ({rows:,}) | {without:,.0f} ms | {with_check:,.0f} ms |"
-                  f" {with_check / without:.2f} | {scans} |", flush=True)
+                        samples[variant].append(elapsed)
+                    evidence[variant] = said or evidence.get(variant, "")
+            ms = {v: statistics.median(samples[v]) * 1000 for v in variants}
+            scans = "; ".join(evidence[v].split("; ", 1)[-1] if evidence.get(v) else "?"
+                              for v in ("check", "serial"))
+            print(f"| {scale:g} ({rows:,}) | {ms['without']:,.0f} ms | {ms['check']:,.0f} ms |"
+                  f" {ms['check'] / ms['without']:.2f} | {ms['serial']:,.0f} ms |"
+                  f" {ms['serial'] / ms['without']:.2f} | {scans} |", flush=True)
     return 0
 
 

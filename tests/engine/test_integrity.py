@@ -280,3 +280,44 @@ def test_a_cancel_stops_the_check_before_anything_changed(data_db: Any, tmp_path
         in (result.message or "")
     assert not data_db.scalar("select count(*) from pg_attribute where attname = 'deleted_at'"
                               " and attrelid = 'public.sales_leads'::regclass")
+
+
+def test_parallel_scans_give_the_serial_checksum_and_the_migration_sees_its_own_settings(
+        data_db: Any, tmp_path: Path) -> None:
+    """The scans ask for parallel plans (a checksum is CPU-bound; the planner prices the
+    hash like an addition): split over workers, the checksum must be the serial one, and
+    the migration's statements must still plan with the server's own costs."""
+    with data_db.connect() as conn:
+        name = conn.execute("select current_database()").fetchone()[0]
+        # Every table big enough for a worker, so these small tables are read in parallel.
+        conn.execute(psycopg.sql.SQL("alter database {} set min_parallel_table_scan_size = 0")
+                     .format(psycopg.sql.Identifier(name)))
+    with data_db.connect() as conn:
+        conn.execute("set parallel_setup_cost = 0")
+        conn.execute("set parallel_tuple_cost = 0")
+        plan = "\n".join(row[0] for row in conn.execute(
+            "explain select count(*), sum(hash_record_extended(row(id, name), 0))"
+            " from public.sales_leads"))
+        assert "Gather" in plan, plan
+        default_costs = conn.execute("select reset_val from pg_settings where name in"
+                                     " ('parallel_setup_cost', 'parallel_tuple_cost')"
+                                     " order by name").fetchall()
+    path = _script(tmp_path, "ALTER TABLE public.sales_leads ADD COLUMN deleted_at timestamptz;\n"
+                             "CREATE TABLE public.costs_seen AS SELECT"
+                             " current_setting('parallel_setup_cost') AS setup,"
+                             " current_setting('parallel_tuple_cost') AS tuple;\n")
+    events: list[Event] = []
+    result, check = _run(data_db, path, events)
+    assert result.outcome == "committed", result.message
+    assert check.passed
+    leads = next(c for c in check.checks if c.name == "public.sales_leads")
+    assert leads.before is not None and leads.before.rows > 0
+    with data_db.connect() as conn:
+        conn.execute("set max_parallel_workers_per_gather = 0")
+        serial = conn.execute(
+            psycopg.sql.SQL("select coalesce(sum(hash_record_extended(row({}), 0)), 0)::text"
+                            " from public.sales_leads").format(psycopg.sql.SQL(", ").join(
+                                map(psycopg.sql.Identifier, leads.columns)))).fetchone()[0]
+        seen = conn.execute("select setup, tuple from public.costs_seen").fetchone()
+    assert leads.before.checksum == leads.after.checksum == serial  # type: ignore[union-attr]
+    assert seen == (default_costs[0][0], default_costs[1][0])
