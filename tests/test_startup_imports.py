@@ -57,6 +57,9 @@ NOT_ON_RUNS_PATH = (
     "spfp_console.journal.export", "spfp_console.journal.approval",
     "spfp_console.journal.witness_check", "spfp_console.session.timeline",
     "spfp_console.session.resume",
+    # other commands' parsers: a command line builds only its own command's
+    "spfp_console.cli.journal_commands", "spfp_console.cli.lint_command",
+    "spfp_console.cli.resume_command", "spfp_console.sampledata.cli",
 )
 """Modules (and packages) of other commands, options or front ends: a plain ``run`` in
 transaction mode, unsigned, needs none of them."""

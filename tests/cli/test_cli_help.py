@@ -3,11 +3,14 @@ the command does, what it changes, and what its exit codes mean."""
 
 from __future__ import annotations
 
+import argparse
 import re
 from pathlib import Path
 
 import pytest
 from clikit import Cli, clean_env
+
+from spfp_console.cli.entrypoint import build_parser
 
 REPO = Path(__file__).resolve().parents[2]
 EXIT_OK = 0
@@ -61,3 +64,28 @@ def test_readme_says_the_speedups_need_run_performance() -> None:
     before_screenshot = readme.split("![run: the paper's claims, measured]", 1)[0]
     claims = before_screenshot.rstrip().rsplit("\n\n", 1)[1]
     assert "run --performance" in claims, claims
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    [action] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return dict(action.choices)
+
+
+def _defaults(parser: argparse.ArgumentParser) -> dict[str, object]:
+    return {a.dest: a.default for a in parser._actions}
+
+
+def test_a_command_line_builds_only_its_command_with_the_same_options_and_help() -> None:
+    """``build_parser(command)`` (what ``main`` builds for ``spfp-console COMMAND ...``)
+    must be the full parser's COMMAND: the same --help, options and defaults."""
+    full = _subcommands(build_parser())
+    assert {"check", "run", "console", "replay", "demo", "sample-data", "verify", "approve",
+            "lint", "resume"} <= set(full)
+    for name, whole in full.items():
+        alone = _subcommands(build_parser(name))
+        assert name in alone and len(alone) < len(full), (name, sorted(alone))
+        assert alone[name].format_help() == whole.format_help(), name
+        assert _defaults(alone[name]) == _defaults(whole), name
+    # anything else (an option first, a typo) gets every command, for the usage error
+    assert set(_subcommands(build_parser("--version"))) == set(full)
+    assert set(_subcommands(build_parser("rnu"))) == set(full)
