@@ -98,6 +98,34 @@ IN_PROCESS = "engine in-process"
 INTEGRITY = "`run --yes` as shipped (+ data integrity check)"
 
 
+# A headless run's wall clock in phases, from the event times its log records (UTC,
+# microseconds) between the moment the bench spawned it and the moment it exited.
+PHASES = (
+    ("start-up", "spawn -> session_started: interpreter, imports, runbook, connect"),
+    ("before the first statement", "-> first statement_started: log header, preflight,"
+                                   " advisory lock, BEGIN"),
+    ("statements and COMMIT", "-> run_finished: what psql -f does"),
+    ("after COMMIT", "-> session_ended: validation, claims, the log's end"),
+    ("exit", "-> the process is gone"),
+)
+
+
+def run_phases(log: Path, spawned: float, exited: float) -> dict[str, float]:
+    from spfp_console.journal.read import read_journal
+
+    def epoch(at: str) -> float:
+        return datetime.fromisoformat(at.replace("Z", "+00:00")).timestamp()
+
+    entries = read_journal(log).entries
+    first = {kind: next(epoch(e.at) for e in entries if e.kind == kind)
+             for kind in ("session_started", "statement_started", "run_finished",
+                          "session_ended")}
+    marks = [spawned, first["session_started"], first["statement_started"],
+             first["run_finished"], first["session_ended"], exited]
+    return {name: later - earlier
+            for (name, _), earlier, later in zip(PHASES, marks, marks[1:], strict=False)}
+
+
 class Bench:
     def __init__(self, cluster: LocalCluster, clones: Clones, workdir: Path) -> None:
         self.cluster = cluster
@@ -105,6 +133,8 @@ class Bench:
         self.workdir = workdir
         self.env = cluster.env()
         self.psql = cluster.client_tool("psql")
+        self.phases: dict[str, list[float]] = {}
+        """Where each timed `run` (log on) spent its wall clock, from its log: PHASES."""
 
     def timed_process(self, argv: list[str]) -> float:
         started = time.perf_counter()
@@ -124,9 +154,15 @@ class Bench:
     # SPFP runbook turns it on; it reads the touched tables twice), which has a row of
     # its own.
     def console_log(self, db: str) -> float:
-        return self.timed_process([*spfp_console_argv(), "run", "--yes", "--no-integrity",
-                                   "--log-dir", str(self.workdir / "logs"),
-                                   "--dsn", self.cluster.dsn(db)])
+        logs = self.workdir / "logs" / db
+        spawned = time.time()
+        elapsed = self.timed_process([*spfp_console_argv(), "run", "--yes", "--no-integrity",
+                                      "--log-dir", str(logs), "--dsn", self.cluster.dsn(db)])
+        exited = time.time()
+        [log] = logs.glob("*.deploy-log.toml")
+        for name, seconds in run_phases(log, spawned, exited).items():
+            self.phases.setdefault(name, []).append(seconds)
+        return elapsed
 
     def console_no_log(self, db: str) -> float:
         return self.timed_process([*spfp_console_argv(), "run", "--yes", "--no-integrity",
@@ -284,6 +320,23 @@ def overhead_table(scales: list[float], rows: dict[float, int], runs: dict[float
     return lines
 
 
+def phase_table(scales: list[float], results: dict[float, dict[str, list[float]]],
+                phases: dict[float, dict[str, list[float]]]) -> list[str]:
+    """A headless `run` (log on) phase by phase (median ms), from its log's event times,
+    next to the whole of `psql -f`."""
+    lines = ["", "Where a headless `run` (log on) spends its wall clock, from the event"
+                 " times in its log (median ms; the spawn and the exit timed by the bench;"
+                 " the medians of the phases need not add up to the run's):", "",
+             "| phase |" + "".join(f" scale {s:g} |" for s in scales),
+             "|---|" + "---:|" * len(scales)]
+    for name, what in PHASES:
+        lines.append(f"| {name} ({what}) |" + "".join(
+            f" {ms(phases[s][name]):,.0f} |" for s in scales))
+    lines.append("| `psql -f`, the whole of it |" + "".join(
+        f" {ms(results[s][PSQL]):,.0f} |" for s in scales))
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scales", default="0.1,1,10",
@@ -299,6 +352,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[float, dict[str, list[float]]] = {}
     rows: dict[float, int] = {}
     steps: dict[str, list[float]] = {}
+    phases: dict[float, dict[str, list[float]]] = {}
     with LocalCluster() as cluster, tempfile.TemporaryDirectory(prefix="spfp-bench-") as tmp:
         machine = (f"{platform.machine()}, {os.cpu_count()} cores, Linux"
                    f" {platform.release()}, PostgreSQL {cluster.bindir.parent.name},"
@@ -313,6 +367,7 @@ def main(argv: list[str] | None = None) -> int:
                   flush=True)
             bench = Bench(cluster, Clones(cluster, template), Path(tmp))
             results[scale] = bench.timed_scale(runs[scale])
+            phases[scale] = bench.phases
             if scale == scales[0]:
                 drivers_ms, ours_ms, top = import_costs(bench, runs[scale])
             if scale == scales[-1]:
@@ -336,6 +391,7 @@ def main(argv: list[str] | None = None) -> int:
           f" ({started_at:%Y-%m-%d %H:%M} UTC; {machine}; load average at the end"
           f" {load_end:.1f}):\n")
     print("\n".join(overhead_table(scales, rows, runs, results)))
+    print("\n".join(phase_table(scales, results, phases)))
 
     big, small = scales[-1], scales[0]
     run_x = ms(results[big][RUN]) / ms(results[big][PSQL])
