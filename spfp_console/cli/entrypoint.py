@@ -214,6 +214,12 @@ def _add_rehearse(sub: _Subparsers) -> None:
                         " apply, validate, re-apply, roll back, diff")
     p.add_argument("--script", type=Path, default=None,
                    help="rehearse this SQL file instead of the runbook's migration")
+    p.add_argument("--integrity", action=argparse.BooleanOptionalAction, default=None,
+                   help="the run's data integrity check in the rehearsal: count and checksum"
+                        " every table it touches before the first statement and before the"
+                        " rollback (a difference fails it; shows what the check reads and"
+                        " how long; default: the runbook's integrity_check; not with"
+                        " --scratch)")
 
 
 def _add_run(sub: _Subparsers) -> None:
@@ -274,6 +280,10 @@ def _add_console(sub: _Subparsers) -> None:
     p.add_argument("--export-dir", type=Path, default=None,
                    help="where a rollback exports the data it destroys first"
                         " (default: a new directory under the log directory)")
+    p.add_argument("--integrity", action=argparse.BooleanOptionalAction, default=None,
+                   help="the data integrity check in the runs and rehearsals this console"
+                        " starts, as `run --integrity` (default: the runbook's"
+                        " integrity_check)")
 
 
 def _add_replay(sub: _Subparsers) -> None:
