@@ -503,7 +503,7 @@ class DeploymentSession:
         settings = self.runbook.settings
         return IntegrityCheck(tables_to_check(script or self.runbook.script("migration"),
                                               settings.schema), on_event=self.emit,
-                              cancel=cancel)
+                              cancel=cancel, mode="rehearse" if script else "run")
 
     def _integrity_summary(self) -> list[str]:
         """What the operator confirms along with the run: how much the check reads."""

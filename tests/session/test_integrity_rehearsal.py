@@ -48,6 +48,14 @@ def test_a_rehearsal_of_the_spfp_migration_checks_and_reports_the_counts(
         assert row[4].startswith(f"{2 * leads:,} rows in ")  # what it read, and how long
         assert any(line.startswith("data integrity: ") and "unchanged" in line
                    for line in session_summary(session.state))
+        cost = session.state.integrity
+        assert cost is not None and cost.mode == "rehearse" and cost.passed
+        assert cost.rows_read == sum(int(r[1].replace(",", "")) * 2 for r in table.rows
+                                     if r[-1] == "pass")
+        assert cost.writers_held_s >= cost.read_s > 0
+        assert any(line.startswith(f"data integrity check (rehearse): read {cost.rows_read:,}"
+                                   " rows of ") and line.endswith("until the rollback")
+                   for line in session_summary(session.state))
         # the run's checklist item is the run's: a rehearsal does not tick it
         assert not session.state.item("post-deployment", "data-integrity").checked
     assert not data_db.scalar("select count(*) from pg_attribute where attname = 'deleted_at'"
@@ -72,6 +80,8 @@ def test_a_rehearsal_that_changes_a_row_fails_naming_the_table_and_changes_nothi
         assert "the rehearsal was rolled back" in (result.message or "")
         table = session.state.tables[(SOURCE, TITLE)]
         assert table.passed is False
+        assert session.state.integrity is not None
+        assert session.state.integrity.passed is False
         assert any(f"FAILED, changed: {LEADS}" in line
                    for line in session_summary(session.state))
     assert data_db.query(checksum_of) == before
