@@ -130,6 +130,10 @@ class DeploymentSession:
     profile: str | None = None
     """The runbook profile to run under (quick, guided, enterprise...); None: the
     runbook's default profile, if it has profiles."""
+    integrity: bool | None = None
+    """The data integrity check for this session's runs and rehearsals (``console
+    --integrity``); an explicit ``integrity=`` argument wins; None: the runbook's
+    ``integrity_check``."""
 
     target: Target = field(init=False)
     conn: TargetConnection | None = field(init=False, default=None)
@@ -445,8 +449,13 @@ class DeploymentSession:
         return result
 
     def run_rehearsal(self, *, path: Path | None = None,
-                      cancel: CancelToken | None = None) -> RunResult:
-        return self._execute(self.load(path=path, tolerant=True), "rehearse", cancel)
+                      cancel: CancelToken | None = None,
+                      check: Any = None) -> RunResult:
+        """``check``: an IntegrityCheck (:meth:`rehearsal_integrity_check`), taken after
+        BEGIN and again before the rollback."""
+        return self._execute(self.load(path=path, tolerant=True), "rehearse", cancel,
+                             before_statements=check.before if check is not None else None,
+                             before_commit=check.after if check is not None else None)
 
     def run_migration(self, *, cancel: CancelToken | None = None,
                       online: bool | None = None,
@@ -472,6 +481,8 @@ class DeploymentSession:
         """Does this run check data integrity?  UsageError when asked for explicitly in
         online mode, which cannot give the guarantee (one transaction is needed)."""
         if integrity is None:
+            integrity = self.integrity
+        if integrity is None:
             return self.runbook.settings.integrity_check
         if integrity and online:
             raise UsageError(
@@ -481,15 +492,18 @@ class DeploymentSession:
         return integrity
 
     def _integrity_check(self, online: bool, integrity: bool | None,
-                         cancel: CancelToken | None = None) -> Any:
+                         cancel: CancelToken | None = None,
+                         script: Path | None = None) -> Any:
+        """The IntegrityCheck of ``script`` (default: the runbook's migration), or None
+        when this run or rehearsal does not check."""
         if not self.integrity_wanted(online, integrity) or online:
             return None
         from spfp_console.engine.integrity import IntegrityCheck, tables_to_check
 
         settings = self.runbook.settings
-        return IntegrityCheck(tables_to_check(self.runbook.script("migration"),
+        return IntegrityCheck(tables_to_check(script or self.runbook.script("migration"),
                                               settings.schema), on_event=self.emit,
-                              cancel=cancel)
+                              cancel=cancel, mode="rehearse" if script else "run")
 
     def _integrity_summary(self) -> list[str]:
         """What the operator confirms along with the run: how much the check reads."""
@@ -851,19 +865,29 @@ class DeploymentSession:
             tables=list(report.tables), report=report))
 
     def rehearse(self, *, path: Path | None = None,
-                 cancel: CancelToken | None = None) -> WorkflowResult:
-        """Every statement in a savepoint, everything rolled back; lists every failure."""
+                 cancel: CancelToken | None = None,
+                 integrity: bool | None = None) -> WorkflowResult:
+        """Every statement in a savepoint, everything rolled back; lists every failure.
+
+        ``integrity`` (None: :attr:`integrity`, then the runbook's ``integrity_check``):
+        the run's data integrity check, in the rehearsal's transaction, before the first
+        statement and before the rollback; a changed table fails the rehearsal, and its
+        result table shows what the check read and how long writers waited."""
+        self.integrity_wanted(False, integrity)
         self._begin("rehearse")
         script = self.load(path=path, tolerant=True)
         self.lint(script)
         effects = self._rehearsal_warning(script)
-        run = self.run_rehearsal(path=path, cancel=cancel)
+        check = self._integrity_check(False, integrity, cancel, script=script.path)
+        run = self.run_rehearsal(path=path, cancel=cancel, check=check)
         failed = len(run.failures)
         if run.ok:
             outcome, message = "rehearsed", None
         elif run.outcome == "rehearsed":
             outcome = "rehearsal_failed"
             message = f"{failed} failing statement(s); nothing was changed"
+        elif check is not None and check.done and not check.passed:
+            outcome, message = "rehearsal_failed", run.message
         else:
             outcome, message = run.outcome, run.message
         if effects and run.outcome == "rehearsed":
@@ -875,7 +899,8 @@ class DeploymentSession:
         if path is None:  # a rehearsal of another script says nothing about the runbook's
             self._tick_action("rehearse", run.ok,
                               f"{run.statements_ok} statements ran, 0 failed" if run.ok
-                              else f"{failed} statement(s) failed")
+                              else f"{failed} statement(s) failed" if failed
+                              else message or run.outcome)
         return self._finish(WorkflowResult(
             "rehearse", outcome, ok=run.ok, exit_code=EXIT_OK if run.ok else EXIT_FAILED,
             message=message, run=run))

@@ -431,6 +431,22 @@ class ListenerFailed(Event):
     error: str
 
 
+@lean_dataclass(frozen=True, kw_only=True)
+class IntegrityChecked(Event):
+    """What the data integrity check of one run or rehearsal cost (its verdict, table by
+    table, is the ``integrity`` :class:`ResultTable`): the rows it read, and how long the
+    touched tables' writers waited on its SHARE lock."""
+
+    kind: ClassVar[str] = "integrity_checked"
+    mode: str  # run | rehearse
+    tables: int  # tables counted and checksummed
+    rows_read: int  # both scans
+    read_s: float  # both scans
+    lock_wait_s: float  # until the SHARE lock was granted
+    writers_held_s: float  # from the lock granted to the end of the second scan
+    passed: bool
+
+
 # --------------------------------------------------------------------------- engine: online mode
 
 

@@ -173,7 +173,8 @@ def cmd_rehearse(args: argparse.Namespace) -> int:
             return _finish(session, printer, session.scratch_rehearse())
         cancel = CancelToken()
         with cancel_on_hangup(cancel):
-            result = session.rehearse(path=args.script, cancel=cancel)
+            result = session.rehearse(path=args.script, cancel=cancel,
+                                      integrity=args.integrity)
         return _finish(session, printer, result)
 
 

@@ -55,7 +55,11 @@ Rehearsal: runs every statement of the migration in one transaction, each in a
 savepoint, then rolls the transaction back, and lists every statement that
 fails (SQLSTATE and line) in one pass. Before it starts, it lists the table
 locks it will hold, the sessions holding locks on those tables now, and the
-effects its rollback cannot undo.
+effects its rollback cannot undo. With the data integrity check on (the
+runbook's integrity_check, or --integrity) it counts and checksums the touched
+tables before the first statement and before the rollback, under a SHARE lock:
+a changed table fails the rehearsal, and it says what the check read and how
+long writers waited (--scratch does not check).
 
 Changes no schema or rows, but holds the locks a real run takes (ACCESS
 EXCLUSIVE on the tables the migration alters) until the rollback, and sequence
@@ -104,7 +108,8 @@ _EXIT_CODES: dict[str, tuple[tuple[int, str], ...]] = {
     "check": ((EXIT_OK, "the preflight passed"),
               (EXIT_FAILED, "a blocker was found, or a lock stopped a check")),
     "rehearse": ((EXIT_OK, "every statement ran (--scratch: every step passed)"),
-                 (EXIT_FAILED, "a statement failed (--scratch: a step failed)")),
+                 (EXIT_FAILED, "a statement or the data integrity check failed"
+                                " (--scratch: a step failed)")),
     "run": ((EXIT_OK, "committed and validated"),
             (EXIT_FAILED, "refused by the preflight, a statement failed (nothing changed),"
                           " another deployment holds the lock, or validation failed after"
@@ -214,6 +219,12 @@ def _add_rehearse(sub: _Subparsers) -> None:
                         " apply, validate, re-apply, roll back, diff")
     p.add_argument("--script", type=Path, default=None,
                    help="rehearse this SQL file instead of the runbook's migration")
+    p.add_argument("--integrity", action=argparse.BooleanOptionalAction, default=None,
+                   help="the run's data integrity check in the rehearsal: count and checksum"
+                        " every table it touches before the first statement and before the"
+                        " rollback (a difference fails it; shows what the check reads and"
+                        " how long; default: the runbook's integrity_check; not with"
+                        " --scratch)")
 
 
 def _add_run(sub: _Subparsers) -> None:
@@ -274,6 +285,10 @@ def _add_console(sub: _Subparsers) -> None:
     p.add_argument("--export-dir", type=Path, default=None,
                    help="where a rollback exports the data it destroys first"
                         " (default: a new directory under the log directory)")
+    p.add_argument("--integrity", action=argparse.BooleanOptionalAction, default=None,
+                   help="the data integrity check in the runs and rehearsals this console"
+                        " starts, as `run --integrity` (default: the runbook's"
+                        " integrity_check)")
 
 
 def _add_replay(sub: _Subparsers) -> None:

@@ -229,7 +229,8 @@ def run_script(
     connection) or an open autocommit connection that is idle (left open afterwards).
     ``advisory_lock_key=None`` skips the deployment lock (scratch databases only).
     ``monitor_interval <= 0`` turns the progress/lock-wait monitor off.
-    ``before_commit`` (run mode) writes what belongs in the run's own transaction but not
+    ``before_commit`` (in rehearse mode: called before the rollback instead, and what it
+    raises makes the outcome ``rolled_back`` with its message) writes what belongs in the run's own transaction but not
     in the script, e.g. Supabase's migration history: called with the connection after
     the last statement succeeded, just before COMMIT; a database error from it rolls the
     whole run back (outcome ``rolled_back``), so the bookkeeping never disagrees with the
@@ -518,7 +519,10 @@ class _Run:
                 f"cancelled{where}; the transaction was rolled back, nothing was applied",
             )
         if self.mode == "rehearse":
+            checked = self._before_rollback()
             self._rollback()
+            if checked is not None:
+                return "rolled_back", f"{checked}; the rehearsal was rolled back"
             n = len(self.failures)
             verdict = "no failures" if n == 0 else f"{n} failing statement{'s' * (n != 1)}"
             if not self.irreversible:
@@ -573,6 +577,23 @@ class _Run:
                 "(a deferred constraint?); nothing was applied"
             )
         return "committed", f"committed {self.ok} statements"
+
+    def _before_rollback(self) -> str | None:
+        """A rehearsal's ``before_commit``: what a run would check before COMMIT is
+        checked before the rollback.  Returns why it said no (None: it said yes)."""
+        if self.before_commit is None:
+            return None
+        try:
+            self.before_commit(self.conn)
+        except EngineError as exc:
+            return str(exc)
+        except psycopg.Error as exc:
+            if self.conn.broken or self.conn.closed:
+                return (f"connection to the server was lost after the last statement"
+                        f" ({first_line(exc)})")
+            return (f"the check after the last statement failed ({exc.sqlstate}:"
+                    f" {exc.diag.message_primary or exc})")
+        return None
 
     def _with_irreversible(self, message: str | None) -> str | None:
         """A stopped rehearsal's message, naming what already ran and stays done."""

@@ -65,7 +65,7 @@ from psycopg import errors as pg_errors
 from psycopg import sql
 
 from spfp_console.engine.errors import EngineError
-from spfp_console.events import Event, ResultTable
+from spfp_console.events import Event, IntegrityChecked, ResultTable
 from spfp_console.lean_dataclass import lean_dataclass
 
 if TYPE_CHECKING:
@@ -229,10 +229,14 @@ class IntegrityCheck:
 
     def __init__(self, tables: Iterable[tuple[str, str]], *,
                  on_event: Callable[[Event], None] | None = None,
-                 cancel: CancelToken | None = None) -> None:
+                 cancel: CancelToken | None = None, mode: str = "run") -> None:
         """``cancel``: the run's token; a cancel stops a scan (the executor cancels only
-        its statements, and a scan of a big table takes a while)."""
+        its statements, and a scan of a big table takes a while).  ``mode``: run or
+        rehearse, as its :class:`IntegrityChecked` event says."""
         self.cancel = cancel
+        self.mode = mode
+        self.locked_at: float | None = None
+        self.writers_held_seconds = 0.0
         self.tables = sorted(set(tables))
         self.on_event = on_event
         self.checks: list[TableCheck] = []
@@ -263,7 +267,8 @@ class IntegrityCheck:
                     f" in SHARE mode within lock_timeout {timeout}"
                     " (a transaction writing to one of them is still open); see"
                     " `spfp-console check` for who holds it, and run again") from None
-            self.lock_seconds = time.perf_counter() - started
+            self.locked_at = time.perf_counter()
+            self.lock_seconds = self.locked_at - started
             with _parallel_scans(conn):
                 for check in lockable:
                     check.before = self._scan(conn, check)
@@ -283,8 +288,12 @@ class IntegrityCheck:
                 if check.not_checked is None and not check.missing_columns:
                     check.after = self._scan(conn, check)
         self.done = True
+        if self.locked_at is not None:
+            # The writers wait on until COMMIT or the rollback, which follows at once.
+            self.writers_held_seconds = time.perf_counter() - self.locked_at
         if self.on_event is not None:
             self.on_event(self.table())
+            self.on_event(self.cost())
         problems = [p for p in (check.problem() for check in self.checks) if p]
         if problems:
             raise IntegrityMismatch(
@@ -347,6 +356,13 @@ class IntegrityCheck:
             text += "; not checked: " + ", ".join(f"{c.name} ({c.not_checked})"
                                                   for c in skipped)
         return text
+
+    def cost(self) -> IntegrityChecked:
+        return IntegrityChecked(
+            mode=self.mode, tables=sum(1 for c in self.checks if c.before is not None),
+            rows_read=self.rows_read, read_s=round(self.seconds, 6),
+            lock_wait_s=round(self.lock_seconds, 6),
+            writers_held_s=round(self.writers_held_seconds, 6), passed=self.passed)
 
     def table(self) -> ResultTable:
         rows = []

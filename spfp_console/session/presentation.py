@@ -22,6 +22,7 @@ from spfp_console.events import (
     Finding,
     GateChecked,
     IndexBuildProgress,
+    IntegrityChecked,
     InvalidIndex,
     ListenerFailed,
     LockRetry,
@@ -215,6 +216,8 @@ def describe(event: Event, *,
                                 f" ({found}): dropped")
         return Line("fail", f"INVALID index {event.index_name} on {event.table} ({found}):"
                             f" could not drop it", (event.message,) if event.message else ())
+    if isinstance(event, IntegrityChecked):
+        return Line("ok" if event.passed else "fail", integrity_cost(event))
     if isinstance(event, CommitSent):
         return Line("info", f"   COMMIT sent ({event.statements} statements)", verbose=True)
     if isinstance(event, RunFinished):
@@ -330,6 +333,8 @@ def session_summary(state: Any) -> list[str]:
     integrity = [t for (source, _), t in state.tables.items() if source == "integrity"]
     if integrity:
         lines.append(integrity_summary(integrity[-1]))
+    if state.integrity is not None:
+        lines.append(integrity_cost(state.integrity))
     blockers = [f for f in state.findings if f.severity == "blocker"]
     if blockers:
         lines.append(f"{len(blockers)} blocker(s): {blockers[0].message}"
@@ -339,6 +344,15 @@ def session_summary(state: Any) -> list[str]:
         lines.append(f"{len(overrides)} override(s), the first by {overrides[0].who}:"
                      f" {overrides[0].reason}")
     return lines
+
+
+def integrity_cost(event: IntegrityChecked) -> str:
+    """What the data integrity check cost: rows read, and how long writers waited."""
+    end = "the rollback" if event.mode == "rehearse" else "COMMIT"
+    return (f"data integrity check ({event.mode}): read {event.rows_read:,} rows of"
+            f" {event.tables} table{'s' * (event.tables != 1)} in {duration(event.read_s)};"
+            f" SHARE lock granted after {duration(event.lock_wait_s)}; writers of these"
+            f" tables held {duration(event.writers_held_s)}, until {end}")
 
 
 def integrity_summary(table: ResultTable) -> str:

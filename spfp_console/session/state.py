@@ -24,6 +24,7 @@ from spfp_console.events import (
     Finding,
     GateChecked,
     IndexBuildProgress,
+    IntegrityChecked,
     ListenerFailed,
     LockWait,
     OperatorNote,
@@ -205,6 +206,8 @@ class SessionState:
     """The lock the running statement waits for, while it waits."""
     tables: dict[tuple[str, str], ResultTable] = field(default_factory=dict)
     """Latest result table per (source, title), in the order they first appeared."""
+    integrity: IntegrityChecked | None = None
+    """What the last data integrity check (of a run or a rehearsal) cost."""
     findings: list[Finding] = field(default_factory=list)
     gates: list[GateChecked] = field(default_factory=list)
     decisions: list[Event] = field(default_factory=list)
@@ -542,7 +545,12 @@ def _session_ended(state: SessionState, e: SessionEnded) -> None:
     state.ended = dataclasses.replace(e, events=None, progress_samples_dropped=None)
 
 
+def _integrity(state: SessionState, e: IntegrityChecked) -> None:
+    state.integrity = e
+
+
 _HANDLERS: dict[type[Event], Any] = {
+    IntegrityChecked: _integrity,
     SessionStarted: _session_started,
     ChecklistItemToggled: _item_toggled,
     RunStarted: _run_started,

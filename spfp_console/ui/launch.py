@@ -151,6 +151,7 @@ def cmd_console(args: argparse.Namespace) -> int:
             journal_enabled=not args.no_log,
             sign_key=args.sign_key,
             environment=args.environment,
+            integrity=args.integrity,
         )
 
     opening = SessionOpening(new_session, target=target_hint(args.dsn),

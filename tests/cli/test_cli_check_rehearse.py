@@ -138,3 +138,25 @@ def test_rehearse_the_real_migration_with_duplicates_fails_at_the_unique_index(
     assert "SQLSTATE 23505" in result.out
     assert "unique_user_category_name" in result.out
     assert dup_db.schema_dump() == before
+
+
+def test_rehearse_with_the_integrity_check_fails_on_a_changed_row_and_changes_nothing(
+    cli: Cli, clean_db, tmp_path: Path
+) -> None:
+    script = tmp_path / "updating.sql"
+    script.write_text("ALTER TABLE public.categories ADD COLUMN archived boolean;\n"
+                      "UPDATE public.categories SET name = name || '!';\n")
+    before, counts = clean_db.schema_dump(), table_counts(clean_db)
+    checksum = "select sum(hashtextextended(c::text, 0))::text from public.categories c"
+    data_before = clean_db.scalar(checksum)
+    result = cli("rehearse", "--dsn", clean_db.dsn, "--script", str(script), "--integrity")
+    assert result.rc == EXIT_FAILED, str(result)
+    assert "data integrity check failed" in result.out and "public.categories:" in result.out
+    assert "data integrity check (rehearse): read " in result.out, str(result)
+    assert clean_db.schema_dump() == before and table_counts(clean_db) == counts
+    assert clean_db.scalar(checksum) == data_before
+
+    skipped = cli("rehearse", "--dsn", clean_db.dsn, "--script", str(script),
+                  "--no-integrity")
+    assert skipped.rc == EXIT_OK, str(skipped)
+    assert "data integrity" not in skipped.out

@@ -256,8 +256,8 @@ def test_the_log_says_commit_was_sent_before_the_run_finished(
         session.close(result)
     kinds = [e.kind for e in _log_events(session.log_path)]  # type: ignore[arg-type]
     commit = kinds.index(CommitSent.kind)
-    # the script's COMMIT, or the data integrity check's table (taken right before COMMIT)
-    assert kinds[commit - 1] in ("statement_finished", "statement_skipped", "result_table")
+    # the script's COMMIT, or the data integrity check's table and cost (right before COMMIT)
+    assert kinds[commit - 1] in ("statement_finished", "statement_skipped", "integrity_checked")
     assert kinds[commit + 1] == "run_finished"
     assert CommitSent.kind in DURABLE_KINDS  # synced before COMMIT reaches the server
 
