@@ -309,6 +309,19 @@ def outcome_text(outcome: str) -> str:
     return OUTCOME_TEXT.get(outcome, outcome.replace("_", " "))
 
 
+def workflow_outcome(workflow: str, outcome: str, message: str | None = None) -> str:
+    """How a workflow ended, in one line: its outcome, then its message unless the message
+    says the same thing more precisely ('not confirmed: nothing was rolled back' replaces
+    'not confirmed: nothing was changed' rather than repeating it in brackets)."""
+    general = outcome_text(outcome)
+    if not message:
+        return f"{workflow}: {general}"
+    lead = general.split(":", 1)[0].strip().lower()
+    if message.lower().startswith(f"{lead}:"):
+        return f"{workflow}: {message}"
+    return f"{workflow}: {general} ({message})"
+
+
 def session_summary(state: Any) -> list[str]:
     """A few lines that say how a session went (the end of a headless command, the
     console's status line): workflows, the last run, validation, blockers, overrides."""

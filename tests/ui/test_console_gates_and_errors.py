@@ -52,6 +52,9 @@ async def test_closed_gates_refuse_and_an_override_records_its_reason(base_db, b
         await pilot.press("escape")  # and then declined
         await settle(app, pilot)
         assert app.state.workflows[-1].outcome == "not_confirmed"
+        # One statement of what happened, not the general and the precise one side by side.
+        assert [n.message for n in app._notifications][-1] == (
+            "deploy: not confirmed: nothing was run")
         assert base_db.scalar(AUDIT_TABLE) is False
         overrides = [d for d in app.state.decisions if isinstance(d, OverrideRecorded)]
         assert [(o.what.split(":")[0], o.reason, o.who) for o in overrides] == [
