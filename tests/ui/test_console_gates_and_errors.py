@@ -72,6 +72,9 @@ async def test_a_failing_statement_shows_its_sqlstate_and_line(base_db, tmp_path
             await pilot.press("h")
             await settle(app, pilot)
             assert app.last_result.outcome == "rehearsal_failed"
+            assert [n.message for n in app._notifications][-1] == (
+                "rehearse: rehearsal FAILED: the transaction was rolled back"
+                " (3 failing statement(s))")
             failed = [row for row in sql_log_rows(app) if row[0] == "✘"]
             assert [(row[1], row[4].split()[0]) for row in failed] == [
                 (":13", "42601"),
@@ -124,6 +127,9 @@ async def test_c_cancels_the_running_statement_and_nothing_changes(base_db, tmp_
             assert time.monotonic() - started < 5  # pg_sleep(10) did not run to its end
             assert app.state.current_run.outcome == "cancelled"
             assert app.last_result.outcome == "cancelled"
+            assert [n.message for n in app._notifications][-1] == (
+                "rehearse: cancelled: the transaction was rolled back, nothing changed"
+                " (cancelled at statement 4)")
             assert base_db.scalar(
                 "SELECT count(*) FROM information_schema.columns"
                 " WHERE table_name = 'sent_atas' AND column_name = 'deleted_at'") == 0
