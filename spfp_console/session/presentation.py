@@ -312,6 +312,26 @@ def outcome_text(outcome: str) -> str:
     return OUTCOME_TEXT.get(outcome, outcome.replace("_", " "))
 
 
+def workflow_outcome(workflow: str, outcome: str, message: str | None = None) -> str:
+    """How a workflow ended, in one line: its outcome, then its message unless the message
+    says the same thing more precisely ('not confirmed: nothing was rolled back' replaces
+    'not confirmed: nothing was changed'; a message that ends in the outcome's consequence
+    takes its place) rather than repeating it in brackets."""
+    general = outcome_text(outcome)
+    if not message:
+        return f"{workflow}: {general}"
+    lead, _, consequence = general.partition(":")
+    if message.lower().startswith(f"{lead.lower()}:"):
+        return f"{workflow}: {message}"
+    if consequence and message.lower().endswith(consequence.strip().lower()):
+        return f"{workflow}: {lead}: {message}"
+    cause, _, last = message.rpartition("; ")
+    if cause and "rolled back" in general and (
+            last == "nothing was changed" or last.startswith("the transaction was rolled back")):
+        message = cause
+    return f"{workflow}: {general} ({message})"
+
+
 def session_summary(state: Any) -> list[str]:
     """A few lines that say how a session went (the end of a headless command, the
     console's status line): workflows, the last run, validation, blockers, overrides."""

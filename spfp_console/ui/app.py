@@ -43,7 +43,7 @@ from spfp_console.events import (
     ResultTable,
     SessionStarted,
 )
-from spfp_console.session.presentation import outcome_text
+from spfp_console.session.presentation import workflow_outcome
 from spfp_console.session.state import ItemState, SessionState
 from spfp_console.ui.commands import ConsoleCommands
 from spfp_console.ui.operator import ConsoleOperator
@@ -500,9 +500,7 @@ class ConsoleApp(TerminalApp):
     def finished(self, result: WorkflowResult) -> None:
         if result.outcome != "not_confirmed" or self.last_result is None:
             self.last_result = result
-        text = f"{result.workflow}: {outcome_text(result.outcome)}"
-        if result.message:
-            text += f" ({result.message})"
+        text = workflow_outcome(result.workflow, result.outcome, result.message)
         self.notify(text, severity="information" if result.ok else "error", timeout=8)
 
     def failed(self, error: BaseException) -> None:

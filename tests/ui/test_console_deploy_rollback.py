@@ -104,6 +104,8 @@ async def test_deploy_validate_and_roll_back_from_the_console(base_db, base_sess
         await settle(app, pilot)
         assert app.state.workflows[-1].outcome == "not_confirmed"
         assert app.last_result.outcome == "committed"  # a declined dialog hides nothing
+        assert [n.message for n in app._notifications][-1] == (
+            "rollback: not confirmed: nothing was rolled back")
         assert base_db.scalar(AUDIT_TABLE) is True
 
         await pilot.press("b")

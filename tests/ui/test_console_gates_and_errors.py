@@ -52,6 +52,9 @@ async def test_closed_gates_refuse_and_an_override_records_its_reason(base_db, b
         await pilot.press("escape")  # and then declined
         await settle(app, pilot)
         assert app.state.workflows[-1].outcome == "not_confirmed"
+        # One statement of what happened, not the general and the precise one side by side.
+        assert [n.message for n in app._notifications][-1] == (
+            "deploy: not confirmed: nothing was run")
         assert base_db.scalar(AUDIT_TABLE) is False
         overrides = [d for d in app.state.decisions if isinstance(d, OverrideRecorded)]
         assert [(o.what.split(":")[0], o.reason, o.who) for o in overrides] == [
@@ -69,6 +72,9 @@ async def test_a_failing_statement_shows_its_sqlstate_and_line(base_db, tmp_path
             await pilot.press("h")
             await settle(app, pilot)
             assert app.last_result.outcome == "rehearsal_failed"
+            assert [n.message for n in app._notifications][-1] == (
+                "rehearse: rehearsal FAILED: the transaction was rolled back"
+                " (3 failing statement(s))")
             failed = [row for row in sql_log_rows(app) if row[0] == "✘"]
             assert [(row[1], row[4].split()[0]) for row in failed] == [
                 (":13", "42601"),
@@ -121,6 +127,9 @@ async def test_c_cancels_the_running_statement_and_nothing_changes(base_db, tmp_
             assert time.monotonic() - started < 5  # pg_sleep(10) did not run to its end
             assert app.state.current_run.outcome == "cancelled"
             assert app.last_result.outcome == "cancelled"
+            assert [n.message for n in app._notifications][-1] == (
+                "rehearse: cancelled: the transaction was rolled back, nothing changed"
+                " (cancelled at statement 4)")
             assert base_db.scalar(
                 "SELECT count(*) FROM information_schema.columns"
                 " WHERE table_name = 'sent_atas' AND column_name = 'deleted_at'") == 0

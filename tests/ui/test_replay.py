@@ -27,7 +27,7 @@ from spfp_console.ui.app import ConsoleApp
 from spfp_console.ui.launch import open_replay
 from spfp_console.ui.replay import ReplayApp
 from spfp_console.ui.widgets.replay_bars import TimelineBar, TrustBadgeLine
-from spfp_console.ui.widgets.runbook_navigator import PhaseNavigator
+from spfp_console.ui.widgets.runbook_navigator import Checklist, PhaseNavigator
 
 BROKEN_SQL = Path(__file__).resolve().parent.parent / "fixtures" / "broken_migration.sql"
 
@@ -102,6 +102,9 @@ async def test_a_console_session_replays_to_the_same_panes(base_db, tmp_path):
         await pilot.press("enter", "p", "r", "b")
         await pilot.pause()
         assert replay.cursor == len(replay.timeline) and not replay.workers
+        # and the checklist's border does not offer the console's tick and run keys
+        subtitle = str(replay.screen.query_one(Checklist).border_subtitle)
+        assert subtitle == "read-only: ticks as the log recorded them"
 
 
 async def test_stepping_and_marker_jumps_move_every_pane(base_db, tmp_path):

@@ -91,6 +91,10 @@ class ReplayScreen(ConsoleScreen, inherit_bindings=False):
             if isinstance(widget, Footer):
                 yield TimelineBar(id="timeline")
             yield widget
+            if isinstance(widget, Checklist):
+                # The console's "space tick · ⏎ run its action" would offer keys that
+                # replay refuses (space plays here).
+                widget.border_subtitle = "read-only: ticks as the log recorded them"
             if isinstance(widget, SessionHeader):
                 badge = TrustBadgeLine(id="badge")
                 badge.show(self.replay.badge)  # from the first frame: the badge is the point
