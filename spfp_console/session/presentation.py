@@ -69,6 +69,14 @@ def file_name(path: str) -> str:
     return path.rsplit("/", 1)[-1]
 
 
+def database_and_server(target: str) -> tuple[str, str]:
+    """``user@host:port/dbname`` as (dbname, ``user@host:port``): the database is said
+    first, since at 80 columns a line is cut at its end, and the name is what an
+    operator checks (and types to confirm)."""
+    server, slash, database = target.rpartition("/")
+    return (database, server) if slash and database else (target, "")
+
+
 def one_line_sql(sql: str, width: int = 90) -> str:
     """The statement on one line (whitespace collapsed), cut at ``width``."""
     text = " ".join(sql.split())

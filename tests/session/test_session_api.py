@@ -77,6 +77,11 @@ def test_deploy_then_rollback_with_a_scripted_operator(data_db: Any, tmp_path: P
         assert _has_index(data_db, "idx_transactions_user_date_paid")
         run_request = operator.requests[0]
         assert (run_request.action, run_request.expected) == ("run", data_db.name)
+        # the database, then the mode, then user@host:port: a title cut at 80 columns
+        # loses the server, never what is typed to confirm
+        assert run_request.title.startswith(
+            f"Run on {data_db.name} in one transaction · 20260216_database_optimizations.sql"
+            f" · {session.info.user}@"), run_request.title
         # What the operator reads right before typing: the locks held until COMMIT.
         assert any(line.startswith("held until COMMIT") and "ACCESS EXCLUSIVE" in line
                    for line in run_request.summary)
@@ -99,6 +104,8 @@ def test_deploy_then_rollback_with_a_scripted_operator(data_db: Any, tmp_path: P
         assert (rolled_back.outcome, rolled_back.ok) == ("rolled_back", True)
         assert not _has_index(data_db, "idx_transactions_user_date_paid")
         assert operator.requests[-1].impact is not None
+        assert operator.requests[-1].title.startswith(
+            f"Roll back 20260216_database_optimizations on {data_db.name} · ")
         assert state.item("rollback", "run-rollback").checked  # type: ignore[union-attr]
         session.close(rolled_back)
     assert verify_log(session.log_path).chain.ok  # type: ignore[arg-type]

@@ -24,8 +24,8 @@ from spfp_console.ui.screens.questions import (
 
 RUN_REQUEST = ConfirmationRequest(
     action="run",
-    title="Run 20260216_database_optimizations.sql on postgres@db.staging:5432/postgres"
-          " in one transaction",
+    title="Run on postgres in one transaction · 20260216_database_optimizations.sql"
+          " · postgres@db.staging:5432",
     expected="postgres",
     summary=(
         "current state: not applied",
@@ -47,7 +47,7 @@ IMPACT = RollbackImpact(items=[
 
 ROLLBACK_REQUEST = ConfirmationRequest(
     action="rollback",
-    title="Roll back 20260216_database_optimizations on postgres@db.staging:5432/postgres",
+    title="Roll back 20260216_database_optimizations on postgres · postgres@db.staging:5432",
     expected="rollback postgres",
     summary=("destroys 454 rows/values",
              "exported 3 file(s) to deploy-logs/rollback-export-20260216T103200Z"),

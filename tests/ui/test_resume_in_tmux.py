@@ -68,7 +68,7 @@ def test_a_dropped_link_mid_run_then_resume_brings_the_ticks_back(base_db, tmp_p
         tmux.wait_for("The rehearsal gate is closed")
         tmux.keys("tmux acceptance test: rehearsal", literal=True)
         tmux.keys("enter")
-        tmux.wait_for("Run slow_migration.sql on")  # the confirmation: the database name
+        tmux.wait_for(f"Run on {base_db.name} in one transaction")  # the confirmation
         tmux.keys("Tab")  # focus starts on Cancel
         tmux.keys(base_db.name, literal=True)
         tmux.keys("enter")

@@ -9,7 +9,7 @@ from rich.console import Group
 from rich.text import Text
 from textual.widgets import Static
 
-from spfp_console.session.presentation import profile_summary
+from spfp_console.session.presentation import database_and_server, profile_summary
 from spfp_console.session.state import SessionState
 
 if TYPE_CHECKING:
@@ -43,11 +43,12 @@ class SessionHeader(Static):
             state.supabase, "PostgreSQL")  # type: ignore[arg-type]
         mode = "read-only" if state.read_only else "read-write"
         # The long parts (target, log path) go last: at 80 columns they are cut, not
-        # the environment or the server.
+        # the environment or the server; the database before user@host:port.
+        database, server = database_and_server(state.target or "not connected")
         first = Text.assemble(
             (f" {environment} ", style),
             f" PG {version} · {flavour} · {mode} · ",
-            (state.target or "not connected", "bold"),
+            (database, "bold"), f" on {server}" if server else "",
         )
         log = str(log_path) if log_path is not None else "none (--no-log)"
         second = Text(f"operator {state.operator or '?'}", style="dim")
@@ -69,8 +70,9 @@ class SessionHeader(Static):
         (no server, no mode: nothing is known of the target until it answers)."""
         environment = (opening.environment or "unlabelled").upper()
         style = ENVIRONMENT_STYLE.get((opening.environment or "").lower(), "bold reverse")
+        database, server = database_and_server(opening.target)
         first = Text.assemble((f" {environment} ", style), " connecting to ",
-                              (opening.target, "bold"), " …")
+                              (database, "bold"), f" on {server}" if server else "", " …")
         second = Text(f"operator {opening.operator} · runbook {opening.runbook_id}",
                       style="dim")
         first.no_wrap = second.no_wrap = True
