@@ -1194,7 +1194,9 @@ class DeploymentSession:
         if not confirmed:
             return self._finish(WorkflowResult(
                 "rollback", "not_confirmed", ok=False, exit_code=EXIT_NOT_CONFIRMED,
-                message="not confirmed: nothing was rolled back", report=impact))
+                message="not confirmed: nothing was rolled back" + (
+                    f"; the data exported for it stays in {exported_to}" if exported_to
+                    else ""), report=impact))
         # Rows written since the count are counted (and exported) again, under lock,
         # inside the rollback's own transaction.
         recheck = ImpactRecheck(self.runbook, confirmed=impact, export_folder=folder,

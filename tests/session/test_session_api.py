@@ -69,7 +69,7 @@ def _log_events(path: Path) -> list[Event]:
 
 
 def test_deploy_then_rollback_with_a_scripted_operator(data_db: Any, tmp_path: Path) -> None:
-    operator = ScriptedOperator(name="alice", typed=[None, "rollback wrong-db", None])
+    operator = ScriptedOperator(name="alice", typed=[None, "rollback wrong-db", "", None])
     with _session(data_db, tmp_path) as session:
         session.open()
         deployed = session.deploy(operator)
@@ -99,6 +99,13 @@ def test_deploy_then_rollback_with_a_scripted_operator(data_db: Any, tmp_path: P
         declined = session.rollback(operator)
         assert (declined.outcome, declined.exit_code) == ("not_confirmed", EXIT_NOT_CONFIRMED)
         assert _has_index(data_db, "idx_transactions_user_date_paid")
+        # declined after the export was written: the operator is told where it is
+        kept = session.rollback(operator, export_dir=tmp_path / "declined")
+        assert kept.outcome == "not_confirmed" and kept.message is not None
+        exported_to = operator.requests[-1].exported_to
+        assert exported_to and Path(exported_to).is_dir() and any(Path(exported_to).iterdir())
+        assert kept.message.endswith(f"the data exported for it stays in {exported_to}")
+        assert "stays in" not in (declined.message or "")  # nothing exported, nothing said
 
         rolled_back = session.rollback(operator, export_dir=tmp_path / "export")
         assert (rolled_back.outcome, rolled_back.ok) == ("rolled_back", True)

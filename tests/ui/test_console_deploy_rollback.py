@@ -13,6 +13,7 @@ from console_kit import (
 )
 from textual.widgets import Button, Input
 
+from spfp_console.events import RollbackDecision
 from spfp_console.journal.read import read_journal
 from spfp_console.journal.verify import verify_log
 from spfp_console.session.state import fold
@@ -104,8 +105,12 @@ async def test_deploy_validate_and_roll_back_from_the_console(base_db, base_sess
         await settle(app, pilot)
         assert app.state.workflows[-1].outcome == "not_confirmed"
         assert app.last_result.outcome == "committed"  # a declined dialog hides nothing
-        assert [n.message for n in app._notifications][-1] == (
-            "rollback: not confirmed: nothing was rolled back")
+        decision = app.state.decisions[-1]
+        assert isinstance(decision, RollbackDecision) and not decision.confirmed
+        exported_to = decision.exported_to
+        assert exported_to and [n.message for n in app._notifications][-1] == (
+            "rollback: not confirmed: nothing was rolled back; the data exported for it"
+            f" stays in {exported_to}")
         assert base_db.scalar(AUDIT_TABLE) is True
 
         await pilot.press("b")

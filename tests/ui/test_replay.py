@@ -325,7 +325,11 @@ async def test_follow_shows_a_concurrent_headless_run_within_a_second(base_db, t
                     assert badge_text(replay).strip() == (
                         f"live, chain intact up to event {replay.shown_seq}")
                     shown = replay.timeline.seq_at(len(replay.timeline))
-                    assert 0 < shown <= replay.shown_seq  # after it, only checkpoints
+                    assert shown <= replay.shown_seq  # after it, only checkpoints
+                    # a signed log's record 1 is the header's checkpoint: opened just
+                    # then (CI did), the badge counts it and the timeline has no event yet
+                    assert shown > 0 or (signed and not len(replay.timeline)), (
+                        shown, replay.shown_seq, len(replay.timeline))
                 await pilot.pause(0.1)
             run.wait(timeout=30)
             await pilot.pause()
