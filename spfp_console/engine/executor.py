@@ -229,13 +229,13 @@ def run_script(
     connection) or an open autocommit connection that is idle (left open afterwards).
     ``advisory_lock_key=None`` skips the deployment lock (scratch databases only).
     ``monitor_interval <= 0`` turns the progress/lock-wait monitor off.
-    ``before_commit`` (in rehearse mode: called before the rollback instead, and what it
-    raises makes the outcome ``rolled_back`` with its message) writes what belongs in the run's own transaction but not
-    in the script, e.g. Supabase's migration history: called with the connection after
-    the last statement succeeded, just before COMMIT; a database error from it rolls the
-    whole run back (outcome ``rolled_back``), so the bookkeeping never disagrees with the
-    schema.  An :class:`EngineError` it raises (e.g. the data integrity check found
-    rows changed) rolls the run back the same way, with its message.
+    ``before_commit`` writes what belongs in the run's own transaction but not in the
+    script, e.g. Supabase's migration history: called with the connection after the last
+    statement succeeded, just before COMMIT; a database error from it rolls the whole run
+    back (outcome ``rolled_back``), so the bookkeeping never disagrees with the schema.
+    An :class:`EngineError` it raises (e.g. the data integrity check found rows changed)
+    rolls the run back the same way, with its message.  In rehearse mode it is called
+    before the rollback instead, and what it raises makes the outcome ``rolled_back``.
 
     ``before_statements(conn)`` runs inside the engine's transaction, after the timeouts
     are set and before the first statement: what it reads or locks is what the script
@@ -519,10 +519,17 @@ class _Run:
                 f"cancelled{where}; the transaction was rolled back, nothing was applied",
             )
         if self.mode == "rehearse":
-            checked = self._before_rollback()
+            # What a run checks before COMMIT, a rehearsal checks before its rollback.
+            objection = self._before_end()
             self._rollback()
-            if checked is not None:
-                return "rolled_back", f"{checked}; the rehearsal was rolled back"
+            if objection is not None:
+                why, detail = objection
+                said = {"no": detail,
+                        "lost": f"connection to the server was lost after the last"
+                                f" statement ({detail})",
+                        "failed": f"the check after the last statement failed ({detail})",
+                        }[why]
+                return "rolled_back", f"{said}; the rehearsal was rolled back"
             n = len(self.failures)
             verdict = "no failures" if n == 0 else f"{n} failing statement{'s' * (n != 1)}"
             if not self.irreversible:
@@ -542,24 +549,21 @@ class _Run:
                 f"failed ({failed.sqlstate}: {failed.message}); the whole transaction was "
                 "rolled back, nothing was applied"
             )
-        if self.before_commit is not None:
-            try:
-                self.before_commit(self.conn)
-            except EngineError as exc:
-                # A check of the run's own result (the data integrity check) said no.
-                self._rollback()
-                return "cancelled" if self.cancelled else "rolled_back", (
-                    f"{exc}; the whole transaction was rolled back, nothing was applied")
-            except psycopg.Error as exc:
-                if self.conn.broken or self.conn.closed:
-                    return "rolled_back", (
-                        f"connection to the server was lost before COMMIT ({first_line(exc)});"
-                        " the server rolled back the open transaction, nothing was applied")
-                self._rollback()
+        objection = self._before_end()
+        if objection is not None:
+            why, detail = objection
+            if why == "lost":
                 return "rolled_back", (
-                    f"the statements succeeded, but what the run records in the same "
-                    f"transaction failed ({exc.sqlstate}: {exc.diag.message_primary or exc});"
-                    " the whole transaction was rolled back, nothing was applied")
+                    f"connection to the server was lost before COMMIT ({detail});"
+                    " the server rolled back the open transaction, nothing was applied")
+            self._rollback()
+            if why == "no":
+                return "cancelled" if self.cancelled else "rolled_back", (
+                    f"{detail}; the whole transaction was rolled back, nothing was applied")
+            return "rolled_back", (
+                f"the statements succeeded, but what the run records in the same "
+                f"transaction failed ({detail});"
+                " the whole transaction was rolled back, nothing was applied")
         # Durable in the log before COMMIT reaches the server: after a power cut the log
         # says the commit was sent, never only "statements started".
         self.emit(CommitSent(statements=self.ok))
@@ -578,21 +582,20 @@ class _Run:
             )
         return "committed", f"committed {self.ok} statements"
 
-    def _before_rollback(self) -> str | None:
-        """A rehearsal's ``before_commit``: what a run would check before COMMIT is
-        checked before the rollback.  Returns why it said no (None: it said yes)."""
+    def _before_end(self) -> tuple[str, str] | None:
+        """Call ``before_commit`` after the last statement; None when it said yes, else
+        why not and the detail: ``no`` (a check of the result said no: its reason),
+        ``lost`` (the connection), ``failed`` (a database error)."""
         if self.before_commit is None:
             return None
         try:
             self.before_commit(self.conn)
         except EngineError as exc:
-            return str(exc)
+            return "no", str(exc)
         except psycopg.Error as exc:
             if self.conn.broken or self.conn.closed:
-                return (f"connection to the server was lost after the last statement"
-                        f" ({first_line(exc)})")
-            return (f"the check after the last statement failed ({exc.sqlstate}:"
-                    f" {exc.diag.message_primary or exc})")
+                return "lost", first_line(exc)
+            return "failed", f"{exc.sqlstate}: {exc.diag.message_primary or exc}"
         return None
 
     def _with_irreversible(self, message: str | None) -> str | None:
