@@ -63,7 +63,7 @@ from spfp_console.events import (
 from spfp_console.lean_dataclass import lean_dataclass
 from spfp_console.runbook import Runbook
 from spfp_console.session.operator import ConfirmationRequest, Operator
-from spfp_console.session.presentation import database_and_server, outcome_text
+from spfp_console.session.presentation import outcome_text
 from spfp_console.session.runbook_guide import paper_package_of
 from spfp_console.session.state import SessionState
 
@@ -873,7 +873,6 @@ class DeploymentSession:
         the run's data integrity check, in the rehearsal's transaction, before the first
         statement and before the rollback; a changed table fails the rehearsal, and its
         result table shows what the check read and how long writers waited."""
-        self.integrity_wanted(False, integrity)
         self._begin("rehearse")
         script = self.load(path=path, tolerant=True)
         self.lint(script)
@@ -1065,11 +1064,12 @@ class DeploymentSession:
         expected = self.info.dbname
         request = ConfirmationRequest(
             action="run",
-            # what is typed, then how it runs: the parts a dialog 70 columns wide keeps
+            # the database (what is typed), then how it runs, then the script and the
+            # server: a dialog 70 columns wide cuts the end of its title
             title=f"Run on {self.info.dbname}"
                   + (" online (indexes built concurrently, not atomic)" if online
                      else " in one transaction")
-                  + f" · {script.name}{self._server_suffix(self.info)}",
+                  + f" · {script.name} · {self.info.server}",
             expected=expected,
             summary=tuple(self._run_summary(report, overridden)) + tuple(
                 self._integrity_summary()
@@ -1126,12 +1126,6 @@ class DeploymentSession:
                           f"server notice: {wanted}" if seen
                           else f"the run did not send {wanted!r}")
 
-    @staticmethod
-    def _server_suffix(info: TargetInfo) -> str:
-        """`` · user@host:port``: after the database name and what the action does, which
-        must survive a title cut at 80 columns."""
-        return f" · {database_and_server(info.display)[1]}"
-
     def _run_summary(self, report: Any, overridden: list[str]) -> list[str]:
         lines: list[str] = []
         for gate in overridden:
@@ -1182,7 +1176,7 @@ class DeploymentSession:
         exported_to = str(folder) if folder is not None else None
         request = ConfirmationRequest(
             action="rollback",
-            title=f"Roll back {self.runbook.id} on {self.info.dbname}{self._server_suffix(self.info)}",
+            title=f"Roll back {self.runbook.id} on {self.info.dbname} · {self.info.server}",
             expected=expected, summary=tuple(summary), impact=impact,
             exported_to=exported_to,
         )

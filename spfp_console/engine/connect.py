@@ -62,8 +62,13 @@ class TargetInfo:
     application_name: str
 
     @property
+    def server(self) -> str:
+        """``user@host:port``: where, without the database."""
+        return f"{self.user}@{_host_display(self.host)}:{self.port}"
+
+    @property
     def display(self) -> str:
-        return f"{self.user}@{_host_display(self.host)}:{self.port}/{self.dbname}"
+        return f"{self.server}/{self.dbname}"
 
 
 def resolve_conninfo(dsn: str | None) -> str:
